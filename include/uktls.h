@@ -1,0 +1,182 @@
+/*
+ * uktls: kernel TLS receive offload in userspace.
+ *
+ * The application performs the TLS handshake with the library of its choice,
+ * then hands the receive side of its connected TCP socket to uktls with
+ * uktls_setsockopt(fd, IPPROTO_TCP, TCP_RXTLS_ENABLE, &tls_enable, ...).
+ * From then on uktls reads the socket itself, decrypts records on per-CPU
+ * worker threads, and the application reads one plaintext record per call
+ * with uktls_recvmsg(), each carrying a TLS_GET_RECORD control message, as on
+ * FreeBSD.  The structures and constants keep FreeBSD's names and values so
+ * that kernel-TLS programs port with a rename of the calls.
+ *
+ * Every call takes the application's own descriptor.  On a descriptor that
+ * does not have RX enabled the calls behave as the system call they are
+ * named after, except that TCP_RXTLS_ENABLE and TCP_RXTLS_MODE are always
+ * answered by uktls.
+ */
+#ifndef UKTLS_H
+#define UKTLS_H
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* TCP-level socket options, with FreeBSD's numbers (sys/netinet/tcp.h). */
+#define TCP_TXTLS_ENABLE 39
+#define TCP_TXTLS_MODE 40
+#define TCP_RXTLS_ENABLE 41
+#define TCP_RXTLS_MODE 42
+
+/* Values of TCP_RXTLS_MODE. */
+#define TCP_TLS_MODE_NONE 0
+#define TCP_TLS_MODE_SW 1
+#define TCP_TLS_MODE_IFNET 2
+#define TCP_TLS_MODE_TOE 3
+
+/* Record-layer versions (sys/sys/ktls.h). */
+#define TLS_MAJOR_VER_ONE 3
+#define TLS_MINOR_VER_ZERO 1  /* TLS 1.0 */
+#define TLS_MINOR_VER_ONE 2   /* TLS 1.1 */
+#define TLS_MINOR_VER_TWO 3   /* TLS 1.2 */
+#define TLS_MINOR_VER_THREE 4 /* TLS 1.3 */
+
+/* Control message type at level IPPROTO_TCP carrying struct tls_get_record. */
+#define TLS_GET_RECORD 2
+
+/* Record content types (RFC 8446 section 5.1). */
+#define TLS_RLTYPE_CHANGE_CIPHER_SPEC 20
+#define TLS_RLTYPE_ALERT 21
+#define TLS_RLTYPE_HANDSHAKE 22
+#define TLS_RLTYPE_APP 23
+
+/* Algorithm identifiers, with FreeBSD's values (opencrypto/cryptodev.h). */
+#define CRYPTO_SHA1_HMAC 7
+#define CRYPTO_AES_CBC 11
+#define CRYPTO_SHA2_256_HMAC 18
+#define CRYPTO_SHA2_384_HMAC 19
+#define CRYPTO_AES_NIST_GCM_16 25
+#define CRYPTO_CHACHA20_POLY1305 41
+
+/* Record size limits (RFC 8446 5.1 / 5.2, RFC 5246 6.2). */
+#define TLS_MAX_MSG_SIZE_V10_2 16384
+#define TLS_MAX_PARAM_SIZE 1024 /* max key, MAC key or IV length in tls_enable */
+#define TLS_AEAD_GCM_LEN 4    /* TLS 1.2 GCM implicit nonce (salt) length */
+#define TLS_1_3_GCM_IV_LEN 12
+#define TLS_CHACHA20_IV_LEN 12
+#define TLS_CBC_IMPLICIT_IV_LEN 16
+
+/*
+ * Argument of TCP_RXTLS_ENABLE (FreeBSD's layout).  The key, IV and auth-key
+ * buffers are read during the call only; uktls keeps its own copies and
+ * wipes them when the session ends.  rec_seq is the sequence number of the
+ * next record the peer will send, big-endian.
+ */
+struct tls_enable {
+	const uint8_t *cipher_key;
+	const uint8_t *iv; /* implicit IV (salt for TLS 1.2 GCM) */
+	const uint8_t *auth_key;
+	int cipher_algorithm; /* CRYPTO_AES_NIST_GCM_16, ... */
+	int cipher_key_len;
+	int iv_len;
+	int auth_algorithm; /* 0 for AEAD ciphers */
+	int auth_key_len;
+	int flags; /* must be 0 */
+	uint8_t tls_vmajor;
+	uint8_t tls_vminor;
+	uint8_t rec_seq[8];
+};
+
+/*
+ * Payload of each record's control message (level IPPROTO_TCP, type
+ * TLS_GET_RECORD).  tls_type is the record's real content type (the inner
+ * type for TLS 1.3); version is the one on the wire; tls_length is the
+ * plaintext length, in network byte order.
+ */
+struct tls_get_record {
+	uint8_t tls_type;
+	uint8_t tls_vmajor;
+	uint8_t tls_vminor;
+	uint16_t tls_length;
+};
+
+/* The calls.  Each returns what the system call would, errno on failure. */
+int uktls_setsockopt(int fd, int level, int optname, const void *optval,
+    socklen_t optlen);
+int uktls_getsockopt(int fd, int level, int optname, void *optval,
+    socklen_t *optlen);
+ssize_t uktls_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t uktls_recv(int fd, void *buf, size_t len, int flags);
+ssize_t uktls_read(int fd, void *buf, size_t len);
+int uktls_poll(struct pollfd *fds, nfds_t nfds, int timeout);
+int uktls_shutdown(int fd, int how);
+int uktls_close(int fd);
+
+/*
+ * A descriptor for event loops: it polls readable (POLLIN / EPOLLIN) exactly
+ * when uktls_recvmsg() on fd would not block (a decrypted record, an error
+ * or end of stream is waiting).  It belongs to uktls and stays valid until
+ * uktls_close(fd); the caller must not read or close it.  Returns -1 with
+ * errno ENOTCONN when RX is not enabled on fd.
+ */
+int uktls_event_fd(int fd);
+
+/*
+ * Engine settings.  Defaults come from the environment when set
+ * (UKTLS_WORKERS, UKTLS_PIN_WORKERS, UKTLS_INPUT_THREADS, UKTLS_RCVBUF,
+ * UKTLS_POOL_MAX) and otherwise: one worker per online CPU, pinned; one input
+ * thread per four workers; a 256 KiB receive buffer per socket; no cap on
+ * pool memory.  uktls_configure() applies settings to the engine and must be
+ * called before the first TCP_RXTLS_ENABLE (EBUSY afterwards).  Zero fields
+ * keep the default.
+ */
+struct uktls_config {
+	unsigned int workers;       /* decryption worker threads */
+	int pin_workers;            /* 1 pin to CPUs, 0 leave unpinned, -1 default */
+	unsigned int input_threads; /* epoll threads reading sockets */
+	size_t rcvbuf;              /* per-socket high-water mark in bytes */
+	size_t pool_max;            /* cap on mbuf/cluster pool memory, 0 none */
+};
+
+void uktls_config_defaults(struct uktls_config *cfg);
+int uktls_configure(const struct uktls_config *cfg);
+
+/* Engine-wide counters, read with uktls_get_stats(). */
+struct uktls_stats {
+	uint64_t sockets_enabled; /* RX enables that succeeded, ever */
+	uint64_t sockets_active;  /* RX-enabled sockets now open */
+	uint64_t records_decrypted;
+	uint64_t bytes_decrypted; /* plaintext bytes delivered to sockbufs */
+	uint64_t bytes_received;  /* ciphertext bytes read from sockets */
+	uint64_t err_bad_tag;     /* EBADMSG: authentication failed */
+	uint64_t err_bad_header;  /* EINVAL: version or outer type wrong */
+	uint64_t err_bad_length;  /* EMSGSIZE: record length out of range */
+	uint64_t err_truncated;   /* EMSGSIZE: EOF in the middle of a record */
+	uint64_t err_nomem;       /* ENOBUFS: pool exhausted */
+	uint64_t records_cancelled; /* detached records cut while decrypting */
+	uint64_t wq_enqueued;     /* sockets put on a work queue */
+	uint64_t wq_depth_max;    /* deepest any work queue has been */
+	uint64_t pool_mbufs_total; /* mbufs owned by the pool */
+	uint64_t pool_mbufs_free;
+	uint64_t pool_clusters_total; /* clusters (all sizes) owned by the pool */
+	uint64_t pool_clusters_free;
+	uint64_t pool_bytes;      /* memory held by the pools */
+	uint32_t workers;
+	uint32_t input_threads;
+	char crypto_backend[32];  /* name of the default backend */
+};
+
+int uktls_get_stats(struct uktls_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UKTLS_H */

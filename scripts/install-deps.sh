@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install what uktls needs to build and test on a Debian machine.
+# Packages already present are skipped, so this is quick on a second run.
+set -euo pipefail
+pkgs=(gcc make pkg-config libssl-dev openssl)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	SUDO=
+	[ "$(id -u)" -ne 0 ] && SUDO=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -q
+	$SUDO apt-get install -y -q "${missing[@]}"
+fi

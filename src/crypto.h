@@ -1,0 +1,62 @@
+/*
+ * The crypto backend interface, in the role of FreeBSD's ktls_ocf.c: a
+ * backend decrypts one whole record in place over the mbuf chain that holds
+ * it.  No iovec array is built and nothing is allocated per record: nonce,
+ * additional data and the tag are small buffers on the stack.
+ *
+ * Contracts:
+ *  - setup runs once per session (enable), may allocate, and keeps its own
+ *    state behind *cookie; teardown frees it and wipes any key schedule.
+ *  - decrypt is called by one thread at a time per session (the socket's
+ *    RUNNING flag serialises it) with no lock held; the chain is owned by
+ *    the caller alone.  No mbuf in it is M_RDONLY; a cluster may be shared
+ *    with other mbufs of the receive path (the input thread's, the next
+ *    record's), each of which owns a disjoint range of it, so writing
+ *    inside the record's own range is safe.
+ *  - decrypt must not leave unauthenticated plaintext where a reader can see
+ *    it: the caller publishes the record only after decrypt returned 0.
+ *  - the tag is compared in constant time.
+ */
+#ifndef UKTLS_CRYPTO_H
+#define UKTLS_CRYPTO_H
+
+#include <stdint.h>
+
+struct mbuf;
+struct tls_record_layer;
+struct tls_session_params;
+
+struct ktls_crypto_backend {
+	const char *name;
+	/* 0 if the backend can decrypt these parameters, else ENOTSUP. */
+	int (*probe)(const struct tls_session_params *p);
+	int (*setup)(const struct tls_session_params *p, void **cookie);
+	void (*teardown)(void *cookie);
+	/*
+	 * Decrypt and authenticate the record in chain m: m holds exactly the
+	 * record, header first (reclen bytes, which the caller has checked
+	 * with tls_check_header and tls_check_min_len); hdr is a copy of the
+	 * header; seqno is the record's sequence number.  On success the
+	 * payload bytes (after tls_hlen, before the tag) hold plaintext and
+	 * *trailer_len is the tag length to strip.  Returns 0, EBADMSG when
+	 * authentication fails (the payload then holds garbage), or ENOMEM
+	 * for a transient backend failure.
+	 */
+	int (*decrypt)(void *cookie, const struct tls_session_params *p,
+	    const struct tls_record_layer *hdr, struct mbuf *m,
+	    uint64_t seqno, int *trailer_len);
+};
+
+extern const struct ktls_crypto_backend ktls_crypto_openssl;
+
+/*
+ * Pick the backend for a session: the first registered backend whose probe
+ * accepts p.  NULL (ENOTSUP) if none does.
+ */
+const struct ktls_crypto_backend *ktls_crypto_select(
+    const struct tls_session_params *p);
+
+/* Name of the backend chosen for AES-128-GCM TLS 1.3, for stats. */
+const char *ktls_crypto_default_name(void);
+
+#endif /* UKTLS_CRYPTO_H */

@@ -1,0 +1,360 @@
+/*
+ * Protocol input threads: TCP bytes straight into cluster mbufs, appended
+ * to the TLS chain.  The contract is in input.h.
+ *
+ * An input thread fills clusters it holds itself and hands each range it
+ * filled to the sockbuf as an mbuf sharing the cluster; it never writes to a
+ * byte it has handed over, and nobody else writes to a byte it has not, so
+ * the recv() runs without the sockbuf lock and with no copy.  Consecutive
+ * ranges of one cluster merge into the TLS chain's tail mbuf
+ * (sbappend_ktls_rx), so a stream of one-byte segments costs no mbuf each.
+ */
+#include "input.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "kassert.h"
+#include "ktls.h"
+#include "mbuf.h"
+#include "socket.h"
+
+/* At most this many clusters are filled by one recvmsg. */
+#define INPUT_IOV 4
+/* A cluster with less room than this is retired rather than read into. */
+#define INPUT_MIN_ROOM 512
+#define INPUT_EVENTS 64
+
+struct input_thread {
+	pthread_t it_thread;
+	int it_epfd;
+	int it_wakefd;
+	pthread_mutex_t it_mtx;     /* guards it_reap */
+	struct socket *it_reap;     /* closed sockets to release */
+	/* Owned by the thread alone: clusters being filled.  m_len is the
+	 * part already handed to sockbufs. */
+	struct mbuf *it_cl[INPUT_IOV];
+};
+
+static struct input_thread *input_threads;
+static unsigned int input_nthreads;
+static atomic_uint input_next;
+
+static uint32_t
+input_room(const struct mbuf *cl)
+{
+	return (uint32_t)(cl->m_ext->cl_size - cl->m_len -
+	    (uint32_t)(cl->m_data - cl->m_ext->cl_buf));
+}
+
+/*
+ * Read what so has, up to its free space, and queue it.  Called for an
+ * epoll event; the event may be stale (socket closed meanwhile), which the
+ * SOI_ARMED check catches: only an armed socket is read.
+ */
+static void
+input_read(struct input_thread *it, struct socket *so)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct iovec iov[INPUT_IOV];
+	struct mbuf *share[INPUT_IOV], *chain = NULL, **tailp = &chain;
+	struct msghdr msg;
+	uint32_t space, want, k, nio = 0, i;
+	ssize_t n;
+	int error = 0;
+
+	SOCKBUF_LOCK(sb);
+	if (so->so_input_state != SOI_ARMED) {
+		SOCKBUF_UNLOCK(sb);
+		return;
+	}
+	space = sb->sb_ccc >= sb->sb_hiwat ? 0 : sb->sb_hiwat - sb->sb_ccc;
+	if (space == 0) {
+		so->so_input_state = SOI_PAUSED;
+		SOCKBUF_UNLOCK(sb);
+		return;
+	}
+	so->so_input_state = SOI_BUSY;
+	SOCKBUF_UNLOCK(sb);
+
+	/*
+	 * Prepare the clusters and, for each, the mbuf that will carry its
+	 * range: taken before the read so that bytes once read are never
+	 * lost for want of an mbuf.
+	 */
+	want = space;
+	for (i = 0; i < INPUT_IOV && want > 0; i++) {
+		if (it->it_cl[i] != NULL &&
+		    input_room(it->it_cl[i]) < INPUT_MIN_ROOM) {
+			m_free(it->it_cl[i]);
+			it->it_cl[i] = NULL;
+		}
+		if (it->it_cl[i] == NULL) {
+			it->it_cl[i] = m_getcl(MT_DATA, MJUM16BYTES);
+			if (it->it_cl[i] == NULL)
+				break;
+		}
+		share[i] = m_get(MT_DATA);
+		if (share[i] == NULL)
+			break;
+		k = input_room(it->it_cl[i]);
+		if (k > want)
+			k = want;
+		iov[i].iov_base = it->it_cl[i]->m_data + it->it_cl[i]->m_len;
+		iov[i].iov_len = k;
+		want -= k;
+		nio++;
+	}
+	if (nio == 0) {
+		/* The pools are exhausted: try again later. */
+		error = ENOBUFS;
+		n = -1;
+	} else {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = nio;
+		n = recvmsg(so->so_fd, &msg, MSG_DONTWAIT);
+		if (n < 0)
+			error = errno;
+	}
+
+	/* Wrap what was read in the prepared mbufs. */
+	for (i = 0; i < nio; i++) {
+		if (n > 0) {
+			k = (uint32_t)iov[i].iov_len;
+			if ((ssize_t)k > n)
+				k = (uint32_t)n;
+		} else
+			k = 0;
+		if (k == 0) {
+			m_free(share[i]);
+			continue;
+		}
+		n -= k;
+		atomic_fetch_add_explicit(&it->it_cl[i]->m_ext->cl_refcnt, 1,
+		    memory_order_relaxed);
+		share[i]->m_ext = it->it_cl[i]->m_ext;
+		share[i]->m_flags = M_EXT;
+		share[i]->m_data = iov[i].iov_base;
+		share[i]->m_len = k;
+		it->it_cl[i]->m_len += k;
+		*tailp = share[i];
+		tailp = &share[i]->m_next;
+		KTLS_COUNT(bytes_received, k);
+	}
+
+	SOCKBUF_LOCK(sb);
+	KASSERT(so->so_input_state == SOI_BUSY,
+	    ("input_read: socket %p state %u", (void *)so,
+	    so->so_input_state));
+	if ((so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0 ||
+	    (sb->sb_state & SBS_CANTRCVMORE) != 0) {
+		/* Closed, shut down or dead while we read: drop it. */
+		so->so_input_state = SOI_DONE;
+		m_freem(chain);
+		if (so->so_closewait)
+			pthread_cond_broadcast(&sb->sb_cv);
+		SOCKBUF_UNLOCK(sb);
+		return;
+	}
+	if (chain != NULL) {
+		sbappend_ktls_rx(sb, chain);
+		ktls_check_rx(so);
+		if ((so->so_state & SS_RCVDEAD) != 0) {
+			/* A malformed header killed the stream. */
+			so->so_input_state = SOI_ARMED;
+			input_stop_locked(so);
+			SOCKBUF_UNLOCK(sb);
+			return;
+		}
+	}
+	if (error == 0 && chain == NULL) {
+		/* recv returned 0: the peer finished sending. */
+		so->so_input_state = SOI_DONE;
+		sb->sb_state |= SBS_CANTRCVMORE;
+		ktls_check_rx(so);
+		sorwakeup_locked(so);
+	} else if (error != 0 && error != EAGAIN && error != EINTR &&
+	    error != ENOBUFS) {
+		/* Reset or another hard error: records already whole are
+		 * still decrypted, then the reader gets the error. */
+		so->so_input_state = SOI_DONE;
+		sb->sb_state |= SBS_CANTRCVMORE;
+		if (so->so_rcverror == 0)
+			so->so_eof_error = error;
+		ktls_check_rx(so);
+		sorwakeup_locked(so);
+	} else if (sb->sb_ccc >= sb->sb_hiwat) {
+		so->so_input_state = SOI_PAUSED;
+	} else {
+		so->so_input_state = SOI_ARMED;
+		input_rearm_locked(so);
+	}
+	SOCKBUF_UNLOCK(sb);
+	/* Out of buffers: give the readers and workers time to free some. */
+	if (error == ENOBUFS)
+		usleep(1000);
+}
+
+static void *
+input_thread_main(void *arg)
+{
+	struct input_thread *it = arg;
+	struct epoll_event ev[INPUT_EVENTS];
+	struct socket *so, *next;
+	uint64_t v;
+	int i, n;
+
+	for (;;) {
+		n = epoll_wait(it->it_epfd, ev, INPUT_EVENTS, -1);
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.ptr == NULL) {
+				if (read(it->it_wakefd, &v, sizeof(v)) < 0)
+					(void)0;
+				continue;
+			}
+			input_read(it, ev[i].data.ptr);
+		}
+		/*
+		 * Release closed sockets only now: their epoll registration
+		 * was removed before they were queued here, so no event
+		 * fetched from now on can name them.
+		 */
+		pthread_mutex_lock(&it->it_mtx);
+		so = it->it_reap;
+		it->it_reap = NULL;
+		pthread_mutex_unlock(&it->it_mtx);
+		for (; so != NULL; so = next) {
+			next = so->so_reap_next;
+			sorele(so);
+		}
+	}
+	return NULL;
+}
+
+int
+input_start(unsigned int nthreads)
+{
+	struct epoll_event ev;
+	pthread_attr_t attr;
+	unsigned int i;
+
+	input_threads = calloc(nthreads, sizeof(*input_threads));
+	if (input_threads == NULL)
+		return ENOMEM;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (i = 0; i < nthreads; i++) {
+		struct input_thread *it = &input_threads[i];
+
+		pthread_mutex_init(&it->it_mtx, NULL);
+		it->it_epfd = epoll_create1(EPOLL_CLOEXEC);
+		it->it_wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (it->it_epfd < 0 || it->it_wakefd < 0)
+			break;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = NULL;
+		if (epoll_ctl(it->it_epfd, EPOLL_CTL_ADD, it->it_wakefd,
+		    &ev) != 0 ||
+		    pthread_create(&it->it_thread, &attr, input_thread_main,
+		    it) != 0)
+			break;
+	}
+	pthread_attr_destroy(&attr);
+	if (i == 0)
+		return ENXIO;
+	input_nthreads = i;
+	return 0;
+}
+
+int
+input_register(struct socket *so)
+{
+	struct input_thread *it;
+	struct epoll_event ev;
+
+	it = &input_threads[atomic_fetch_add(&input_next, 1) % input_nthreads];
+	so->so_input = it;
+	so->so_input_state = SOI_ARMED;
+	soref(so);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+	ev.data.ptr = so;
+	if (epoll_ctl(it->it_epfd, EPOLL_CTL_ADD, so->so_fd, &ev) != 0) {
+		int error = errno;
+
+		so->so_input_state = SOI_DONE;
+		so->so_input = NULL;
+		sorele(so);
+		return error;
+	}
+	return 0;
+}
+
+void
+input_rearm_locked(struct socket *so)
+{
+	struct epoll_event ev;
+
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	KASSERT(so->so_input_state == SOI_ARMED ||
+	    so->so_input_state == SOI_PAUSED,
+	    ("input_rearm_locked: state %u", so->so_input_state));
+	so->so_input_state = SOI_ARMED;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+	ev.data.ptr = so;
+	if (epoll_ctl(so->so_input->it_epfd, EPOLL_CTL_MOD, so->so_fd,
+	    &ev) != 0) {
+		/* The descriptor is gone from under us: treat as reset. */
+		so->so_input_state = SOI_DONE;
+		so->so_rcv.sb_state |= SBS_CANTRCVMORE;
+		if (so->so_rcverror == 0)
+			so->so_eof_error = errno;
+		ktls_check_rx(so);
+		sorwakeup_locked(so);
+	}
+}
+
+void
+input_stop_locked(struct socket *so)
+{
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	if (so->so_input == NULL)
+		return;
+	if (so->so_input_state == SOI_ARMED ||
+	    so->so_input_state == SOI_PAUSED) {
+		(void)epoll_ctl(so->so_input->it_epfd, EPOLL_CTL_DEL,
+		    so->so_fd, NULL);
+		so->so_input_state = SOI_DONE;
+	} else if (so->so_input_state == SOI_DONE) {
+		/* Stopped by EOF or an error: still registered, disarmed. */
+		(void)epoll_ctl(so->so_input->it_epfd, EPOLL_CTL_DEL,
+		    so->so_fd, NULL);
+	}
+	/* SOI_BUSY: the input thread stops it when it relocks. */
+}
+
+void
+input_reap(struct socket *so)
+{
+	struct input_thread *it = so->so_input;
+	uint64_t one = 1;
+
+	if (it == NULL)
+		return;
+	pthread_mutex_lock(&it->it_mtx);
+	so->so_reap_next = it->it_reap;
+	it->it_reap = so;
+	pthread_mutex_unlock(&it->it_mtx);
+	if (write(it->it_wakefd, &one, sizeof(one)) < 0)
+		(void)0;
+}

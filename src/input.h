@@ -1,0 +1,38 @@
+/*
+ * Protocol input: threads that read RX-enabled TCP sockets into cluster
+ * mbufs and append them to the TLS chain (the role tcp_input and
+ * sbappendstream play in FreeBSD).
+ *
+ * Each socket belongs to one input thread, which owns an epoll instance.  A
+ * socket is registered EPOLLONESHOT: once an event is delivered the thread
+ * reads (SOI_BUSY, unlocked), appends under the sockbuf lock, and re-arms,
+ * unless the buffer reached its high-water mark (SOI_PAUSED: the reader
+ * re-arms it below low water, so TCP's window closes on the peer) or the
+ * stream ended (SOI_DONE).
+ */
+#ifndef UKTLS_INPUT_H
+#define UKTLS_INPUT_H
+
+struct socket;
+
+int input_start(unsigned int nthreads);
+
+/* Register so (SOI_ARMED) with an input thread; takes a reference. */
+int input_register(struct socket *so);
+
+/* Re-arm a SOI_PAUSED socket.  Sockbuf locked. */
+void input_rearm_locked(struct socket *so);
+
+/*
+ * Stop reading so for good: an armed or paused socket leaves epoll now; a
+ * busy one is stopped by its input thread when it relocks.  Sockbuf locked.
+ */
+void input_stop_locked(struct socket *so);
+
+/*
+ * After close: hand the registration's reference back to the input thread,
+ * which drops it once no epoll event it fetched can still name the socket.
+ */
+void input_reap(struct socket *so);
+
+#endif /* UKTLS_INPUT_H */

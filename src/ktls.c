@@ -1,0 +1,531 @@
+/*
+ * Kernel-TLS receive in userspace (FreeBSD's uipc_ktls.c, receive side):
+ * sessions, the per-CPU work queues, their pinned worker threads, the check
+ * that queues a socket once a whole record is in, and ktls_decrypt, which
+ * detaches records, decrypts them with no lock held and publishes them as
+ * readable records.
+ */
+#include "ktls.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "fault.h"
+#include "input.h"
+#include "kassert.h"
+#include "mbuf.h"
+#include "socket.h"
+
+struct ktls_counters ktls_counters;
+struct ktls_engine_config ktls_config;
+
+#ifdef UKTLS_TEST_HOOKS
+void (*volatile ktls_test_detach_hook)(struct socket *so);
+#endif
+
+/*
+ * One work queue per worker.  Sockets wait on it in FIFO order, linked by
+ * so_wq_next; a socket is on at most one queue, at most once (its
+ * SB_TLS_RX_RUNNING flag), so records of one connection are decrypted in
+ * order by one thread at a time.
+ */
+struct ktls_wq {
+	pthread_mutex_t wq_mtx;
+	pthread_cond_t wq_cv;
+	struct socket *wq_head;
+	struct socket *wq_tail;
+	uint64_t wq_depth;
+	pthread_t wq_thread;
+	int wq_cpu; /* -1: not pinned */
+} __attribute__((aligned(64)));
+
+static struct ktls_wq *ktls_wq;
+static unsigned int ktls_nwq;
+static pthread_mutex_t ktls_start_mtx = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int ktls_started;
+
+/* How often a worker retries a record the pools cannot serve. */
+#define KTLS_NOBUFS_RETRIES 200
+#define KTLS_NOBUFS_SLEEP_US 1000
+
+static void ktls_decrypt(struct socket *so);
+
+/* ---------------------------------------------------------------------- */
+/* Sessions.                                                              */
+
+int
+ktls_session_create(const struct tls_enable *en, struct ktls_session **tlsp)
+{
+	struct ktls_session *tls;
+	int error;
+
+	*tlsp = NULL;
+	tls = UKTLS_FAULT("ktls session") ? NULL : calloc(1, sizeof(*tls));
+	if (tls == NULL)
+		return ENOMEM;
+	error = tls_params_from_enable(en, &tls->params);
+	if (error != 0)
+		goto out;
+	tls->be = ktls_crypto_select(&tls->params);
+	if (tls->be == NULL) {
+		error = ENOTSUP;
+		goto out;
+	}
+	error = tls->be->setup(&tls->params, &tls->be_cookie);
+	if (error != 0)
+		goto out;
+	atomic_init(&tls->refcount, 1);
+	*tlsp = tls;
+	return 0;
+out:
+	tls_params_wipe(&tls->params);
+	free(tls);
+	return error;
+}
+
+void
+ktls_session_hold(struct ktls_session *tls)
+{
+	atomic_fetch_add_explicit(&tls->refcount, 1, memory_order_relaxed);
+}
+
+void
+ktls_session_free(struct ktls_session *tls)
+{
+	if (atomic_fetch_sub_explicit(&tls->refcount, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	tls->be->teardown(tls->be_cookie);
+	tls_params_wipe(&tls->params);
+	tls_explicit_bzero(tls, sizeof(*tls));
+	free(tls);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Engine configuration and start-up.                                     */
+
+static unsigned int
+online_cpus(cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	if (sched_getaffinity(0, sizeof(*set), set) == 0 && CPU_COUNT(set) > 0)
+		return (unsigned int)CPU_COUNT(set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned int)n : 1;
+}
+
+static void *
+ktls_work_thread(void *arg)
+{
+	struct ktls_wq *wq = arg;
+	struct socket *so, *next;
+
+	for (;;) {
+		pthread_mutex_lock(&wq->wq_mtx);
+		while (wq->wq_head == NULL)
+			pthread_cond_wait(&wq->wq_cv, &wq->wq_mtx);
+		/* Take the whole list: one lock round trip per batch. */
+		so = wq->wq_head;
+		wq->wq_head = wq->wq_tail = NULL;
+		wq->wq_depth = 0;
+		pthread_mutex_unlock(&wq->wq_mtx);
+		for (; so != NULL; so = next) {
+			next = so->so_wq_next;
+			so->so_wq_next = NULL;
+			ktls_decrypt(so);
+			sorele(so);
+		}
+	}
+	return NULL;
+}
+
+int
+ktls_engine_started(void)
+{
+	return atomic_load(&ktls_started);
+}
+
+/* Fill ktls_config's unset fields from the environment and defaults. */
+static void
+ktls_config_finish(void)
+{
+	cpu_set_t set;
+	unsigned int ncpu = online_cpus(&set);
+
+	if (ktls_config.workers == 0)
+		ktls_config.workers = ncpu;
+	if (ktls_config.pin_workers < 0)
+		ktls_config.pin_workers = 1;
+	if (ktls_config.input_threads == 0)
+		ktls_config.input_threads = (ktls_config.workers + 3) / 4;
+	if (ktls_config.rcvbuf == 0)
+		ktls_config.rcvbuf = 256 * 1024;
+}
+
+int
+ktls_engine_start(void)
+{
+	pthread_attr_t attr;
+	cpu_set_t set, one;
+	unsigned int i, ncpu, cpu_i;
+	int error = 0, c;
+
+	if (atomic_load_explicit(&ktls_started, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&ktls_start_mtx);
+	if (atomic_load(&ktls_started))
+		goto out;
+	ktls_config_load();
+	ktls_config_finish();
+	mbuf_pool_setmax(ktls_config.pool_max);
+	ncpu = online_cpus(&set);
+	ktls_nwq = ktls_config.workers;
+	ktls_wq = UKTLS_FAULT("ktls wq") ? NULL :
+	    aligned_alloc(64, sizeof(*ktls_wq) * ktls_nwq);
+	if (ktls_wq == NULL) {
+		error = ENXIO;
+		goto out;
+	}
+	memset(ktls_wq, 0, sizeof(*ktls_wq) * ktls_nwq);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Worker i runs on the i-th CPU of the process's affinity mask. */
+	cpu_i = 0;
+	c = -1;
+	for (i = 0; i < ktls_nwq; i++) {
+		struct ktls_wq *wq = &ktls_wq[i];
+
+		pthread_mutex_init(&wq->wq_mtx, NULL);
+		pthread_cond_init(&wq->wq_cv, NULL);
+		wq->wq_cpu = -1;
+		if (ktls_config.pin_workers && ncpu > 0) {
+			do {
+				c = (c + 1) % CPU_SETSIZE;
+			} while (!CPU_ISSET(c, &set));
+			wq->wq_cpu = c;
+			cpu_i++;
+			CPU_ZERO(&one);
+			CPU_SET(c, &one);
+			pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+		}
+		if (pthread_create(&wq->wq_thread, &attr, ktls_work_thread,
+		    wq) != 0) {
+			/* Workers already started serve the queues 0..i-1. */
+			if (i == 0) {
+				error = ENXIO;
+				pthread_attr_destroy(&attr);
+				goto out;
+			}
+			ktls_nwq = i;
+			break;
+		}
+	}
+	pthread_attr_destroy(&attr);
+	ktls_config.workers = ktls_nwq;
+	error = input_start(ktls_config.input_threads);
+	if (error != 0) {
+		error = ENXIO;
+		goto out;
+	}
+	atomic_store_explicit(&ktls_started, 1, memory_order_release);
+out:
+	pthread_mutex_unlock(&ktls_start_mtx);
+	return error;
+}
+
+unsigned int
+ktls_pick_wq(int fd)
+{
+	struct sockaddr_storage a, b;
+	socklen_t la = sizeof(a), lb = sizeof(b);
+	const unsigned char *p;
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	if (getsockname(fd, (struct sockaddr *)&a, &la) != 0 ||
+	    getpeername(fd, (struct sockaddr *)&b, &lb) != 0)
+		return (unsigned int)fd % ktls_nwq;
+	p = (const unsigned char *)&a;
+	for (i = 0; i < la; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	p = (const unsigned char *)&b;
+	for (i = 0; i < lb; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return (unsigned int)(h % ktls_nwq);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Scheduling.                                                            */
+
+/* Put so on its work queue.  Sockbuf locked; so is RUNNING already. */
+static void
+ktls_enqueue(struct socket *so)
+{
+	struct ktls_wq *wq = &ktls_wq[so->so_wq];
+	uint64_t depth, max;
+
+	soref(so);
+	pthread_mutex_lock(&wq->wq_mtx);
+	so->so_wq_next = NULL;
+	if (wq->wq_tail != NULL)
+		wq->wq_tail->so_wq_next = so;
+	else
+		wq->wq_head = so;
+	wq->wq_tail = so;
+	depth = ++wq->wq_depth;
+	pthread_cond_signal(&wq->wq_cv);
+	pthread_mutex_unlock(&wq->wq_mtx);
+	KTLS_COUNT(wq_enqueued, 1);
+	max = atomic_load_explicit(&ktls_counters.wq_depth_max,
+	    memory_order_relaxed);
+	while (depth > max && !atomic_compare_exchange_weak(
+	    &ktls_counters.wq_depth_max, &max, depth))
+		;
+}
+
+/*
+ * Read and check the header at the head of the TLS chain.  Returns 0 with
+ * *reclen set, EAGAIN when fewer than 5 bytes are queued, or the header's
+ * error (the receive side must die).
+ */
+static int
+ktls_peek_header(struct socket *so, struct tls_record_layer *hdr,
+    uint32_t *reclen)
+{
+	struct sockbuf *sb = &so->so_rcv;
+
+	if (sb->sb_tlscc < TLS_HEADER_LEN)
+		return EAGAIN;
+	m_copydata(sb->sb_mtls, 0, TLS_HEADER_LEN, hdr);
+	return tls_check_header(&sb->sb_tls_info->params, hdr, reclen);
+}
+
+/* Count a dead receive side by its cause. */
+static void
+ktls_count_header_error(int error)
+{
+	if (error == EINVAL)
+		KTLS_COUNT(err_bad_header, 1);
+	else
+		KTLS_COUNT(err_bad_length, 1);
+}
+
+void
+ktls_check_rx(struct socket *so)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct tls_record_layer hdr;
+	uint32_t reclen;
+	int error;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	if ((sb->sb_flags & SB_TLS_RX) == 0 ||
+	    (sb->sb_flags & SB_TLS_RX_RUNNING) != 0 ||
+	    (so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
+		return;
+	error = ktls_peek_header(so, &hdr, &reclen);
+	if (error == 0 && sb->sb_tlscc >= reclen) {
+		sb->sb_flags |= SB_TLS_RX_RUNNING;
+		ktls_enqueue(so);
+		return;
+	}
+	if (error != 0 && error != EAGAIN) {
+		/* Checked before the record is whole, as FreeBSD's decrypt
+		 * loop does once it has the header. */
+		ktls_count_header_error(error);
+		so_rcvdead_locked(so, error, 1);
+		return;
+	}
+	if ((sb->sb_state & SBS_CANTRCVMORE) != 0 && sb->sb_tlscc > 0) {
+		/* EOF inside a record: never report it as a clean end. */
+		KTLS_COUNT(err_truncated, 1);
+		so_rcvdead_locked(so, EMSGSIZE, 0);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Decryption.                                                            */
+
+/*
+ * Strip header and trailer from a decrypted record, drop mbufs left empty
+ * (keeping one so that an empty record still has its M_EOR mbuf), and
+ * return the chain's new head.
+ */
+static struct mbuf *
+ktls_trim_record(struct mbuf *m, uint32_t hlen, uint32_t trailer)
+{
+	struct mbuf *n, **pp;
+
+	m_adj(m, (int)hlen);
+	m_adj(m, -(int)trailer);
+	for (pp = &m; *pp != NULL;) {
+		n = *pp;
+		if (n->m_len == 0 && (n != m || n->m_next != NULL)) {
+			*pp = n->m_next;
+			n->m_next = NULL;
+			m_free(n);
+			continue;
+		}
+		pp = &n->m_next;
+	}
+	return m;
+}
+
+/*
+ * Decrypt every whole record queued on so, one at a time.  Called by the
+ * socket's worker with the socket RUNNING and a reference held, no lock.
+ *
+ * For each record: with the lock held, check the header and detach the
+ * record (its bytes move from sb_tlscc to sb_tlsdcc, still in sb_ccc); drop
+ * the lock and decrypt in place; relock.  If sb_tlsdcc is 0 then sbcut
+ * dropped the record meanwhile (close, shutdown) and it is freed.  Otherwise
+ * the header and trailer are stripped and the plaintext appended as its own
+ * record after a control mbuf holding struct tls_get_record.
+ */
+static void
+ktls_decrypt(struct socket *so)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct ktls_session *tls;
+	struct tls_record_layer hdr;
+	struct tls_get_record *tgr;
+	struct mbuf *data, *control;
+	uint32_t reclen, content_len;
+	uint64_t seqno;
+	uint8_t type;
+	int error, trailer_len, nobufs = 0;
+
+	SOCKBUF_LOCK(sb);
+	tls = sb->sb_tls_info;
+	KASSERT((sb->sb_flags & SB_TLS_RX_RUNNING) != 0,
+	    ("ktls_decrypt: socket %p not running", (void *)so));
+	for (;;) {
+		if ((so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
+			break;
+		error = ktls_peek_header(so, &hdr, &reclen);
+		if (error == EAGAIN)
+			break;
+		if (error != 0) {
+			ktls_count_header_error(error);
+			so_rcvdead_locked(so, error, 1);
+			break;
+		}
+		if (sb->sb_tlscc < reclen)
+			break;
+
+		/*
+		 * The control mbuf is taken before the record is detached so
+		 * that a failure leaves the record queued for a retry.
+		 */
+		control = m_get(MT_CONTROL);
+		if (control == NULL ||
+		    (error = sbdetach_ktls_rx(sb, reclen, &data)) != 0) {
+			if (control != NULL)
+				m_free(control);
+			if (++nobufs > KTLS_NOBUFS_RETRIES) {
+				KTLS_COUNT(err_nomem, 1);
+				so_rcvdead_locked(so, ENOBUFS, 1);
+				break;
+			}
+			SOCKBUF_UNLOCK(sb);
+			usleep(KTLS_NOBUFS_SLEEP_US);
+			SOCKBUF_LOCK(sb);
+			continue;
+		}
+		nobufs = 0;
+		seqno = sb->sb_tls_seqno++;
+		SOCKBUF_UNLOCK(sb);
+
+#ifdef UKTLS_TEST_HOOKS
+		if (ktls_test_detach_hook != NULL)
+			ktls_test_detach_hook(so);
+#endif
+		trailer_len = 0;
+		type = hdr.tls_type;
+		content_len = 0;
+		error = tls_check_min_len(&tls->params, reclen);
+		if (error == 0)
+			error = tls->be->decrypt(tls->be_cookie, &tls->params,
+			    &hdr, data, seqno, &trailer_len);
+		if (error == 0) {
+			content_len = reclen - tls->params.tls_hlen -
+			    (uint32_t)trailer_len;
+			if (tls->params.tls_vminor == TLS_MINOR_VER_THREE) {
+				error = tls13_find_record_type(data,
+				    tls->params.tls_hlen, content_len, &type,
+				    &content_len);
+				trailer_len = (int)(reclen -
+				    tls->params.tls_hlen - content_len);
+			}
+		}
+
+		SOCKBUF_LOCK(sb);
+		if (sbdone_ktls_rx(sb) == ECANCELED) {
+			/* sbcut dropped the record while it was unlocked. */
+			KTLS_COUNT(records_cancelled, 1);
+			m_freem(data);
+			m_free(control);
+			continue;
+		}
+		if (error != 0) {
+			/*
+			 * The record is lost; the connection is kept and
+			 * later records are still decrypted (FreeBSD).  The
+			 * reader learns of it after the records before it.
+			 */
+			if (error == EBADMSG)
+				KTLS_COUNT(err_bad_tag, 1);
+			else if (error == EMSGSIZE)
+				KTLS_COUNT(err_bad_length, 1);
+			else
+				KTLS_COUNT(err_nomem, 1);
+			so_seterror_locked(so, error);
+			m_freem(data);
+			m_free(control);
+			continue;
+		}
+		data = ktls_trim_record(data, tls->params.tls_hlen,
+		    (uint32_t)trailer_len);
+		control->m_len = CMSG_SPACE(sizeof(*tgr));
+		memset(control->m_data, 0, control->m_len);
+		{
+			struct cmsghdr *cmsg = mtod(control, struct cmsghdr *);
+
+			cmsg->cmsg_len = CMSG_LEN(sizeof(*tgr));
+			cmsg->cmsg_level = IPPROTO_TCP;
+			cmsg->cmsg_type = TLS_GET_RECORD;
+			tgr = (struct tls_get_record *)CMSG_DATA(cmsg);
+			tgr->tls_type = type;
+			tgr->tls_vmajor = hdr.tls_vmajor;
+			tgr->tls_vminor = hdr.tls_vminor;
+			tgr->tls_length = htons((uint16_t)content_len);
+		}
+		sbappendcontrol_locked(sb, data, control);
+		KTLS_COUNT(records_decrypted, 1);
+		KTLS_COUNT(bytes_decrypted, content_len);
+		/* Wake a waiting reader at the first record of a batch, so
+		 * that latency does not wait for the whole batch. */
+		if (sb->sb_mb == sb->sb_lastrecord)
+			sorwakeup_locked(so);
+	}
+	sb->sb_flags &= (uint16_t)~SB_TLS_RX_RUNNING;
+	/*
+	 * Bytes may have arrived while the lock was dropped; anything whole is
+	 * picked up by the loop above, but EOF with a partial record left is
+	 * only noticed here.
+	 */
+	ktls_check_rx(so);
+	/* Once per batch, and also after a cancelled record or an error, so
+	 * that a reader waiting for EOF or an error re-evaluates. */
+	sorwakeup_locked(so);
+	SOCKBUF_UNLOCK(sb);
+}

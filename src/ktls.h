@@ -1,0 +1,88 @@
+/*
+ * Sessions, the per-CPU work queues and their workers, and record
+ * decryption (FreeBSD's uipc_ktls.c, receive side).
+ */
+#ifndef UKTLS_KTLS_H
+#define UKTLS_KTLS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "tls_record.h"
+#include "uktls.h"
+
+struct socket;
+struct sockbuf;
+struct ktls_crypto_backend;
+
+struct ktls_session {
+	atomic_uint refcount;
+	struct tls_session_params params; /* keys: wiped at free */
+	const struct ktls_crypto_backend *be;
+	void *be_cookie;
+};
+
+/* Engine settings in force (after defaults, environment and configure). */
+struct ktls_engine_config {
+	unsigned int workers;
+	int pin_workers;
+	unsigned int input_threads;
+	uint32_t rcvbuf;
+	size_t pool_max;
+};
+
+extern struct ktls_engine_config ktls_config;
+
+/* Load settings from the environment, once (engine.c). */
+void ktls_config_load(void);
+
+/* Start the workers and input threads once; 0 or ENXIO. */
+int ktls_engine_start(void);
+int ktls_engine_started(void);
+
+/*
+ * The work queue of a new socket: a hash of its connection's addresses, as
+ * FreeBSD uses the RSS hash, so that one flow always lands on one CPU.
+ */
+unsigned int ktls_pick_wq(int fd);
+
+/* Validate en and build a session: 0 or the errno of tls_params_from_enable
+ * (EINVAL, EPROTONOSUPPORT, ENOTSUP) or ENOMEM. */
+int ktls_session_create(const struct tls_enable *en,
+    struct ktls_session **tlsp);
+void ktls_session_hold(struct ktls_session *tls);
+void ktls_session_free(struct ktls_session *tls);
+
+/*
+ * Look at the head of the TLS chain; if a whole record is queued and the
+ * socket is not already RUNNING, mark it RUNNING and queue it on its worker.
+ * A malformed header kills the receive side here, before the rest of the
+ * record arrives; EOF with a partial record reports EMSGSIZE.  Sockbuf locked.
+ */
+void ktls_check_rx(struct socket *so);
+
+/* Counters shared by the engine (relaxed atomics). */
+struct ktls_counters {
+	atomic_uint_least64_t sockets_enabled, sockets_active;
+	atomic_uint_least64_t records_decrypted, bytes_decrypted;
+	atomic_uint_least64_t bytes_received;
+	atomic_uint_least64_t err_bad_tag, err_bad_header, err_bad_length;
+	atomic_uint_least64_t err_truncated, err_nomem, records_cancelled;
+	atomic_uint_least64_t wq_enqueued, wq_depth_max;
+};
+
+extern struct ktls_counters ktls_counters;
+
+#define KTLS_COUNT(field, n)                                               \
+	atomic_fetch_add_explicit(&ktls_counters.field, (n),               \
+	    memory_order_relaxed)
+
+#ifdef UKTLS_TEST_HOOKS
+/*
+ * Called by a worker with a detached record, the sockbuf unlocked, just
+ * before decryption: a test may close, shut down or cut the socket here.
+ */
+extern void (*volatile ktls_test_detach_hook)(struct socket *so);
+#endif
+
+#endif /* UKTLS_KTLS_H */

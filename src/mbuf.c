@@ -1,0 +1,510 @@
+/*
+ * mbufs and clusters (the counterpart of FreeBSD's uipc_mbuf.c and the mbuf
+ * zones of kern_mbuf.c).
+ *
+ * Three pools hold mbufs, 2 KiB clusters and 16 KiB clusters.  A pool grows
+ * by a slab at a time: one malloc, every page written once so that it is
+ * faulted in before it is used, and never freed.  Free objects sit on the
+ * pool's list (under its mutex) or in a per-thread cache of up to
+ * MCACHE_MAX objects, which the thread fills and drains in batches so that
+ * the common allocation and free take no lock.  A thread's cache goes back
+ * to the pool when the thread exits.
+ */
+#include "mbuf.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fault.h"
+#include "kassert.h"
+
+#ifdef UKTLS_TEST_HOOKS
+int (*volatile uktls_fault_hook)(const char *site);
+#endif
+
+#define MCACHE_MAX 64
+#define MCACHE_BATCH 32
+
+enum { POOL_MBUF, POOL_CL2K, POOL_CL16K, POOL_COUNT };
+
+struct freeobj {
+	struct freeobj *next;
+};
+
+struct mpool {
+	pthread_mutex_t mtx;
+	struct freeobj *free; /* shared free list */
+	uint64_t total;       /* objects owned by the pool */
+	uint64_t nfree;       /* objects on the shared list */
+	size_t objsize;
+	unsigned int slab_n;  /* objects added per growth */
+	const char *name;
+};
+
+static struct mpool pools[POOL_COUNT] = {
+	[POOL_MBUF] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, MSIZE, 64,
+	    "mbuf" },
+	[POOL_CL2K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0,
+	    sizeof(struct mcluster) + MCLBYTES, 16, "cluster 2k" },
+	[POOL_CL16K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0,
+	    sizeof(struct mcluster) + MJUM16BYTES, 4, "cluster 16k" },
+};
+
+/* Memory held by all pools and the cap on it (0: none).  Under slab_mtx. */
+static pthread_mutex_t slab_mtx = PTHREAD_MUTEX_INITIALIZER;
+static size_t pool_bytes;
+static size_t pool_max;
+static uint64_t slab_allocs;
+
+struct mcache {
+	void *items[MCACHE_MAX];
+	int n;
+};
+
+static __thread struct mcache mcache[POOL_COUNT];
+static __thread int mcache_registered;
+static pthread_key_t mcache_key;
+static pthread_once_t mcache_once = PTHREAD_ONCE_INIT;
+
+void
+mbuf_pool_setmax(size_t bytes)
+{
+	pthread_mutex_lock(&slab_mtx);
+	pool_max = bytes;
+	pthread_mutex_unlock(&slab_mtx);
+}
+
+void
+mbuf_pool_stats(struct mbuf_pool_stats *st)
+{
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < POOL_COUNT; i++) {
+		pthread_mutex_lock(&pools[i].mtx);
+		if (i == POOL_MBUF) {
+			st->mbufs_total = pools[i].total;
+			st->mbufs_free = pools[i].nfree;
+		} else {
+			st->clusters_total += pools[i].total;
+			st->clusters_free += pools[i].nfree;
+		}
+		pthread_mutex_unlock(&pools[i].mtx);
+	}
+	pthread_mutex_lock(&slab_mtx);
+	st->bytes = pool_bytes;
+	st->slab_allocs = slab_allocs;
+	pthread_mutex_unlock(&slab_mtx);
+}
+
+/*
+ * Grow pool p by one slab.  Called with p->mtx held.  The slab's memory is
+ * written in full here so that no page fault happens later on the data path.
+ */
+static int
+mpool_grow(struct mpool *p)
+{
+	size_t bytes = p->objsize * p->slab_n;
+	char *slab;
+	unsigned int i;
+
+	pthread_mutex_lock(&slab_mtx);
+	if (pool_max != 0 && pool_bytes + bytes > pool_max) {
+		pthread_mutex_unlock(&slab_mtx);
+		return ENOBUFS;
+	}
+	pool_bytes += bytes;
+	slab_allocs++;
+	pthread_mutex_unlock(&slab_mtx);
+
+	slab = UKTLS_FAULT("mbuf slab") ? NULL : aligned_alloc(64, bytes);
+	if (slab == NULL) {
+		pthread_mutex_lock(&slab_mtx);
+		pool_bytes -= bytes;
+		pthread_mutex_unlock(&slab_mtx);
+		return ENOBUFS;
+	}
+	memset(slab, 0, bytes);
+	for (i = 0; i < p->slab_n; i++) {
+		struct freeobj *o = (struct freeobj *)(slab + i * p->objsize);
+
+		o->next = p->free;
+		p->free = o;
+	}
+	p->total += p->slab_n;
+	p->nfree += p->slab_n;
+	return 0;
+}
+
+static void
+mcache_flush_pool(int pi, int keep)
+{
+	struct mcache *c = &mcache[pi];
+	struct mpool *p = &pools[pi];
+
+	if (c->n <= keep)
+		return;
+	pthread_mutex_lock(&p->mtx);
+	while (c->n > keep) {
+		struct freeobj *o = c->items[--c->n];
+
+		o->next = p->free;
+		p->free = o;
+		p->nfree++;
+	}
+	pthread_mutex_unlock(&p->mtx);
+}
+
+void
+mbuf_thread_flush(void)
+{
+	int i;
+
+	for (i = 0; i < POOL_COUNT; i++)
+		mcache_flush_pool(i, 0);
+}
+
+static void
+mcache_destructor(void *arg)
+{
+	(void)arg;
+	mbuf_thread_flush();
+}
+
+static void
+mcache_key_init(void)
+{
+	if (pthread_key_create(&mcache_key, mcache_destructor) != 0)
+		uktls_panic("mcache_key_init: pthread_key_create failed");
+}
+
+/* Arrange for this thread's caches to be returned when it exits. */
+static void
+mcache_register(void)
+{
+	pthread_once(&mcache_once, mcache_key_init);
+	/* Any non-NULL value makes the destructor run at thread exit. */
+	pthread_setspecific(mcache_key, &mcache_registered);
+	mcache_registered = 1;
+}
+
+static void *
+mpool_alloc(int pi)
+{
+	struct mcache *c = &mcache[pi];
+	struct mpool *p = &pools[pi];
+
+	if (__predict_false(UKTLS_FAULT(p->name)))
+		return NULL;
+	if (__predict_true(c->n > 0))
+		return c->items[--c->n];
+	if (!mcache_registered)
+		mcache_register();
+	pthread_mutex_lock(&p->mtx);
+	if (p->free == NULL && mpool_grow(p) != 0) {
+		pthread_mutex_unlock(&p->mtx);
+		return NULL;
+	}
+	while (p->free != NULL && c->n < MCACHE_BATCH) {
+		struct freeobj *o = p->free;
+
+		p->free = o->next;
+		p->nfree--;
+		c->items[c->n++] = o;
+	}
+	pthread_mutex_unlock(&p->mtx);
+	return c->items[--c->n];
+}
+
+static void
+mpool_free(int pi, void *obj)
+{
+	struct mcache *c = &mcache[pi];
+
+	if (__predict_false(c->n == MCACHE_MAX)) {
+		if (!mcache_registered)
+			mcache_register();
+		mcache_flush_pool(pi, MCACHE_MAX - MCACHE_BATCH);
+	}
+	c->items[c->n++] = obj;
+}
+
+struct mbuf *
+m_get(int type)
+{
+	struct mbuf *m;
+
+	m = mpool_alloc(POOL_MBUF);
+	if (m == NULL)
+		return NULL;
+	m->m_next = NULL;
+	m->m_nextpkt = NULL;
+	m->m_data = m->m_dat;
+	m->m_len = 0;
+	m->m_flags = 0;
+	m->m_type = (uint16_t)type;
+	m->m_ext = NULL;
+	return m;
+}
+
+struct mbuf *
+m_getcl(int type, uint32_t size)
+{
+	struct mcluster *cl;
+	struct mbuf *m;
+	int pi;
+
+	KASSERT(size == MCLBYTES || size == MJUM16BYTES,
+	    ("m_getcl: bad cluster size %u", size));
+	pi = size == MCLBYTES ? POOL_CL2K : POOL_CL16K;
+	m = m_get(type);
+	if (m == NULL)
+		return NULL;
+	cl = mpool_alloc(pi);
+	if (cl == NULL) {
+		mpool_free(POOL_MBUF, m);
+		return NULL;
+	}
+	atomic_init(&cl->cl_refcnt, 1);
+	cl->cl_size = size;
+	cl->cl_nextfree = NULL;
+	m->m_ext = cl;
+	m->m_flags = M_EXT;
+	m->m_data = cl->cl_buf;
+	return m;
+}
+
+static void
+mcluster_release(struct mcluster *cl)
+{
+	if (atomic_fetch_sub_explicit(&cl->cl_refcnt, 1,
+	    memory_order_acq_rel) == 1)
+		mpool_free(cl->cl_size == MCLBYTES ? POOL_CL2K : POOL_CL16K,
+		    cl);
+}
+
+struct mbuf *
+m_free(struct mbuf *m)
+{
+	struct mbuf *n = m->m_next;
+
+	KASSERT(m->m_type != MT_NOTMBUF, ("m_free: %p already free", m));
+	if ((m->m_flags & M_EXT) != 0)
+		mcluster_release(m->m_ext);
+	m->m_type = MT_NOTMBUF;
+	mpool_free(POOL_MBUF, m);
+	return n;
+}
+
+void
+m_freem(struct mbuf *m)
+{
+	while (m != NULL)
+		m = m_free(m);
+}
+
+uint32_t
+m_length(const struct mbuf *m, struct mbuf **last)
+{
+	const struct mbuf *l = NULL;
+	uint32_t len = 0;
+
+	for (; m != NULL; m = m->m_next) {
+		len += m->m_len;
+		l = m;
+	}
+	if (last != NULL)
+		*last = (struct mbuf *)(uintptr_t)l;
+	return len;
+}
+
+void
+m_copydata(const struct mbuf *m, uint32_t off, uint32_t len, void *cp)
+{
+	char *dst = cp;
+	uint32_t n;
+
+	while (m != NULL && off >= m->m_len) {
+		off -= m->m_len;
+		m = m->m_next;
+	}
+	while (len > 0) {
+		KASSERT(m != NULL, ("m_copydata: chain too short"));
+		n = m->m_len - off;
+		if (n > len)
+			n = len;
+		memcpy(dst, m->m_data + off, n);
+		dst += n;
+		len -= n;
+		off = 0;
+		m = m->m_next;
+	}
+}
+
+void
+m_copyback(struct mbuf *m, uint32_t off, uint32_t len, const void *cp)
+{
+	const char *src = cp;
+	uint32_t n;
+
+	while (m != NULL && off >= m->m_len) {
+		off -= m->m_len;
+		m = m->m_next;
+	}
+	while (len > 0) {
+		KASSERT(m != NULL, ("m_copyback: chain too short"));
+		n = m->m_len - off;
+		if (n > len)
+			n = len;
+		memcpy(m->m_data + off, src, n);
+		src += n;
+		len -= n;
+		off = 0;
+		m = m->m_next;
+	}
+}
+
+void
+m_adj(struct mbuf *mp, int req_len)
+{
+	struct mbuf *m;
+	uint32_t len, total;
+
+	if (mp == NULL)
+		return;
+	if (req_len >= 0) {
+		len = (uint32_t)req_len;
+		for (m = mp; m != NULL && len > 0; m = m->m_next) {
+			if (m->m_len <= len) {
+				len -= m->m_len;
+				m->m_data += m->m_len;
+				m->m_len = 0;
+			} else {
+				m->m_data += len;
+				m->m_len -= len;
+				len = 0;
+			}
+		}
+		return;
+	}
+	/* Trim from the tail: keep the first total - len bytes. */
+	len = (uint32_t)-(long)req_len;
+	total = m_length(mp, NULL);
+	total = len >= total ? 0 : total - len;
+	for (m = mp; m != NULL; m = m->m_next) {
+		if (m->m_len >= total) {
+			m->m_len = total;
+			total = 0;
+		} else
+			total -= m->m_len;
+	}
+}
+
+struct mbuf *
+m_split(struct mbuf *m0, uint32_t len, int *err)
+{
+	struct mbuf *m, *n;
+	uint32_t off = len;
+
+	*err = 0;
+	KASSERT(len > 0, ("m_split: zero length"));
+	for (m = m0; m != NULL && off > m->m_len; m = m->m_next)
+		off -= m->m_len;
+	if (m == NULL)
+		return NULL;
+	if (off == m->m_len) {
+		/* The split falls on an mbuf boundary: no new mbuf. */
+		n = m->m_next;
+		m->m_next = NULL;
+		if (n != NULL && (m->m_flags & M_EOR) != 0) {
+			m->m_flags &= ~M_EOR;
+			n->m_flags |= M_EOR;
+		}
+		return n;
+	}
+	if ((m->m_flags & M_EXT) != 0) {
+		n = m_get(m->m_type);
+		if (n == NULL)
+			goto nobufs;
+		atomic_fetch_add_explicit(&m->m_ext->cl_refcnt, 1,
+		    memory_order_relaxed);
+		n->m_ext = m->m_ext;
+		n->m_flags = M_EXT;
+		n->m_data = m->m_data + off;
+	} else {
+		n = m_get(m->m_type);
+		if (n == NULL)
+			goto nobufs;
+		memcpy(n->m_dat, m->m_data + off, m->m_len - off);
+	}
+	n->m_len = m->m_len - off;
+	n->m_flags |= m->m_flags & (M_EOR | M_NOTREADY | M_RDONLY);
+	m->m_flags &= ~M_EOR;
+	m->m_len = off;
+	n->m_next = m->m_next;
+	m->m_next = NULL;
+	return n;
+nobufs:
+	*err = ENOBUFS;
+	return NULL;
+}
+
+int
+m_append(struct mbuf *m0, uint32_t len, const void *cp, uint32_t *done)
+{
+	const char *src = cp;
+	struct mbuf *m, *n;
+	uint32_t space, n_done = 0;
+	int error = 0;
+
+	m_length(m0, &m);
+	while (len > 0) {
+		space = M_TRAILINGSPACE(m);
+		if (space == 0) {
+			n = len > MCLBYTES ? m_getcl(m->m_type, MJUM16BYTES) :
+			    len > (uint32_t)MLEN ?
+			    m_getcl(m->m_type, MCLBYTES) : m_get(m->m_type);
+			if (n == NULL) {
+				error = ENOBUFS;
+				goto out;
+			}
+			n->m_flags |= m->m_flags & M_NOTREADY;
+			m->m_next = n;
+			m = n;
+			continue;
+		}
+		if (space > len)
+			space = len;
+		memcpy(m->m_data + m->m_len, src, space);
+		m->m_len += space;
+		src += space;
+		len -= space;
+		n_done += space;
+	}
+out:
+	if (done != NULL)
+		*done = n_done;
+	return error;
+}
+
+void
+m_sanity(const struct mbuf *m, const char *where)
+{
+	for (; m != NULL; m = m->m_next) {
+		const char *start = m_bufstart(m);
+
+		if (m->m_type == MT_NOTMBUF)
+			uktls_panic("%s: freed mbuf %p in chain", where,
+			    (const void *)m);
+		if (m->m_data < start ||
+		    m->m_data + m->m_len > start + m_bufsize(m))
+			uktls_panic("%s: mbuf %p data escapes its storage",
+			    where, (const void *)m);
+		if ((m->m_flags & M_EXT) != 0 &&
+		    atomic_load(&m->m_ext->cl_refcnt) == 0)
+			uktls_panic("%s: mbuf %p on a free cluster", where,
+			    (const void *)m);
+	}
+}

@@ -1,0 +1,463 @@
+/*
+ * Socket buffer operations for the receive side (FreeBSD's uipc_sockbuf.c):
+ * the TLS chain of encrypted bytes, decrypted records with their control
+ * mbufs, sbcut that accounts for a detached record, and the invariant
+ * checker.  The locking contract is in sockbuf.h.
+ */
+#include "sockbuf.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+/* What one mbuf counts against sb_mbcnt. */
+static inline uint32_t
+m_cnt(const struct mbuf *m)
+{
+	return MSIZE + ((m->m_flags & M_EXT) != 0 ? m->m_len : 0);
+}
+
+void
+sbinit(struct sockbuf *sb, uint32_t hiwat)
+{
+	pthread_condattr_t ca;
+
+	memset(sb, 0, sizeof(*sb));
+	pthread_mutex_init(&sb->sb_mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sb->sb_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	sb->sb_hiwat = hiwat;
+	sb->sb_lowat = hiwat / 2;
+}
+
+void
+sbdestroy(struct sockbuf *sb)
+{
+	KASSERT(sb->sb_mb == NULL && sb->sb_mtls == NULL &&
+	    sb->sb_ccc == 0, ("sbdestroy: sockbuf %p not empty", (void *)sb));
+	pthread_cond_destroy(&sb->sb_cv);
+	pthread_mutex_destroy(&sb->sb_mtx);
+}
+
+int
+sbwait(struct sockbuf *sb, const struct timespec *abstime)
+{
+	int error;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+#ifdef UKTLS_INVARIANTS
+	sb->sb_owned = 0;
+#endif
+	if (abstime != NULL)
+		error = pthread_cond_timedwait(&sb->sb_cv, &sb->sb_mtx,
+		    abstime);
+	else
+		error = pthread_cond_wait(&sb->sb_cv, &sb->sb_mtx);
+#ifdef UKTLS_INVARIANTS
+	sb->sb_owner = pthread_self();
+	sb->sb_owned = 1;
+#endif
+	return error == ETIMEDOUT ? EAGAIN : 0;
+}
+
+void
+sbappend_ktls_rx(struct sockbuf *sb, struct mbuf *m)
+{
+	struct mbuf *n, *tail;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	KASSERT((sb->sb_flags & SB_TLS_RX) != 0,
+	    ("sbappend_ktls_rx: sockbuf %p without TLS RX", (void *)sb));
+	while (m != NULL) {
+		n = m->m_next;
+		m->m_next = NULL;
+		m->m_nextpkt = NULL;
+		m->m_flags = (uint16_t)((m->m_flags & ~M_EOR) | M_NOTREADY);
+		tail = sb->sb_mtlstail;
+		if (m->m_len == 0) {
+			m_free(m);
+		} else if (tail != NULL && (m->m_flags & M_EXT) != 0 &&
+		    (tail->m_flags & M_EXT) != 0 &&
+		    tail->m_ext == m->m_ext &&
+		    tail->m_data + tail->m_len == m->m_data) {
+			/*
+			 * The new bytes continue the tail's range of the same
+			 * cluster: extend the tail (the compression FreeBSD's
+			 * sbcompress_ktls_rx does by copying).
+			 */
+			tail->m_len += m->m_len;
+			sb->sb_tlscc += m->m_len;
+			sb->sb_ccc += m->m_len;
+			sb->sb_mbcnt += m->m_len;
+			m_free(m);
+		} else {
+			if (tail != NULL)
+				tail->m_next = m;
+			else
+				sb->sb_mtls = m;
+			sb->sb_mtlstail = m;
+			sb->sb_tlscc += m->m_len;
+			sb->sb_ccc += m->m_len;
+			sb->sb_mbcnt += m_cnt(m);
+		}
+		m = n;
+	}
+	SBCHECK(sb);
+}
+
+void
+sbappendcontrol_locked(struct sockbuf *sb, struct mbuf *m, struct mbuf *ctl)
+{
+	struct mbuf *n, *last = ctl;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	KASSERT(ctl != NULL && ctl->m_type == MT_CONTROL && m != NULL,
+	    ("sbappendcontrol_locked: bad record"));
+	ctl->m_next = m;
+	ctl->m_nextpkt = NULL;
+	sb->sb_ctl += ctl->m_len;
+	sb->sb_mbcnt += m_cnt(ctl);
+	for (n = m; n != NULL; n = n->m_next) {
+		KASSERT(n->m_type == MT_DATA && n->m_nextpkt == NULL,
+		    ("sbappendcontrol_locked: bad data mbuf %p", (void *)n));
+		n->m_flags &= (uint16_t)~(M_NOTREADY | M_EOR);
+		sb->sb_acc += n->m_len;
+		sb->sb_ccc += n->m_len;
+		sb->sb_mbcnt += m_cnt(n);
+		last = n;
+	}
+	last->m_flags |= M_EOR;
+	if (sb->sb_lastrecord != NULL)
+		sb->sb_lastrecord->m_nextpkt = ctl;
+	else
+		sb->sb_mb = ctl;
+	sb->sb_lastrecord = ctl;
+	sb->sb_mbtail = last;
+	SBCHECK(sb);
+}
+
+int
+sbdetach_ktls_rx(struct sockbuf *sb, uint32_t reclen, struct mbuf **recp)
+{
+	struct mbuf *m, *rem, *straddle = NULL;
+	uint32_t seen = 0, cnt = 0;
+	int error;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	KASSERT(sb->sb_tlsdcc == 0 && reclen > 0 && sb->sb_tlscc >= reclen,
+	    ("sbdetach_ktls_rx: tlscc %u tlsdcc %u reclen %u", sb->sb_tlscc,
+	    sb->sb_tlsdcc, reclen));
+	for (m = sb->sb_mtls; seen < reclen; m = m->m_next) {
+		seen += m->m_len;
+		cnt += m_cnt(m);
+		if (seen > reclen)
+			straddle = m;
+	}
+	rem = NULL;
+	if (reclen < sb->sb_tlscc) {
+		rem = m_split(sb->sb_mtls, reclen, &error);
+		if (rem == NULL) {
+			KASSERT(error != 0, ("sbdetach_ktls_rx: lost chain"));
+			return error;
+		}
+	}
+	*recp = sb->sb_mtls;
+	sb->sb_mbcnt -= cnt;
+	if (straddle != NULL) {
+		/* m_split made rem, a new mbuf for straddle's remainder. */
+		sb->sb_mbcnt += m_cnt(rem);
+		if (sb->sb_mtlstail == straddle)
+			sb->sb_mtlstail = rem;
+	}
+	sb->sb_mtls = rem;
+	if (rem == NULL)
+		sb->sb_mtlstail = NULL;
+	sb->sb_tlscc -= reclen;
+	sb->sb_tlsdcc = reclen;
+	SBCHECK(sb);
+	return 0;
+}
+
+int
+sbdone_ktls_rx(struct sockbuf *sb)
+{
+	SOCKBUF_LOCK_ASSERT(sb);
+	if (sb->sb_tlsdcc == 0)
+		return ECANCELED;
+	sb->sb_ccc -= sb->sb_tlsdcc;
+	sb->sb_tlsdcc = 0;
+	SBCHECK(sb);
+	return 0;
+}
+
+/* Unlink and free the first record of sb_mb. */
+static void
+sbfree_first_record(struct sockbuf *sb)
+{
+	struct mbuf *rec = sb->sb_mb, *m;
+
+	sb->sb_mb = rec->m_nextpkt;
+	rec->m_nextpkt = NULL;
+	if (sb->sb_mb == NULL) {
+		sb->sb_lastrecord = NULL;
+		sb->sb_mbtail = NULL;
+	}
+	for (m = rec; m != NULL; m = m->m_next) {
+		if (m->m_type == MT_CONTROL)
+			sb->sb_ctl -= m->m_len;
+		else {
+			sb->sb_acc -= m->m_len;
+			sb->sb_ccc -= m->m_len;
+		}
+		sb->sb_mbcnt -= m_cnt(m);
+	}
+	m_freem(rec);
+}
+
+void
+sbfree_control_locked(struct sockbuf *sb)
+{
+	struct mbuf *ctl = sb->sb_mb;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	KASSERT(ctl != NULL && ctl->m_type == MT_CONTROL &&
+	    ctl->m_next != NULL, ("sbfree_control_locked: no control"));
+	sb->sb_mb = ctl->m_next;
+	sb->sb_mb->m_nextpkt = ctl->m_nextpkt;
+	if (sb->sb_lastrecord == ctl)
+		sb->sb_lastrecord = sb->sb_mb;
+	sb->sb_ctl -= ctl->m_len;
+	sb->sb_mbcnt -= m_cnt(ctl);
+	ctl->m_next = NULL;
+	ctl->m_nextpkt = NULL;
+	m_free(ctl);
+	SBCHECK(sb);
+}
+
+void
+sbdrop_record_bytes_locked(struct sockbuf *sb, uint32_t len)
+{
+	struct mbuf *m = sb->sb_mb, *next;
+	uint32_t n;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	KASSERT(m != NULL && m->m_type == MT_DATA,
+	    ("sbdrop_record_bytes_locked: no data record"));
+	while (len > 0) {
+		KASSERT((m->m_flags & M_EOR) == 0 || m->m_len > len,
+		    ("sbdrop_record_bytes_locked: would empty the record"));
+		n = m->m_len < len ? m->m_len : len;
+		m->m_data += n;
+		m->m_len -= n;
+		len -= n;
+		sb->sb_acc -= n;
+		sb->sb_ccc -= n;
+		if ((m->m_flags & M_EXT) != 0)
+			sb->sb_mbcnt -= n;
+		if (m->m_len == 0 && (m->m_flags & M_EOR) == 0) {
+			/* Emptied: the next mbuf becomes the record's head. */
+			next = m->m_next;
+			next->m_nextpkt = m->m_nextpkt;
+			if (sb->sb_lastrecord == m)
+				sb->sb_lastrecord = next;
+			sb->sb_mb = next;
+			sb->sb_mbcnt -= MSIZE;
+			m->m_next = NULL;
+			m->m_nextpkt = NULL;
+			m_free(m);
+			m = next;
+		}
+	}
+	SBCHECK(sb);
+}
+
+void
+sbdroprecord_locked(struct sockbuf *sb)
+{
+	SOCKBUF_LOCK_ASSERT(sb);
+	KASSERT(sb->sb_mb != NULL, ("sbdroprecord_locked: empty"));
+	sbfree_first_record(sb);
+	SBCHECK(sb);
+}
+
+void
+sbcut_locked(struct sockbuf *sb, uint32_t len)
+{
+	struct mbuf *m;
+	uint32_t n;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	KASSERT(len <= sb->sb_ccc, ("sbcut_locked: len %u > ccc %u", len,
+	    sb->sb_ccc));
+	/* Readable records first. */
+	while (sb->sb_mb != NULL && len > 0) {
+		m = sb->sb_mb;
+		if (m->m_type == MT_CONTROL) {
+			sbfree_control_locked(sb);
+			continue;
+		}
+		n = m_length(m, NULL);
+		if (len >= n) {
+			sbfree_first_record(sb);
+			len -= n;
+		} else {
+			sbdrop_record_bytes_locked(sb, len);
+			len = 0;
+		}
+	}
+	/*
+	 * Then the detached record.  Zeroing sb_tlsdcc is the signal to the
+	 * worker decrypting it that the record is no longer wanted: the
+	 * worker frees it when it relocks (sbdone_ktls_rx).
+	 */
+	if (len > 0 && sb->sb_tlsdcc != 0) {
+		KASSERT(len >= sb->sb_tlsdcc,
+		    ("sbcut_locked: partial cut of a detached record"));
+		len -= sb->sb_tlsdcc;
+		sb->sb_ccc -= sb->sb_tlsdcc;
+		sb->sb_tlsdcc = 0;
+	}
+	/* Then encrypted bytes. */
+	while (len > 0) {
+		m = sb->sb_mtls;
+		KASSERT(m != NULL, ("sbcut_locked: TLS chain too short"));
+		n = m->m_len < len ? m->m_len : len;
+		m->m_data += n;
+		m->m_len -= n;
+		sb->sb_tlscc -= n;
+		sb->sb_ccc -= n;
+		if ((m->m_flags & M_EXT) != 0)
+			sb->sb_mbcnt -= n;
+		len -= n;
+		if (m->m_len == 0) {
+			sb->sb_mtls = m->m_next;
+			if (sb->sb_mtls == NULL)
+				sb->sb_mtlstail = NULL;
+			sb->sb_mbcnt -= MSIZE;
+			m->m_next = NULL;
+			m_free(m);
+		}
+	}
+	SBCHECK(sb);
+}
+
+void
+sbdrop_locked(struct sockbuf *sb, uint32_t len)
+{
+	sbcut_locked(sb, len);
+}
+
+void
+sbflush_ktls_rx_locked(struct sockbuf *sb)
+{
+	struct mbuf *m;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	sb->sb_ccc -= sb->sb_tlsdcc;
+	sb->sb_tlsdcc = 0;
+	while ((m = sb->sb_mtls) != NULL) {
+		sb->sb_mtls = m->m_next;
+		sb->sb_tlscc -= m->m_len;
+		sb->sb_ccc -= m->m_len;
+		sb->sb_mbcnt -= m_cnt(m);
+		m->m_next = NULL;
+		m_free(m);
+	}
+	sb->sb_mtlstail = NULL;
+	SBCHECK(sb);
+}
+
+void
+sbflush_locked(struct sockbuf *sb)
+{
+	SOCKBUF_LOCK_ASSERT(sb);
+	sbcut_locked(sb, sb->sb_ccc);
+	/* Records with no data left (empty records) go too. */
+	while (sb->sb_mb != NULL)
+		sbfree_first_record(sb);
+	KASSERT(sb->sb_ccc == 0 && sb->sb_mb == NULL && sb->sb_mtls == NULL &&
+	    sb->sb_mbcnt == 0 && sb->sb_ctl == 0,
+	    ("sbflush_locked: ccc %u mbcnt %u ctl %u left", sb->sb_ccc,
+	    sb->sb_mbcnt, sb->sb_ctl));
+	SBCHECK(sb);
+}
+
+#ifdef UKTLS_INVARIANTS
+/*
+ * Check every invariant of the socket buffer (FreeBSD's SBCHECK, with the
+ * TLS chain's assertions).  Runs with the lock held after every change.
+ */
+void
+sbcheck(struct sockbuf *sb, const char *where)
+{
+	struct mbuf *rec, *m, *lastrec = NULL, *last = NULL;
+	uint32_t acc = 0, ctl = 0, tlscc = 0, mbcnt = 0;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	for (rec = sb->sb_mb; rec != NULL; rec = rec->m_nextpkt) {
+		int ndata = 0;
+
+		lastrec = rec;
+		m_sanity(rec, where);
+		for (m = rec; m != NULL; m = m->m_next) {
+			if (m != rec && m->m_nextpkt != NULL)
+				uktls_panic("%s: sbcheck: m_nextpkt inside a "
+				    "record", where);
+			if ((m->m_flags & M_NOTREADY) != 0)
+				uktls_panic("%s: sbcheck: not-ready mbuf in "
+				    "sb_mb", where);
+			if (m->m_type == MT_CONTROL) {
+				if (m != rec)
+					uktls_panic("%s: sbcheck: control "
+					    "mbuf inside a record", where);
+				ctl += m->m_len;
+			} else {
+				if (m->m_type != MT_DATA)
+					uktls_panic("%s: sbcheck: mbuf type "
+					    "%u in sb_mb", where, m->m_type);
+				ndata++;
+				acc += m->m_len;
+				if (((m->m_flags & M_EOR) != 0) !=
+				    (m->m_next == NULL))
+					uktls_panic("%s: sbcheck: M_EOR not on "
+					    "the record's last mbuf", where);
+			}
+			mbcnt += m_cnt(m);
+			last = m;
+		}
+		if (ndata == 0)
+			uktls_panic("%s: sbcheck: record without data mbuf",
+			    where);
+	}
+	if (sb->sb_lastrecord != lastrec || sb->sb_mbtail != last)
+		uktls_panic("%s: sbcheck: lastrecord %p/%p mbtail %p/%p", where,
+		    (void *)sb->sb_lastrecord, (void *)lastrec,
+		    (void *)sb->sb_mbtail, (void *)last);
+	last = NULL;
+	m_sanity(sb->sb_mtls, where);
+	for (m = sb->sb_mtls; m != NULL; m = m->m_next) {
+		if ((m->m_flags & M_NOTREADY) == 0 || m->m_nextpkt != NULL ||
+		    m->m_type != MT_DATA)
+			uktls_panic("%s: sbcheck: bad TLS-chain mbuf %p", where,
+			    (void *)m);
+		tlscc += m->m_len;
+		mbcnt += m_cnt(m);
+		last = m;
+	}
+	if (sb->sb_mtlstail != last)
+		uktls_panic("%s: sbcheck: mtlstail %p, last %p", where,
+		    (void *)sb->sb_mtlstail, (void *)last);
+	if (acc != sb->sb_acc || ctl != sb->sb_ctl || tlscc != sb->sb_tlscc ||
+	    mbcnt != sb->sb_mbcnt ||
+	    sb->sb_ccc != sb->sb_acc + sb->sb_tlsdcc + sb->sb_tlscc)
+		uktls_panic("%s: sbcheck: acc %u/%u ctl %u/%u tlscc %u/%u "
+		    "mbcnt %u/%u ccc %u tlsdcc %u", where, acc, sb->sb_acc, ctl,
+		    sb->sb_ctl, tlscc, sb->sb_tlscc, mbcnt, sb->sb_mbcnt,
+		    sb->sb_ccc, sb->sb_tlsdcc);
+	if ((sb->sb_flags & SB_TLS_RX) == 0 &&
+	    (sb->sb_mtls != NULL || sb->sb_tlsdcc != 0))
+		uktls_panic("%s: sbcheck: TLS bytes without SB_TLS_RX", where);
+}
+#endif

@@ -1,0 +1,158 @@
+/*
+ * The receive socket buffer (FreeBSD's struct sockbuf, receive side only).
+ *
+ * Two chains live here.  The normal chain sb_mb holds readable records, each
+ * a control mbuf (struct tls_get_record) followed by its data mbufs, the last
+ * of them marked M_EOR; records are linked through m_nextpkt of their first
+ * mbuf.  The TLS chain sb_mtls .. sb_mtlstail holds encrypted stream bytes as
+ * the socket delivered them, every mbuf M_NOTREADY, linked by m_next only.
+ * While a worker decrypts a record it has detached from the TLS chain, the
+ * record's length is in sb_tlsdcc: still part of sb_ccc, in neither chain.
+ *
+ * Counts (all in bytes):
+ *   sb_acc    data bytes in sb_mb (all of them readable)
+ *   sb_ctl    control bytes in sb_mb
+ *   sb_tlscc  bytes in the TLS chain
+ *   sb_tlsdcc bytes of the detached record (0 when none, or when sbcut
+ *             cancelled it: the worker then frees the record)
+ *   sb_ccc    sb_acc + sb_tlsdcc + sb_tlscc: what counts against sb_hiwat
+ *   sb_mbcnt  MSIZE per mbuf in either chain, plus for cluster mbufs the
+ *             bytes they reference
+ *
+ * Locking: sb_mtx guards every field and both chains.  Every function here
+ * expects it held (SOCKBUF_LOCK_ASSERT) and runs sbcheck() before it returns
+ * in builds with UKTLS_INVARIANTS.  Lock order: sb_mtx, then a work-queue
+ * mutex; the mbuf pool mutexes are leaves.
+ */
+#ifndef UKTLS_SOCKBUF_H
+#define UKTLS_SOCKBUF_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "kassert.h"
+#include "mbuf.h"
+
+struct ktls_session;
+
+/* sb_state */
+#define SBS_CANTRCVMORE 0x0001 /* no more bytes will come (EOF, shutdown) */
+
+/* sb_flags */
+#define SB_TLS_RX 0x0001         /* the TLS chain is in use */
+#define SB_TLS_RX_RUNNING 0x0002 /* queued on or running in a worker */
+
+struct sockbuf {
+	pthread_mutex_t sb_mtx;
+	pthread_cond_t sb_cv;         /* readers and closers wait here */
+	pthread_t sb_owner;           /* holder of sb_mtx, for assertions */
+	int sb_owned;
+	struct mbuf *sb_mb;           /* first readable record */
+	struct mbuf *sb_mbtail;       /* last mbuf of the last record */
+	struct mbuf *sb_lastrecord;   /* first mbuf of the last record */
+	struct mbuf *sb_mtls;         /* TLS chain: encrypted bytes */
+	struct mbuf *sb_mtlstail;
+	uint32_t sb_ccc;
+	uint32_t sb_acc;
+	uint32_t sb_ctl;
+	uint32_t sb_tlscc;
+	uint32_t sb_tlsdcc;
+	uint32_t sb_mbcnt;
+	uint32_t sb_hiwat;            /* stop reading the socket here */
+	uint32_t sb_lowat;            /* resume reading below this */
+	uint16_t sb_state;
+	uint16_t sb_flags;
+	uint64_t sb_tls_seqno;        /* sequence number of the next record */
+	struct ktls_session *sb_tls_info;
+};
+
+void sbinit(struct sockbuf *sb, uint32_t hiwat);
+void sbdestroy(struct sockbuf *sb);
+
+static inline void
+SOCKBUF_LOCK(struct sockbuf *sb)
+{
+	pthread_mutex_lock(&sb->sb_mtx);
+#ifdef UKTLS_INVARIANTS
+	sb->sb_owner = pthread_self();
+	sb->sb_owned = 1;
+#endif
+}
+
+static inline void
+SOCKBUF_UNLOCK(struct sockbuf *sb)
+{
+#ifdef UKTLS_INVARIANTS
+	sb->sb_owned = 0;
+#endif
+	pthread_mutex_unlock(&sb->sb_mtx);
+}
+
+/* Wait on sb_cv; the lock is dropped and retaken. */
+int sbwait(struct sockbuf *sb, const struct timespec *abstime);
+
+#ifdef UKTLS_INVARIANTS
+#define SOCKBUF_LOCK_ASSERT(sb)                                            \
+	KASSERT((sb)->sb_owned && pthread_equal((sb)->sb_owner,            \
+	    pthread_self()), ("%s: sockbuf %p not locked", __func__,       \
+	    (void *)(sb)))
+void sbcheck(struct sockbuf *sb, const char *where);
+#define SBCHECK(sb) sbcheck((sb), __func__)
+#else
+#define SOCKBUF_LOCK_ASSERT(sb)                                            \
+	do {                                                               \
+	} while (0)
+#define SBCHECK(sb)                                                        \
+	do {                                                               \
+	} while (0)
+#endif
+
+/*
+ * Append the chain m of encrypted bytes to the TLS chain.  The mbufs are
+ * marked M_NOTREADY and stripped of record marks; bytes that continue the
+ * tail mbuf's storage contiguously extend it instead of adding an mbuf.  The
+ * caller then calls ktls_check_rx().
+ */
+void sbappend_ktls_rx(struct sockbuf *sb, struct mbuf *m);
+
+/*
+ * Append a decrypted record: control mbuf ctl followed by the data chain m
+ * (its last mbuf gets M_EOR).  Both are owned by the sockbuf afterwards.
+ */
+void sbappendcontrol_locked(struct sockbuf *sb, struct mbuf *m,
+    struct mbuf *ctl);
+
+/*
+ * Detach the first reclen bytes of the TLS chain as one record for
+ * decryption.  On success *recp is the record's chain and sb_tlsdcc ==
+ * reclen.  ENOBUFS (nothing changed) when the split needs an mbuf the pool
+ * cannot give.
+ */
+int sbdetach_ktls_rx(struct sockbuf *sb, uint32_t reclen, struct mbuf **recp);
+
+/*
+ * The worker is done with the detached record (decrypted or not): remove
+ * its bytes from sb_ccc.  Returns 0, or ECANCELED if sbcut dropped the
+ * record while the lock was released (the caller frees it).
+ */
+int sbdone_ktls_rx(struct sockbuf *sb);
+
+/*
+ * Cut len bytes from the front of the buffer: readable records first, then
+ * the detached record (cancelled by zeroing sb_tlsdcc), then the TLS chain.
+ */
+void sbcut_locked(struct sockbuf *sb, uint32_t len);
+void sbdrop_locked(struct sockbuf *sb, uint32_t len);
+/* Drop the encrypted bytes: the TLS chain and any detached record. */
+void sbflush_ktls_rx_locked(struct sockbuf *sb);
+/* Drop everything in the buffer. */
+void sbflush_locked(struct sockbuf *sb);
+
+/* Reader side: the first record's control mbuf is consumed. */
+void sbfree_control_locked(struct sockbuf *sb);
+/* Reader side: drop len data bytes of the first record (not all of it). */
+void sbdrop_record_bytes_locked(struct sockbuf *sb, uint32_t len);
+/* Reader side: drop the whole first record. */
+void sbdroprecord_locked(struct sockbuf *sb);
+
+#endif /* UKTLS_SOCKBUF_H */

@@ -1,0 +1,825 @@
+/*
+ * The socket layer (FreeBSD's uipc_socket.c and sys_socket.c for the
+ * receive side): the descriptor table, the uktls_* calls, soreceive with
+ * FreeBSD's one-record-per-read semantics, poll and the readiness
+ * descriptor, shutdown and close.  References and locks are described in
+ * socket.h.
+ */
+#include "socket.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "input.h"
+#include "kassert.h"
+#include "ktls.h"
+#include "uktls.h"
+
+/*
+ * The descriptor table: so_table[fd] is the socket RX-enabled on fd.  The
+ * rwlock guards the array and its slots; a lookup takes a reference before
+ * it lets go, so a socket found here stays valid for the caller.
+ */
+static pthread_rwlock_t so_table_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct socket **so_table;
+static size_t so_table_len;
+
+/* ---------------------------------------------------------------------- */
+/* References.                                                            */
+
+void
+soref(struct socket *so)
+{
+	atomic_fetch_add_explicit(&so->so_count, 1, memory_order_relaxed);
+}
+
+static void
+sofree(struct socket *so)
+{
+	struct sockbuf *sb = &so->so_rcv;
+
+	SOCKBUF_LOCK(sb);
+	KASSERT((so->so_state & SS_CLOSING) != 0,
+	    ("sofree: socket %p freed while open", (void *)so));
+	sbflush_locked(sb);
+	SOCKBUF_UNLOCK(sb);
+	if (sb->sb_tls_info != NULL)
+		ktls_session_free(sb->sb_tls_info);
+	if (so->so_evfd >= 0)
+		close(so->so_evfd);
+	sbdestroy(sb);
+	free(so);
+}
+
+void
+sorele(struct socket *so)
+{
+	if (atomic_fetch_sub_explicit(&so->so_count, 1,
+	    memory_order_acq_rel) == 1)
+		sofree(so);
+}
+
+struct socket *
+so_lookup(int fd)
+{
+	struct socket *so = NULL;
+
+	if (fd < 0)
+		return NULL;
+	pthread_rwlock_rdlock(&so_table_lock);
+	if ((size_t)fd < so_table_len && (so = so_table[fd]) != NULL)
+		soref(so);
+	pthread_rwlock_unlock(&so_table_lock);
+	return so;
+}
+
+/* Insert so at fd; EALREADY if fd already has one.  Takes the table's
+ * reference (so_count starts at 1 for it). */
+static int
+so_table_insert(int fd, struct socket *so)
+{
+	struct socket **nt;
+	size_t nlen;
+	int error = 0;
+
+	pthread_rwlock_wrlock(&so_table_lock);
+	if ((size_t)fd >= so_table_len) {
+		nlen = so_table_len == 0 ? 1024 : so_table_len;
+		while (nlen <= (size_t)fd)
+			nlen *= 2;
+		nt = UKTLS_FAULT("so table") ? NULL :
+		    realloc(so_table, nlen * sizeof(*nt));
+		if (nt == NULL) {
+			error = ENOMEM;
+			goto out;
+		}
+		memset(nt + so_table_len, 0,
+		    (nlen - so_table_len) * sizeof(*nt));
+		so_table = nt;
+		so_table_len = nlen;
+	}
+	if (so_table[fd] != NULL)
+		error = EALREADY;
+	else
+		so_table[fd] = so;
+out:
+	pthread_rwlock_unlock(&so_table_lock);
+	return error;
+}
+
+/* Remove and return fd's socket with the table's reference. */
+static struct socket *
+so_table_remove(int fd)
+{
+	struct socket *so = NULL;
+
+	if (fd < 0)
+		return NULL;
+	pthread_rwlock_wrlock(&so_table_lock);
+	if ((size_t)fd < so_table_len) {
+		so = so_table[fd];
+		so_table[fd] = NULL;
+	}
+	pthread_rwlock_unlock(&so_table_lock);
+	return so;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Readiness, errors, wakeups.                                            */
+
+int
+soreadable(const struct socket *so)
+{
+	const struct sockbuf *sb = &so->so_rcv;
+
+	return (so->so_state & SS_CLOSING) != 0 || sb->sb_mb != NULL ||
+	    so->so_error != 0 || so->so_rcverror != 0 ||
+	    ((sb->sb_state & SBS_CANTRCVMORE) != 0 && sb->sb_tlscc == 0 &&
+	    sb->sb_tlsdcc == 0);
+}
+
+/* Make so_evfd's readability follow soreadable(). */
+static void
+so_evfd_update_locked(struct socket *so)
+{
+	uint64_t v = 1;
+	int ready;
+
+	if (so->so_evfd < 0)
+		return;
+	ready = soreadable(so);
+	if (ready && !so->so_evfd_ready) {
+		if (write(so->so_evfd, &v, sizeof(v)) == sizeof(v))
+			so->so_evfd_ready = 1;
+	} else if (!ready && so->so_evfd_ready) {
+		if (read(so->so_evfd, &v, sizeof(v)) == sizeof(v) ||
+		    errno == EAGAIN)
+			so->so_evfd_ready = 0;
+	}
+}
+
+void
+sorwakeup_locked(struct socket *so)
+{
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	pthread_cond_broadcast(&so->so_rcv.sb_cv);
+	so_evfd_update_locked(so);
+}
+
+void
+so_seterror_locked(struct socket *so, int err)
+{
+	const struct mbuf *m;
+	uint32_t n = 0;
+
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	if (so->so_error == 0) {
+		for (m = so->so_rcv.sb_mb; m != NULL; m = m->m_nextpkt)
+			n++;
+		so->so_error = err;
+		so->so_error_recs = n;
+	}
+	sorwakeup_locked(so);
+}
+
+void
+so_rcvdead_locked(struct socket *so, int err, int drop)
+{
+	struct sockbuf *sb = &so->so_rcv;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	if (so->so_rcverror == 0)
+		so->so_rcverror = err;
+	so->so_state |= SS_RCVDEAD;
+	sb->sb_state |= SBS_CANTRCVMORE;
+	sbflush_ktls_rx_locked(sb);
+	input_stop_locked(so);
+	/* FreeBSD drops the connection; the closest a process can do to its
+	 * own socket without closing the descriptor is to shut it down. */
+	if (drop && (so->so_state & SS_CLOSING) == 0)
+		(void)shutdown(so->so_fd, SHUT_RDWR);
+	sorwakeup_locked(so);
+}
+
+void
+so_input_resume_locked(struct socket *so)
+{
+	struct sockbuf *sb = &so->so_rcv;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	if (so->so_input_state == SOI_PAUSED && sb->sb_ccc < sb->sb_lowat &&
+	    (so->so_state & (SS_CLOSING | SS_RCVDEAD)) == 0 &&
+	    (sb->sb_state & SBS_CANTRCVMORE) == 0)
+		input_rearm_locked(so);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Enable.                                                                */
+
+static int
+so_check_tcp(int fd)
+{
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0)
+		return errno;
+	if (v != SOCK_STREAM)
+		return EINVAL;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) != 0)
+		return errno;
+	if (v != IPPROTO_TCP)
+		return EINVAL;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0)
+		return errno;
+	if (v != 0)
+		return EINVAL;
+	return 0;
+}
+
+static int
+ktls_enable_rx(int fd, const struct tls_enable *en)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	struct ktls_session *tls = NULL;
+	struct socket *so = NULL, *old;
+	int error;
+
+	error = so_check_tcp(fd);
+	if (error != 0)
+		return error;
+	old = so_lookup(fd);
+	if (old != NULL) {
+		sorele(old);
+		return EALREADY;
+	}
+	error = ktls_session_create(en, &tls);
+	if (error != 0)
+		return error;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+		error = errno == ENOTCONN ? ENOTCONN : errno;
+		goto out;
+	}
+	error = ktls_engine_start();
+	if (error != 0)
+		goto out;
+	so = UKTLS_FAULT("socket") ? NULL : calloc(1, sizeof(*so));
+	if (so == NULL) {
+		error = ENOMEM;
+		goto out;
+	}
+	atomic_init(&so->so_count, 1);
+	so->so_fd = fd;
+	so->so_evfd = -1;
+	so->so_wq = ktls_pick_wq(fd);
+	sbinit(&so->so_rcv, ktls_config.rcvbuf);
+	so->so_rcv.sb_flags = SB_TLS_RX;
+	so->so_rcv.sb_tls_info = tls;
+	so->so_rcv.sb_tls_seqno = tls->params.initial_seqno;
+	tls = NULL;
+	error = so_table_insert(fd, so);
+	if (error != 0)
+		goto out;
+	error = input_register(so);
+	if (error != 0) {
+		so_table_remove(fd);
+		goto out;
+	}
+	KTLS_COUNT(sockets_enabled, 1);
+	KTLS_COUNT(sockets_active, 1);
+	return 0;
+out:
+	if (tls != NULL)
+		ktls_session_free(tls);
+	if (so != NULL) {
+		so->so_state |= SS_CLOSING;
+		sorele(so);
+	}
+	return error;
+}
+
+int
+uktls_setsockopt(int fd, int level, int optname, const void *optval,
+    socklen_t optlen)
+{
+	int error;
+
+	if (level != IPPROTO_TCP || optname != TCP_RXTLS_ENABLE)
+		return setsockopt(fd, level, optname, optval, optlen);
+	if (optval == NULL) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (optlen < sizeof(struct tls_enable)) {
+		errno = EINVAL;
+		return -1;
+	}
+	error = ktls_enable_rx(fd, optval);
+	if (error != 0) {
+		errno = error;
+		return -1;
+	}
+	return 0;
+}
+
+int
+uktls_getsockopt(int fd, int level, int optname, void *optval,
+    socklen_t *optlen)
+{
+	struct socket *so;
+	int mode = TCP_TLS_MODE_NONE, error;
+
+	if (level != IPPROTO_TCP ||
+	    (optname != TCP_RXTLS_MODE && optname != TCP_RXTLS_ENABLE))
+		return getsockopt(fd, level, optname, optval, optlen);
+	if (optname == TCP_RXTLS_ENABLE) {
+		/* FreeBSD: the enable option cannot be read back. */
+		errno = ENOPROTOOPT;
+		return -1;
+	}
+	error = so_check_tcp(fd);
+	if (error == EINVAL) {
+		/* Listening sockets report NONE too; others are not TCP. */
+		int v;
+		socklen_t len = sizeof(v);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 &&
+		    v != 0)
+			error = 0;
+	}
+	if (error != 0) {
+		errno = error;
+		return -1;
+	}
+	if (optval == NULL || optlen == NULL) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (*optlen < sizeof(int)) {
+		errno = EINVAL;
+		return -1;
+	}
+	so = so_lookup(fd);
+	if (so != NULL) {
+		mode = TCP_TLS_MODE_SW;
+		sorele(so);
+	}
+	memcpy(optval, &mode, sizeof(mode));
+	*optlen = sizeof(mode);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Receive.                                                               */
+
+/* Would a read on so block?  Asked only when there is nothing to return. */
+static int
+so_nonblocking(const struct socket *so, int flags)
+{
+	int fl;
+
+	if ((flags & MSG_DONTWAIT) != 0)
+		return 1;
+	fl = fcntl(so->so_fd, F_GETFL);
+	return fl >= 0 && (fl & O_NONBLOCK) != 0;
+}
+
+/* The deadline for a blocking read from SO_RCVTIMEO; 0 if none. */
+static int
+so_rcvtimeo(const struct socket *so, struct timespec *abstime)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	if (getsockopt(so->so_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) != 0 ||
+	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, abstime);
+	abstime->tv_sec += tv.tv_sec;
+	abstime->tv_nsec += tv.tv_usec * 1000;
+	if (abstime->tv_nsec >= 1000000000) {
+		abstime->tv_sec++;
+		abstime->tv_nsec -= 1000000000;
+	}
+	return 1;
+}
+
+/* Copy the record's control message to the caller's buffer. */
+static void
+so_copy_control(const struct mbuf *ctl, struct msghdr *msg)
+{
+	size_t avail = msg->msg_controllen, need = CMSG_LEN(
+	    sizeof(struct tls_get_record));
+
+	if (avail >= ctl->m_len) {
+		memcpy(msg->msg_control, ctl->m_data, ctl->m_len);
+		msg->msg_controllen = ctl->m_len;
+	} else if (avail >= need) {
+		/* Room for the message but not its trailing padding. */
+		memcpy(msg->msg_control, ctl->m_data, need);
+		msg->msg_controllen = need;
+	} else {
+		msg->msg_flags |= MSG_CTRUNC;
+		msg->msg_controllen = 0;
+	}
+}
+
+/* Copy up to the end of the record starting at m into the iovecs. */
+static size_t
+so_copy_data(const struct mbuf *m, const struct msghdr *msg)
+{
+	size_t done = 0, n;
+	uint32_t off = 0;
+	int i = 0;
+	size_t ioff = 0;
+
+	while (m != NULL && i < (int)msg->msg_iovlen) {
+		const struct iovec *iov = &msg->msg_iov[i];
+
+		if (ioff == iov->iov_len) {
+			i++;
+			ioff = 0;
+			continue;
+		}
+		if (off == m->m_len) {
+			m = m->m_next;
+			off = 0;
+			continue;
+		}
+		n = m->m_len - off;
+		if (n > iov->iov_len - ioff)
+			n = iov->iov_len - ioff;
+		memcpy((char *)iov->iov_base + ioff, m->m_data + off, n);
+		off += (uint32_t)n;
+		ioff += n;
+		done += n;
+	}
+	return done;
+}
+
+/*
+ * soreceive for an RX-enabled socket: at most one record per call.
+ * want_ctl: the caller passed a control buffer (recvmsg); without one the
+ * control message is dropped, and empty records are skipped so that 0 only
+ * ever means end of stream.
+ */
+static ssize_t
+soreceive(struct socket *so, struct msghdr *msg, int flags)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct timespec abstime;
+	struct mbuf *rec, *data;
+	int want_ctl = msg->msg_control != NULL, error = 0, timed = -1;
+	int ctl_copied = 0;
+	size_t copied, reclen;
+	ssize_t ret = 0;
+
+	if ((flags & (MSG_OOB | MSG_ERRQUEUE)) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	msg->msg_flags = 0;
+	SOCKBUF_LOCK(sb);
+	for (;;) {
+		if ((so->so_state & SS_CLOSING) != 0) {
+			error = EBADF;
+			break;
+		}
+		rec = sb->sb_mb;
+		if (rec != NULL &&
+		    (so->so_error == 0 || so->so_error_recs > 0)) {
+			data = rec->m_type == MT_CONTROL ? rec->m_next : rec;
+			reclen = m_length(data, NULL);
+			if (reclen == 0 && !want_ctl) {
+				/* An empty record means nothing to a reader
+				 * without a control buffer. */
+				sbdroprecord_locked(sb);
+				if (so->so_error_recs > 0)
+					so->so_error_recs--;
+				continue;
+			}
+			if (rec->m_type == MT_CONTROL && want_ctl) {
+				so_copy_control(rec, msg);
+				ctl_copied = 1;
+			}
+			copied = so_copy_data(data, msg);
+			ret = (ssize_t)copied;
+			if (copied == reclen)
+				msg->msg_flags |= MSG_EOR;
+			if ((flags & MSG_PEEK) != 0)
+				break;
+			if (copied == reclen) {
+				sbdroprecord_locked(sb);
+				if (so->so_error_recs > 0)
+					so->so_error_recs--;
+			} else {
+				if (rec->m_type == MT_CONTROL)
+					sbfree_control_locked(sb);
+				if (copied > 0)
+					sbdrop_record_bytes_locked(sb,
+					    (uint32_t)copied);
+			}
+			so_input_resume_locked(so);
+			so_evfd_update_locked(so);
+			break;
+		}
+		if (so->so_error != 0) {
+			error = so->so_error;
+			if ((flags & MSG_PEEK) == 0) {
+				so->so_error = 0;
+				so_evfd_update_locked(so);
+			}
+			break;
+		}
+		if (so->so_rcverror != 0) {
+			error = so->so_rcverror;
+			break;
+		}
+		if ((sb->sb_state & SBS_CANTRCVMORE) != 0 &&
+		    sb->sb_tlscc == 0 && sb->sb_tlsdcc == 0) {
+			/* End of stream, or the reset that ended it. */
+			error = so->so_eof_error;
+			break;
+		}
+		if (so_nonblocking(so, flags)) {
+			error = EAGAIN;
+			break;
+		}
+		if (timed < 0)
+			timed = so_rcvtimeo(so, &abstime);
+		if (sbwait(sb, timed ? &abstime : NULL) == EAGAIN) {
+			error = EAGAIN;
+			break;
+		}
+	}
+	SOCKBUF_UNLOCK(sb);
+	if (!ctl_copied)
+		msg->msg_controllen = 0;
+	if (error != 0) {
+		errno = error;
+		return -1;
+	}
+	return ret;
+}
+
+ssize_t
+uktls_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct socket *so;
+	ssize_t r;
+
+	so = so_lookup(fd);
+	if (so == NULL)
+		return recvmsg(fd, msg, flags);
+	r = soreceive(so, msg, flags);
+	sorele(so);
+	return r;
+}
+
+ssize_t
+uktls_recv(int fd, void *buf, size_t len, int flags)
+{
+	struct socket *so;
+	struct msghdr msg;
+	struct iovec iov;
+	ssize_t r;
+
+	so = so_lookup(fd);
+	if (so == NULL)
+		return recv(fd, buf, len, flags);
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	r = soreceive(so, &msg, flags);
+	sorele(so);
+	return r;
+}
+
+ssize_t
+uktls_read(int fd, void *buf, size_t len)
+{
+	struct socket *so;
+	struct msghdr msg;
+	struct iovec iov;
+	ssize_t r;
+
+	so = so_lookup(fd);
+	if (so == NULL)
+		return read(fd, buf, len);
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	r = soreceive(so, &msg, 0);
+	sorele(so);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Readiness descriptors and poll.                                        */
+
+/* Create so's eventfd if it has none; sockbuf locked. */
+static int
+so_evfd_get_locked(struct socket *so)
+{
+	if (so->so_evfd < 0) {
+		so->so_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (so->so_evfd < 0)
+			return errno;
+		so->so_evfd_ready = 0;
+	}
+	so_evfd_update_locked(so);
+	return 0;
+}
+
+int
+uktls_event_fd(int fd)
+{
+	struct socket *so;
+	int error, efd;
+
+	so = so_lookup(fd);
+	if (so == NULL) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	SOCKBUF_LOCK(&so->so_rcv);
+	error = so_evfd_get_locked(so);
+	efd = so->so_evfd;
+	SOCKBUF_UNLOCK(&so->so_rcv);
+	sorele(so);
+	if (error != 0) {
+		errno = error;
+		return -1;
+	}
+	return efd;
+}
+
+#define POLL_STACK 32
+
+int
+uktls_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	struct pollfd stack_p[2 * POLL_STACK], *p;
+	struct socket *stack_so[POLL_STACK], **sos;
+	nfds_t i, n;
+	int r = -1, error = 0, count;
+	short rd = POLLIN | POLLRDNORM;
+
+	if (nfds <= POLL_STACK) {
+		p = stack_p;
+		sos = stack_so;
+	} else {
+		p = calloc(2 * nfds, sizeof(*p));
+		sos = calloc(nfds, sizeof(*sos));
+		if (p == NULL || sos == NULL) {
+			free(p);
+			free(sos);
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	/*
+	 * Each RX-enabled descriptor becomes two entries: the socket itself
+	 * for everything but reading, and its readiness eventfd for reading.
+	 */
+	for (i = 0, n = 0; i < nfds; i++) {
+		sos[i] = so_lookup(fds[i].fd);
+		p[n] = fds[i];
+		p[n].revents = 0;
+		if (sos[i] == NULL) {
+			n++;
+			continue;
+		}
+		p[n].events &= (short)~rd;
+		n++;
+		SOCKBUF_LOCK(&sos[i]->so_rcv);
+		error = so_evfd_get_locked(sos[i]);
+		p[n].fd = sos[i]->so_evfd;
+		SOCKBUF_UNLOCK(&sos[i]->so_rcv);
+		if (error != 0) {
+			nfds = i + 1;
+			goto out;
+		}
+		p[n].events = (fds[i].events & rd) != 0 ? POLLIN : 0;
+		p[n].revents = 0;
+		n++;
+	}
+	r = poll(p, n, timeout);
+	if (r < 0) {
+		error = errno;
+		goto out;
+	}
+	count = 0;
+	for (i = 0, n = 0; i < nfds; i++) {
+		fds[i].revents = p[n].revents;
+		n++;
+		if (sos[i] != NULL) {
+			fds[i].revents &= (short)~rd;
+			if ((p[n].revents & POLLIN) != 0)
+				fds[i].revents |= (short)(fds[i].events & rd);
+			n++;
+		}
+		if (fds[i].revents != 0)
+			count++;
+	}
+	r = count;
+out:
+	for (i = 0; i < nfds; i++)
+		if (sos[i] != NULL)
+			sorele(sos[i]);
+	if (p != stack_p) {
+		free(p);
+		free(sos);
+	}
+	if (error != 0) {
+		errno = error;
+		return -1;
+	}
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Shutdown and close.                                                    */
+
+int
+uktls_shutdown(int fd, int how)
+{
+	struct socket *so;
+	struct sockbuf *sb;
+
+	so = so_lookup(fd);
+	if (so == NULL)
+		return shutdown(fd, how);
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+		sorele(so);
+		errno = EINVAL;
+		return -1;
+	}
+	if (how != SHUT_WR) {
+		/*
+		 * FreeBSD's sorflush: everything queued is dropped, a record
+		 * being decrypted is cancelled (its worker frees it), and
+		 * reads return end of stream.
+		 */
+		sb = &so->so_rcv;
+		SOCKBUF_LOCK(sb);
+		sb->sb_state |= SBS_CANTRCVMORE;
+		so->so_error = 0;
+		sbflush_locked(sb);
+		input_stop_locked(so);
+		sorwakeup_locked(so);
+		SOCKBUF_UNLOCK(sb);
+	}
+	sorele(so);
+	return shutdown(fd, how);
+}
+
+int
+uktls_close(int fd)
+{
+	struct socket *so;
+	struct sockbuf *sb;
+	int r, saved;
+
+	so = so_table_remove(fd);
+	if (so == NULL)
+		return close(fd);
+	sb = &so->so_rcv;
+	SOCKBUF_LOCK(sb);
+	so->so_state |= SS_CLOSING;
+	/* The input thread may be inside recvmsg on fd: let it finish
+	 * before the descriptor number can be reused. */
+	while (so->so_input_state == SOI_BUSY) {
+		so->so_closewait = 1;
+		sbwait(sb, NULL);
+	}
+	input_stop_locked(so);
+	sbflush_locked(sb);
+	sorwakeup_locked(so);
+	SOCKBUF_UNLOCK(sb);
+	input_reap(so);
+	r = close(fd);
+	saved = errno;
+	atomic_fetch_sub_explicit(&ktls_counters.sockets_active, 1,
+	    memory_order_relaxed);
+	sorele(so);
+	errno = saved;
+	return r;
+}

@@ -1,0 +1,87 @@
+/*
+ * The socket layer: one struct socket per RX-enabled descriptor, the table
+ * that maps descriptors to them, references, receive and close.
+ *
+ * References (so_count): the descriptor table holds one from enable until
+ * uktls_close; the input thread's epoll registration holds one until the
+ * input thread reaps it after close; a work queue holds one while the socket
+ * is queued or being decrypted (SB_TLS_RX_RUNNING); each thread inside a
+ * uktls_* call on the socket holds one.  The last sorele() frees the socket
+ * and its session (keys wiped).
+ *
+ * Fields marked (sb) are guarded by so_rcv.sb_mtx.
+ */
+#ifndef UKTLS_SOCKET_H
+#define UKTLS_SOCKET_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "sockbuf.h"
+
+struct input_thread;
+
+/* so_state (sb) */
+#define SS_CLOSING 0x0001  /* uktls_close in progress or done */
+#define SS_RCVDEAD 0x0002  /* receive side failed: so_rcverror is set */
+
+/* so_input_state (sb): where the socket stands with its input thread. */
+#define SOI_ARMED 0  /* registered with epoll, waiting for bytes */
+#define SOI_BUSY 1   /* the input thread is reading it, unlocked */
+#define SOI_PAUSED 2 /* buffer at its high-water mark: not re-armed */
+#define SOI_DONE 3   /* EOF, error or close: never re-armed */
+
+struct socket {
+	atomic_uint so_count;
+	int so_fd;
+	uint16_t so_state;          /* (sb) */
+	uint16_t so_input_state;    /* (sb) */
+	int so_error;               /* (sb) one-shot error for the reader */
+	uint32_t so_error_recs;     /* (sb) records queued ahead of it */
+	int so_rcverror;            /* (sb) sticky error: receive side dead */
+	int so_eof_error;           /* (sb) why input ended: 0 (FIN) or errno */
+	int so_evfd;                /* (sb) readiness eventfd, -1 if none */
+	int so_evfd_ready;          /* (sb) so_evfd holds a count */
+	int so_closewait;           /* (sb) a closer waits for SOI_BUSY */
+	unsigned int so_wq;         /* work queue index, chosen once */
+	struct socket *so_wq_next;  /* work-queue linkage (wq lock) */
+	struct input_thread *so_input;
+	struct socket *so_reap_next; /* input thread's reap list */
+	struct sockbuf so_rcv;
+};
+
+void soref(struct socket *so);
+void sorele(struct socket *so);
+
+/* Find the socket RX-enabled on fd and take a reference; NULL if none. */
+struct socket *so_lookup(int fd);
+
+/*
+ * Readers, pollers and event-loop descriptors are told of a change: called
+ * with the sockbuf locked after records were appended, an error set, EOF
+ * seen or the socket closed.
+ */
+void sorwakeup_locked(struct socket *so);
+
+/* Is a reader going to return without blocking?  Sockbuf locked. */
+int soreadable(const struct socket *so);
+
+/*
+ * Record err for the reader at the current end of the readable records:
+ * the reader gets every record queued before it, then -1 with err once.
+ * A second one-shot error while one is pending is not recorded separately.
+ */
+void so_seterror_locked(struct socket *so, int err);
+
+/*
+ * The receive side is dead with err (malformed header, EOF inside a record,
+ * reset): encrypted bytes are dropped, input stops, and after the records
+ * already decrypted every read returns err.  drop: also shut the TCP
+ * connection down, as FreeBSD drops it.
+ */
+void so_rcvdead_locked(struct socket *so, int err, int drop);
+
+/* Called by the reader after consuming: resume input below low water. */
+void so_input_resume_locked(struct socket *so);
+
+#endif /* UKTLS_SOCKET_H */
