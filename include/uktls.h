@@ -120,6 +120,25 @@ int uktls_shutdown(int fd, int how);
 int uktls_close(int fd);
 
 /*
+ * Enable RX for a hand-off that read past the handshake.  A TLS library may
+ * already hold bytes of the peer's stream when the handshake ends: records
+ * it decrypted that the application has not read (recs, delivered first, in
+ * order, each with its content type) and ciphertext it read ahead (the
+ * start of the TLS stream, before anything still in the socket).  Otherwise
+ * as TCP_RXTLS_ENABLE; returns 0 or -1 with errno.  The hand-off helpers in
+ * <uktls/openssl.h> and <uktls/gnutls.h> call this.
+ */
+struct uktls_plain_record {
+	uint8_t type; /* content type */
+	const void *data;
+	size_t len;   /* at most 2^14 */
+};
+
+int uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
+    const struct uktls_plain_record *recs, size_t nrecs,
+    const void *ciphertext, size_t ciphertext_len);
+
+/*
  * A descriptor for event loops: it polls readable (POLLIN / EPOLLIN) exactly
  * when uktls_recvmsg() on fd would not block (a decrypted record, an error
  * or end of stream is waiting).  It belongs to uktls and stays valid until

@@ -249,8 +249,73 @@ so_check_tcp(int fd)
 	return 0;
 }
 
+/*
+ * Queue the hand-off prefix on a new socket before input starts: records
+ * the TLS library already decrypted become the first readable records, and
+ * ciphertext it read ahead becomes the start of the TLS chain.  Sockbuf
+ * locked.  0 or ENOBUFS.
+ */
 static int
-ktls_enable_rx(int fd, const struct tls_enable *en)
+so_queue_prefix(struct socket *so, const struct tls_enable *en,
+    const struct uktls_plain_record *recs, size_t nrecs, const void *cipher,
+    size_t cipher_len)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct tls_get_record *tgr;
+	struct cmsghdr *cmsg;
+	struct mbuf *ctl, *m;
+	size_t i;
+	int error;
+
+	for (i = 0; i < nrecs; i++) {
+		if (recs[i].len > TLS_MAX_MSG_SIZE_V10_2 ||
+		    (recs[i].len > 0 && recs[i].data == NULL))
+			return EINVAL;
+		ctl = m_get(MT_CONTROL);
+		m = m_get(MT_DATA);
+		if (ctl == NULL || m == NULL ||
+		    m_append(m, (uint32_t)recs[i].len, recs[i].data,
+		    NULL) != 0) {
+			m_freem(m);
+			if (ctl != NULL)
+				m_free(ctl);
+			return ENOBUFS;
+		}
+		ctl->m_len = CMSG_SPACE(sizeof(*tgr));
+		memset(ctl->m_data, 0, ctl->m_len);
+		cmsg = mtod(ctl, struct cmsghdr *);
+		cmsg->cmsg_len = CMSG_LEN(sizeof(*tgr));
+		cmsg->cmsg_level = IPPROTO_TCP;
+		cmsg->cmsg_type = TLS_GET_RECORD;
+		tgr = (struct tls_get_record *)CMSG_DATA(cmsg);
+		tgr->tls_type = recs[i].type;
+		tgr->tls_vmajor = TLS_MAJOR_VER_ONE;
+		tgr->tls_vminor = en->tls_vminor == TLS_MINOR_VER_THREE ?
+		    TLS_MINOR_VER_TWO : en->tls_vminor;
+		tgr->tls_length = htons((uint16_t)recs[i].len);
+		sbappendcontrol_locked(sb, m, ctl);
+	}
+	if (cipher_len > 0) {
+		if (cipher == NULL)
+			return EINVAL;
+		m = m_get(MT_DATA);
+		if (m == NULL)
+			return ENOBUFS;
+		error = m_append(m, (uint32_t)cipher_len, cipher, NULL);
+		if (error != 0) {
+			m_freem(m);
+			return error;
+		}
+		sbappend_ktls_rx(sb, m);
+		ktls_check_rx(so);
+	}
+	return 0;
+}
+
+static int
+ktls_enable_rx(int fd, const struct tls_enable *en,
+    const struct uktls_plain_record *recs, size_t nrecs, const void *cipher,
+    size_t cipher_len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -290,6 +355,16 @@ ktls_enable_rx(int fd, const struct tls_enable *en)
 	so->so_rcv.sb_tls_info = tls;
 	so->so_rcv.sb_tls_seqno = tls->params.initial_seqno;
 	tls = NULL;
+	if (nrecs > 0 || cipher_len > 0) {
+		SOCKBUF_LOCK(&so->so_rcv);
+		error = so_queue_prefix(so, en, recs, nrecs, cipher,
+		    cipher_len);
+		if (error != 0)
+			sbflush_locked(&so->so_rcv);
+		SOCKBUF_UNLOCK(&so->so_rcv);
+		if (error != 0)
+			goto out;
+	}
 	error = so_table_insert(fd, so);
 	if (error != 0)
 		goto out;
@@ -327,7 +402,27 @@ uktls_setsockopt(int fd, int level, int optname, const void *optval,
 		errno = EINVAL;
 		return -1;
 	}
-	error = ktls_enable_rx(fd, optval);
+	error = ktls_enable_rx(fd, optval, NULL, 0, NULL, 0);
+	if (error != 0) {
+		errno = error;
+		return -1;
+	}
+	return 0;
+}
+
+int
+uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
+    const struct uktls_plain_record *recs, size_t nrecs,
+    const void *ciphertext, size_t ciphertext_len)
+{
+	int error;
+
+	if (en == NULL || (nrecs > 0 && recs == NULL)) {
+		errno = EFAULT;
+		return -1;
+	}
+	error = ktls_enable_rx(fd, en, recs, nrecs, ciphertext,
+	    ciphertext_len);
 	if (error != 0) {
 		errno = error;
 		return -1;
