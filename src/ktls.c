@@ -28,6 +28,7 @@ struct ktls_engine_config ktls_config;
 
 #ifdef UKTLS_TEST_HOOKS
 void (*volatile ktls_test_detach_hook)(struct socket *so);
+void (*volatile ktls_test_session_free_hook)(const void *mem, size_t len);
 #endif
 
 /*
@@ -105,6 +106,10 @@ ktls_session_free(struct ktls_session *tls)
 	tls->be->teardown(tls->be_cookie);
 	tls_params_wipe(&tls->params);
 	tls_explicit_bzero(tls, sizeof(*tls));
+#ifdef UKTLS_TEST_HOOKS
+	if (ktls_test_session_free_hook != NULL)
+		ktls_test_session_free_hook(tls, sizeof(*tls));
+#endif
 	free(tls);
 }
 

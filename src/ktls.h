@@ -6,6 +6,7 @@
 #define UKTLS_KTLS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tls_record.h"
@@ -83,6 +84,12 @@ extern struct ktls_counters ktls_counters;
  * before decryption: a test may close, shut down or cut the socket here.
  */
 extern void (*volatile ktls_test_detach_hook)(struct socket *so);
+/*
+ * Called with a session's memory after it was wiped and before it is
+ * freed, so that a test can check that no key material is left in it.
+ */
+extern void (*volatile ktls_test_session_free_hook)(const void *mem,
+    size_t len);
 #endif
 
 #endif /* UKTLS_KTLS_H */
