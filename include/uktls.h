@@ -150,9 +150,9 @@ int uktls_event_fd(int fd);
 /*
  * Engine settings.  Defaults come from the environment when set
  * (UKTLS_WORKERS, UKTLS_PIN_WORKERS, UKTLS_INPUT_THREADS, UKTLS_RCVBUF,
- * UKTLS_POOL_MAX) and otherwise: one worker per online CPU, pinned; one input
- * thread per four workers; a 256 KiB receive buffer per socket; no cap on
- * pool memory.  uktls_configure() applies settings to the engine and must be
+ * UKTLS_POOL_MAX, UKTLS_STATS) and otherwise: one worker per online CPU,
+ * pinned; one input thread per four workers; a 256 KiB receive buffer per
+ * socket; no cap on pool memory; counters private to the process.  uktls_configure() applies settings to the engine and must be
  * called before the first TCP_RXTLS_ENABLE (EBUSY afterwards).  Zero fields
  * keep the default.
  */
@@ -162,6 +162,7 @@ struct uktls_config {
 	unsigned int input_threads; /* epoll threads reading sockets */
 	size_t rcvbuf;              /* per-socket high-water mark in bytes */
 	size_t pool_max;            /* cap on mbuf/cluster pool memory, 0 none */
+	int publish_stats;          /* 1: counters readable by other processes */
 };
 
 void uktls_config_defaults(struct uktls_config *cfg);
@@ -192,7 +193,17 @@ struct uktls_stats {
 	char crypto_backend[32];  /* name of the default backend */
 };
 
+/* This process's counters.  0 or EINVAL. */
 int uktls_get_stats(struct uktls_stats *st);
+
+/*
+ * The counters of another process that publishes them (publish_stats), and
+ * the current depth of each of its work queues (wq_depth[0 .. *nwq-1], *nwq
+ * in: room, out: count; both may be NULL).  0, or ENOENT (not publishing),
+ * ESRCH (gone), EPROTO (another version), EACCES.
+ */
+int uktls_get_stats_pid(pid_t pid, struct uktls_stats *st, uint64_t *wq_depth,
+    unsigned int *nwq);
 
 #ifdef __cplusplus
 }

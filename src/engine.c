@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
 #include "ktls.h"
-#include "mbuf.h"
 #include "uktls.h"
 
 /* The smallest receive buffer that still holds two maximal records. */
@@ -60,6 +58,8 @@ uktls_config_defaults(struct uktls_config *cfg)
 		cfg->rcvbuf = (size_t)n;
 	if (env_number("UKTLS_POOL_MAX", &n))
 		cfg->pool_max = (size_t)n;
+	if (env_number("UKTLS_STATS", &n))
+		cfg->publish_stats = n != 0;
 }
 
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
@@ -75,6 +75,7 @@ config_from_env(void)
 	ktls_config.input_threads = cfg.input_threads;
 	ktls_config.rcvbuf = (uint32_t)cfg.rcvbuf;
 	ktls_config.pool_max = cfg.pool_max;
+	ktls_config.publish_stats = cfg.publish_stats;
 }
 
 void
@@ -106,43 +107,7 @@ uktls_configure(const struct uktls_config *cfg)
 		ktls_config.rcvbuf = (uint32_t)cfg->rcvbuf;
 	if (cfg->pool_max != 0)
 		ktls_config.pool_max = cfg->pool_max;
-	return 0;
-}
-
-#define LOAD(f) atomic_load_explicit(&ktls_counters.f, memory_order_relaxed)
-
-int
-uktls_get_stats(struct uktls_stats *st)
-{
-	struct mbuf_pool_stats ps;
-
-	if (st == NULL)
-		return EINVAL;
-	memset(st, 0, sizeof(*st));
-	st->sockets_enabled = LOAD(sockets_enabled);
-	st->sockets_active = LOAD(sockets_active);
-	st->records_decrypted = LOAD(records_decrypted);
-	st->bytes_decrypted = LOAD(bytes_decrypted);
-	st->bytes_received = LOAD(bytes_received);
-	st->err_bad_tag = LOAD(err_bad_tag);
-	st->err_bad_header = LOAD(err_bad_header);
-	st->err_bad_length = LOAD(err_bad_length);
-	st->err_truncated = LOAD(err_truncated);
-	st->err_nomem = LOAD(err_nomem);
-	st->records_cancelled = LOAD(records_cancelled);
-	st->wq_enqueued = LOAD(wq_enqueued);
-	st->wq_depth_max = LOAD(wq_depth_max);
-	mbuf_pool_stats(&ps);
-	st->pool_mbufs_total = ps.mbufs_total;
-	st->pool_mbufs_free = ps.mbufs_free;
-	st->pool_clusters_total = ps.clusters_total;
-	st->pool_clusters_free = ps.clusters_free;
-	st->pool_bytes = ps.bytes;
-	if (ktls_engine_started()) {
-		st->workers = ktls_config.workers;
-		st->input_threads = ktls_config.input_threads;
-	}
-	strncpy(st->crypto_backend, ktls_crypto_default_name(),
-	    sizeof(st->crypto_backend) - 1);
+	if (cfg->publish_stats != 0)
+		ktls_config.publish_stats = cfg->publish_stats > 0;
 	return 0;
 }

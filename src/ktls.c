@@ -23,7 +23,6 @@
 #include "mbuf.h"
 #include "socket.h"
 
-struct ktls_counters ktls_counters;
 struct ktls_engine_config ktls_config;
 
 #ifdef UKTLS_TEST_HOOKS
@@ -140,6 +139,8 @@ ktls_work_thread(void *arg)
 		so = wq->wq_head;
 		wq->wq_head = wq->wq_tail = NULL;
 		wq->wq_depth = 0;
+		if (wq - ktls_wq < UKTLS_STATS_MAXWQ)
+			KTLS_SET(wq_depth[wq - ktls_wq], 0);
 		pthread_mutex_unlock(&wq->wq_mtx);
 		for (; so != NULL; so = next) {
 			next = so->so_wq_next;
@@ -239,6 +240,12 @@ ktls_engine_start(void)
 		error = ENXIO;
 		goto out;
 	}
+	/* Publishing is best effort: counters stay private if it fails. */
+	if (ktls_config.publish_stats)
+		(void)ktls_stats_publish();
+	ktls_stats->nwq = ktls_nwq;
+	ktls_stats->workers = ktls_nwq;
+	ktls_stats->input_threads = ktls_config.input_threads;
 	atomic_store_explicit(&ktls_started, 1, memory_order_release);
 out:
 	pthread_mutex_unlock(&ktls_start_mtx);
@@ -287,13 +294,14 @@ ktls_enqueue(struct socket *so)
 		wq->wq_head = so;
 	wq->wq_tail = so;
 	depth = ++wq->wq_depth;
+	if (so->so_wq < UKTLS_STATS_MAXWQ)
+		KTLS_SET(wq_depth[so->so_wq], depth);
 	pthread_cond_signal(&wq->wq_cv);
 	pthread_mutex_unlock(&wq->wq_mtx);
 	KTLS_COUNT(wq_enqueued, 1);
-	max = atomic_load_explicit(&ktls_counters.wq_depth_max,
-	    memory_order_relaxed);
+	max = KTLS_GET(ktls_stats, wq_depth_max);
 	while (depth > max && !atomic_compare_exchange_weak(
-	    &ktls_counters.wq_depth_max, &max, depth))
+	    &ktls_stats->wq_depth_max, &max, depth))
 		;
 }
 

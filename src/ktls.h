@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stats.h"
 #include "tls_record.h"
 #include "uktls.h"
 
@@ -30,6 +31,7 @@ struct ktls_engine_config {
 	unsigned int input_threads;
 	uint32_t rcvbuf;
 	size_t pool_max;
+	int publish_stats;
 };
 
 extern struct ktls_engine_config ktls_config;
@@ -61,22 +63,6 @@ void ktls_session_free(struct ktls_session *tls);
  * record arrives; EOF with a partial record reports EMSGSIZE.  Sockbuf locked.
  */
 void ktls_check_rx(struct socket *so);
-
-/* Counters shared by the engine (relaxed atomics). */
-struct ktls_counters {
-	atomic_uint_least64_t sockets_enabled, sockets_active;
-	atomic_uint_least64_t records_decrypted, bytes_decrypted;
-	atomic_uint_least64_t bytes_received;
-	atomic_uint_least64_t err_bad_tag, err_bad_header, err_bad_length;
-	atomic_uint_least64_t err_truncated, err_nomem, records_cancelled;
-	atomic_uint_least64_t wq_enqueued, wq_depth_max;
-};
-
-extern struct ktls_counters ktls_counters;
-
-#define KTLS_COUNT(field, n)                                               \
-	atomic_fetch_add_explicit(&ktls_counters.field, (n),               \
-	    memory_order_relaxed)
 
 #ifdef UKTLS_TEST_HOOKS
 /*

@@ -19,6 +19,7 @@
 
 #include "fault.h"
 #include "kassert.h"
+#include "stats.h"
 
 #ifdef UKTLS_TEST_HOOKS
 int (*volatile uktls_fault_hook)(const char *site);
@@ -99,6 +100,19 @@ mbuf_pool_stats(struct mbuf_pool_stats *st)
 	pthread_mutex_unlock(&slab_mtx);
 }
 
+/* Mirror a change of p's counts in the engine's counters. */
+static void
+mpool_publish(const struct mpool *p, int64_t dtotal, int64_t dfree)
+{
+	if (p == &pools[POOL_MBUF]) {
+		KTLS_COUNT(pool_mbufs_total, (uint64_t)dtotal);
+		KTLS_COUNT(pool_mbufs_free, (uint64_t)dfree);
+	} else {
+		KTLS_COUNT(pool_clusters_total, (uint64_t)dtotal);
+		KTLS_COUNT(pool_clusters_free, (uint64_t)dfree);
+	}
+}
+
 /*
  * Grow pool p by one slab.  Called with p->mtx held.  The slab's memory is
  * written in full here so that no page fault happens later on the data path.
@@ -135,6 +149,8 @@ mpool_grow(struct mpool *p)
 	}
 	p->total += p->slab_n;
 	p->nfree += p->slab_n;
+	mpool_publish(p, (int64_t)p->slab_n, (int64_t)p->slab_n);
+	KTLS_COUNT(pool_bytes, bytes);
 	return 0;
 }
 
@@ -147,6 +163,7 @@ mcache_flush_pool(int pi, int keep)
 	if (c->n <= keep)
 		return;
 	pthread_mutex_lock(&p->mtx);
+	mpool_publish(p, 0, c->n - keep);
 	while (c->n > keep) {
 		struct freeobj *o = c->items[--c->n];
 
@@ -214,6 +231,7 @@ mpool_alloc(int pi)
 		p->nfree--;
 		c->items[c->n++] = o;
 	}
+	mpool_publish(p, 0, -(int64_t)c->n);
 	pthread_mutex_unlock(&p->mtx);
 	return c->items[--c->n];
 }

@@ -912,7 +912,7 @@ uktls_close(int fd)
 	input_reap(so);
 	r = close(fd);
 	saved = errno;
-	atomic_fetch_sub_explicit(&ktls_counters.sockets_active, 1,
+	atomic_fetch_sub_explicit(&ktls_stats->sockets_active, 1,
 	    memory_order_relaxed);
 	sorele(so);
 	errno = saved;

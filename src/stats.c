@@ -1,0 +1,162 @@
+/*
+ * Engine counters: the region they live in, publishing it to other
+ * processes, and reading it back (uktls_get_stats, uktls_get_stats_pid).
+ */
+#include "stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "ktls.h"
+#include "uktls.h"
+
+static struct uktls_stats_region ktls_stats_private = {
+	.magic = UKTLS_STATS_MAGIC,
+	.version = UKTLS_STATS_VERSION,
+	.size = sizeof(struct uktls_stats_region),
+};
+
+struct uktls_stats_region *_Atomic ktls_stats = &ktls_stats_private;
+
+static char stats_name[64];
+
+static void
+stats_unlink(void)
+{
+	/* Only the process that created the object removes it (not a
+	 * child that inherited the atexit handler through fork). */
+	if (stats_name[0] != '\0' && ktls_stats->pid == getpid())
+		shm_unlink(stats_name);
+}
+
+int
+ktls_stats_publish(void)
+{
+	struct uktls_stats_region *r;
+	int fd, error = 0;
+
+	snprintf(stats_name, sizeof(stats_name), "/uktls.%d", (int)getpid());
+	fd = shm_open(stats_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	if (fd < 0) {
+		error = errno;
+		goto out;
+	}
+	if (ftruncate(fd, sizeof(*r)) != 0) {
+		error = errno;
+		goto out;
+	}
+	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (r == MAP_FAILED) {
+		error = errno;
+		goto out;
+	}
+	/* Nothing counts yet: the engine publishes before it is in use. */
+	memcpy(r, &ktls_stats_private, sizeof(*r));
+	r->pid = (int32_t)getpid();
+	strncpy(r->backend, ktls_crypto_default_name(),
+	    sizeof(r->backend) - 1);
+	atomic_store(&ktls_stats, r);
+	atexit(stats_unlink);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (error != 0 && fd >= 0)
+		shm_unlink(stats_name);
+	if (error != 0)
+		stats_name[0] = '\0';
+	return error;
+}
+
+static void
+stats_fill(const struct uktls_stats_region *r, struct uktls_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->sockets_enabled = KTLS_GET(r, sockets_enabled);
+	st->sockets_active = KTLS_GET(r, sockets_active);
+	st->records_decrypted = KTLS_GET(r, records_decrypted);
+	st->bytes_decrypted = KTLS_GET(r, bytes_decrypted);
+	st->bytes_received = KTLS_GET(r, bytes_received);
+	st->err_bad_tag = KTLS_GET(r, err_bad_tag);
+	st->err_bad_header = KTLS_GET(r, err_bad_header);
+	st->err_bad_length = KTLS_GET(r, err_bad_length);
+	st->err_truncated = KTLS_GET(r, err_truncated);
+	st->err_nomem = KTLS_GET(r, err_nomem);
+	st->records_cancelled = KTLS_GET(r, records_cancelled);
+	st->wq_enqueued = KTLS_GET(r, wq_enqueued);
+	st->wq_depth_max = KTLS_GET(r, wq_depth_max);
+	st->pool_mbufs_total = KTLS_GET(r, pool_mbufs_total);
+	st->pool_mbufs_free = KTLS_GET(r, pool_mbufs_free);
+	st->pool_clusters_total = KTLS_GET(r, pool_clusters_total);
+	st->pool_clusters_free = KTLS_GET(r, pool_clusters_free);
+	st->pool_bytes = KTLS_GET(r, pool_bytes);
+	st->workers = r->workers;
+	st->input_threads = r->input_threads;
+	memcpy(st->crypto_backend, r->backend, sizeof(st->crypto_backend));
+	st->crypto_backend[sizeof(st->crypto_backend) - 1] = '\0';
+}
+
+int
+uktls_get_stats(struct uktls_stats *st)
+{
+	struct uktls_stats_region *r = ktls_stats;
+
+	if (st == NULL)
+		return EINVAL;
+	if (r->backend[0] == '\0')
+		strncpy(r->backend, ktls_crypto_default_name(),
+		    sizeof(r->backend) - 1);
+	stats_fill(r, st);
+	return 0;
+}
+
+int
+uktls_get_stats_pid(pid_t pid, struct uktls_stats *st, uint64_t *wq_depth,
+    unsigned int *nwq)
+{
+	struct uktls_stats_region *r;
+	char name[64];
+	unsigned int i, n;
+	int fd, error = 0;
+
+	if (st == NULL)
+		return EINVAL;
+	snprintf(name, sizeof(name), "/uktls.%d", (int)pid);
+	fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	r = mmap(NULL, sizeof(*r), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (r == MAP_FAILED)
+		return errno;
+	if (r->magic != UKTLS_STATS_MAGIC || r->version != UKTLS_STATS_VERSION ||
+	    r->size != sizeof(*r) || r->pid != (int32_t)pid) {
+		error = EPROTO;
+		goto out;
+	}
+	/* A process that died without cleaning up left a stale object. */
+	if (kill(pid, 0) != 0 && errno == ESRCH) {
+		error = ESRCH;
+		goto out;
+	}
+	stats_fill(r, st);
+	if (wq_depth != NULL && nwq != NULL) {
+		n = r->nwq < *nwq ? r->nwq : *nwq;
+		if (n > UKTLS_STATS_MAXWQ)
+			n = UKTLS_STATS_MAXWQ;
+		for (i = 0; i < n; i++)
+			wq_depth[i] = KTLS_GET(r, wq_depth[i]);
+		*nwq = n;
+	}
+out:
+	munmap(r, sizeof(*r));
+	return error;
+}
