@@ -139,6 +139,28 @@ int uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
     const void *ciphertext, size_t ciphertext_len);
 
 /*
+ * Zero-copy receive, for in-process consumers (an RPC layer, a proxy): the
+ * next whole record is handed over as the decrypted buffers themselves,
+ * without a copy.  Blocks, fails and ends like uktls_recvmsg (MSG_DONTWAIT
+ * and MSG_WAITALL accepted).  Returns the record's plaintext length with
+ * *rec set (an empty record too), 0 with *rec NULL at end of stream, or -1
+ * with errno.  *tgr, when given, receives what the control message would
+ * hold (all zero but tls_length for the rest of a record a partial read
+ * began).  uktls_zc_iov describes the record's buffers (returns how many
+ * there are, filling at most iovcnt); the buffers stay valid and readable,
+ * and are the caller's alone, until uktls_zc_free(rec), which may be called
+ * from any thread, also after uktls_close.
+ */
+struct uktls_zc_record;
+struct iovec;
+
+ssize_t uktls_recv_zc(int fd, struct uktls_zc_record **rec,
+    struct tls_get_record *tgr, int flags);
+int uktls_zc_iov(const struct uktls_zc_record *rec, struct iovec *iov,
+    int iovcnt);
+void uktls_zc_free(struct uktls_zc_record *rec);
+
+/*
  * A descriptor for event loops: it polls readable (POLLIN / EPOLLIN) exactly
  * when uktls_recvmsg() on fd would not block (a decrypted record, an error
  * or end of stream is waiting).  It belongs to uktls and stays valid until

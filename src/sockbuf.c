@@ -273,6 +273,29 @@ sbdrop_record_bytes_locked(struct sockbuf *sb, uint32_t len)
 	SBCHECK(sb);
 }
 
+struct mbuf *
+sbunlink_record_locked(struct sockbuf *sb)
+{
+	struct mbuf *rec = sb->sb_mb, *m;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	KASSERT(rec != NULL && rec->m_type == MT_DATA,
+	    ("sbunlink_record_locked: no data record"));
+	sb->sb_mb = rec->m_nextpkt;
+	rec->m_nextpkt = NULL;
+	if (sb->sb_mb == NULL) {
+		sb->sb_lastrecord = NULL;
+		sb->sb_mbtail = NULL;
+	}
+	for (m = rec; m != NULL; m = m->m_next) {
+		sb->sb_acc -= m->m_len;
+		sb->sb_ccc -= m->m_len;
+		sb->sb_mbcnt -= m_cnt(m);
+	}
+	SBCHECK(sb);
+	return rec;
+}
+
 void
 sbdroprecord_locked(struct sockbuf *sb)
 {

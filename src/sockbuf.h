@@ -152,6 +152,11 @@ void sbflush_locked(struct sockbuf *sb);
 void sbfree_control_locked(struct sockbuf *sb);
 /* Reader side: drop len data bytes of the first record (not all of it). */
 void sbdrop_record_bytes_locked(struct sockbuf *sb, uint32_t len);
+/*
+ * Reader side: unlink the first record (data mbufs only, its control mbuf
+ * already freed) and hand its chain to the caller, who frees it.
+ */
+struct mbuf *sbunlink_record_locked(struct sockbuf *sb);
 /* Reader side: drop the whole first record. */
 void sbdroprecord_locked(struct sockbuf *sb);
 

@@ -565,109 +565,216 @@ so_copy_data(const struct mbuf *m, const struct msghdr *msg)
 	return done;
 }
 
+/* The first record is consumed: account for it. */
+static void
+so_record_done_locked(struct socket *so)
+{
+	sbdroprecord_locked(&so->so_rcv);
+	if (so->so_error_recs > 0)
+		so->so_error_recs--;
+}
+
+/*
+ * Wait until the reader has something: a record at sb_mb (returns 0), an
+ * error (returns it; a one-shot error is consumed unless MSG_PEEK), or the
+ * end of the stream (returns -1).  skip_empty: drop empty records on the
+ * way, for readers that cannot see a control message.  Sockbuf locked.
+ */
+static int
+so_wait_record_locked(struct socket *so, int flags, int skip_empty)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct timespec abstime;
+	struct mbuf *rec;
+	int timed = -1;
+
+	for (;;) {
+		if ((so->so_state & SS_CLOSING) != 0)
+			return EBADF;
+		rec = sb->sb_mb;
+		if (rec != NULL &&
+		    (so->so_error == 0 || so->so_error_recs > 0)) {
+			if (skip_empty && m_length(rec->m_type == MT_CONTROL ?
+			    rec->m_next : rec, NULL) == 0) {
+				so_record_done_locked(so);
+				continue;
+			}
+			return 0;
+		}
+		if (so->so_error != 0) {
+			int error = so->so_error;
+
+			if ((flags & MSG_PEEK) == 0) {
+				so->so_error = 0;
+				so_evfd_update_locked(so);
+			}
+			return error;
+		}
+		if (so->so_rcverror != 0)
+			return so->so_rcverror;
+		if ((sb->sb_state & SBS_CANTRCVMORE) != 0 &&
+		    sb->sb_tlscc == 0 && sb->sb_tlsdcc == 0)
+			/* End of stream, or the reset that ended it. */
+			return so->so_eof_error != 0 ? so->so_eof_error : -1;
+		if (so_nonblocking(so, flags))
+			return EAGAIN;
+		if (timed < 0)
+			timed = so_rcvtimeo(so, &abstime);
+		if (sbwait(sb, timed ? &abstime : NULL) == EAGAIN)
+			return EAGAIN;
+	}
+}
+
+/* After the reader consumed bytes: resume input, update readiness. */
+static void
+so_consumed_locked(struct socket *so)
+{
+	so_input_resume_locked(so);
+	so_evfd_update_locked(so);
+}
+
 /*
  * soreceive for an RX-enabled socket: at most one record per call.
- * want_ctl: the caller passed a control buffer (recvmsg); without one the
- * control message is dropped, and empty records are skipped so that 0 only
- * ever means end of stream.
+ * With a control buffer (recvmsg) the first read of a record returns its
+ * control message; without one the control message is dropped, and empty
+ * records are skipped so that 0 only ever means end of stream.
  */
 static ssize_t
 soreceive(struct socket *so, struct msghdr *msg, int flags)
 {
 	struct sockbuf *sb = &so->so_rcv;
-	struct timespec abstime;
 	struct mbuf *rec, *data;
-	int want_ctl = msg->msg_control != NULL, error = 0, timed = -1;
-	int ctl_copied = 0;
-	size_t copied, reclen;
-	ssize_t ret = 0;
+	int want_ctl = msg->msg_control != NULL, error;
+	size_t copied = 0, reclen;
 
 	if ((flags & (MSG_OOB | MSG_ERRQUEUE)) != 0) {
 		errno = EINVAL;
 		return -1;
 	}
 	msg->msg_flags = 0;
+	msg->msg_controllen = want_ctl ? msg->msg_controllen : 0;
 	SOCKBUF_LOCK(sb);
-	for (;;) {
-		if ((so->so_state & SS_CLOSING) != 0) {
-			error = EBADF;
-			break;
-		}
-		rec = sb->sb_mb;
-		if (rec != NULL &&
-		    (so->so_error == 0 || so->so_error_recs > 0)) {
-			data = rec->m_type == MT_CONTROL ? rec->m_next : rec;
-			reclen = m_length(data, NULL);
-			if (reclen == 0 && !want_ctl) {
-				/* An empty record means nothing to a reader
-				 * without a control buffer. */
-				sbdroprecord_locked(sb);
-				if (so->so_error_recs > 0)
-					so->so_error_recs--;
-				continue;
-			}
-			if (rec->m_type == MT_CONTROL && want_ctl) {
-				so_copy_control(rec, msg);
-				ctl_copied = 1;
-			}
-			copied = so_copy_data(data, msg);
-			ret = (ssize_t)copied;
-			if (copied == reclen)
-				msg->msg_flags |= MSG_EOR;
-			if ((flags & MSG_PEEK) != 0)
-				break;
-			if (copied == reclen) {
-				sbdroprecord_locked(sb);
-				if (so->so_error_recs > 0)
-					so->so_error_recs--;
-			} else {
-				if (rec->m_type == MT_CONTROL)
-					sbfree_control_locked(sb);
-				if (copied > 0)
-					sbdrop_record_bytes_locked(sb,
-					    (uint32_t)copied);
-			}
-			so_input_resume_locked(so);
-			so_evfd_update_locked(so);
-			break;
-		}
-		if (so->so_error != 0) {
-			error = so->so_error;
-			if ((flags & MSG_PEEK) == 0) {
-				so->so_error = 0;
-				so_evfd_update_locked(so);
-			}
-			break;
-		}
-		if (so->so_rcverror != 0) {
-			error = so->so_rcverror;
-			break;
-		}
-		if ((sb->sb_state & SBS_CANTRCVMORE) != 0 &&
-		    sb->sb_tlscc == 0 && sb->sb_tlsdcc == 0) {
-			/* End of stream, or the reset that ended it. */
-			error = so->so_eof_error;
-			break;
-		}
-		if (so_nonblocking(so, flags)) {
-			error = EAGAIN;
-			break;
-		}
-		if (timed < 0)
-			timed = so_rcvtimeo(so, &abstime);
-		if (sbwait(sb, timed ? &abstime : NULL) == EAGAIN) {
-			error = EAGAIN;
-			break;
-		}
-	}
-	SOCKBUF_UNLOCK(sb);
-	if (!ctl_copied)
-		msg->msg_controllen = 0;
+	error = so_wait_record_locked(so, flags, !want_ctl);
 	if (error != 0) {
+		SOCKBUF_UNLOCK(sb);
+		msg->msg_controllen = 0;
+		if (error < 0)
+			return 0;
 		errno = error;
 		return -1;
 	}
+	rec = sb->sb_mb;
+	data = rec->m_type == MT_CONTROL ? rec->m_next : rec;
+	reclen = m_length(data, NULL);
+	if (rec->m_type == MT_CONTROL && want_ctl)
+		so_copy_control(rec, msg);
+	else
+		msg->msg_controllen = 0;
+	copied = so_copy_data(data, msg);
+	if (copied == reclen)
+		msg->msg_flags |= MSG_EOR;
+	if ((flags & MSG_PEEK) == 0) {
+		if (copied == reclen)
+			so_record_done_locked(so);
+		else {
+			if (rec->m_type == MT_CONTROL)
+				sbfree_control_locked(sb);
+			if (copied > 0)
+				sbdrop_record_bytes_locked(sb,
+				    (uint32_t)copied);
+		}
+		so_consumed_locked(so);
+	}
+	SOCKBUF_UNLOCK(sb);
+	return (ssize_t)copied;
+}
+
+ssize_t
+uktls_recv_zc(int fd, struct uktls_zc_record **recp,
+    struct tls_get_record *tgr, int flags)
+{
+	struct socket *so;
+	struct sockbuf *sb;
+	struct mbuf *rec, *data;
+	struct tls_get_record t;
+	ssize_t ret;
+	int error, have_ctl = 0;
+
+	if (recp == NULL) {
+		errno = EFAULT;
+		return -1;
+	}
+	*recp = NULL;
+	if ((flags & ~(MSG_DONTWAIT | MSG_WAITALL)) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	so = so_lookup(fd);
+	if (so == NULL) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	sb = &so->so_rcv;
+	SOCKBUF_LOCK(sb);
+	error = so_wait_record_locked(so, flags, 0);
+	if (error != 0) {
+		SOCKBUF_UNLOCK(sb);
+		sorele(so);
+		if (error < 0)
+			return 0;
+		errno = error;
+		return -1;
+	}
+	rec = sb->sb_mb;
+	memset(&t, 0, sizeof(t));
+	if (rec->m_type == MT_CONTROL) {
+		memcpy(&t, CMSG_DATA(mtod(rec, struct cmsghdr *)), sizeof(t));
+		have_ctl = 1;
+		sbfree_control_locked(sb);
+	}
+	/*
+	 * Unlink the whole record from the sockbuf: from here its mbufs
+	 * belong to the caller until uktls_zc_free().  The accounting is the
+	 * same as for a record read in full.
+	 */
+	data = sb->sb_mb;
+	ret = (ssize_t)m_length(data, NULL);
+	sbunlink_record_locked(sb);
+	if (so->so_error_recs > 0)
+		so->so_error_recs--;
+	so_consumed_locked(so);
+	SOCKBUF_UNLOCK(sb);
+	if (!have_ctl)
+		t.tls_length = htons((uint16_t)ret);
+	if (tgr != NULL)
+		*tgr = t;
+	*recp = (struct uktls_zc_record *)data;
+	sorele(so);
 	return ret;
+}
+
+int
+uktls_zc_iov(const struct uktls_zc_record *rec, struct iovec *iov, int iovcnt)
+{
+	const struct mbuf *m;
+	int n = 0;
+
+	for (m = (const struct mbuf *)rec; m != NULL; m = m->m_next) {
+		if (m->m_len == 0)
+			continue;
+		if (n < iovcnt && iov != NULL) {
+			iov[n].iov_base = m->m_data;
+			iov[n].iov_len = m->m_len;
+		}
+		n++;
+	}
+	return n;
+}
+
+void
+uktls_zc_free(struct uktls_zc_record *rec)
+{
+	m_freem((struct mbuf *)rec);
 }
 
 ssize_t
