@@ -441,7 +441,7 @@ ktls_decrypt(struct socket *so)
 		 */
 		control = m_get(MT_CONTROL);
 		if (control == NULL ||
-		    (error = sbdetach_ktls_rx(sb, reclen, &data)) != 0) {
+		    sbdetach_ktls_rx(sb, reclen, &data) != 0) {
 			if (control != NULL)
 				m_free(control);
 			if (++nobufs > KTLS_NOBUFS_RETRIES) {
