@@ -75,7 +75,7 @@ input_read(struct input_thread *it, struct socket *so)
 		SOCKBUF_UNLOCK(sb);
 		return;
 	}
-	space = sb->sb_ccc >= sb->sb_hiwat ? 0 : sb->sb_hiwat - sb->sb_ccc;
+	space = sbspace_ktls_rx(sb);
 	if (space == 0) {
 		so->so_input_state = SOI_PAUSED;
 		SOCKBUF_UNLOCK(sb);
@@ -191,7 +191,7 @@ input_read(struct input_thread *it, struct socket *so)
 			so->so_eof_error = error;
 		ktls_check_rx(so);
 		sorwakeup_locked(so);
-	} else if (sb->sb_ccc >= sb->sb_hiwat) {
+	} else if (sbspace_ktls_rx(sb) == 0) {
 		so->so_input_state = SOI_PAUSED;
 	} else {
 		so->so_input_state = SOI_ARMED;
@@ -212,6 +212,7 @@ input_thread_main(void *arg)
 	uint64_t v;
 	int i, n;
 
+	mbuf_thread_init();
 	for (;;) {
 		n = epoll_wait(it->it_epfd, ev, INPUT_EVENTS, -1);
 		for (i = 0; i < n; i++) {
@@ -272,6 +273,8 @@ input_start(unsigned int nthreads)
 	if (i == 0)
 		return ENXIO;
 	input_nthreads = i;
+	/* The clusters each input thread holds while it fills them. */
+	mbuf_pool_reserve(0, (int64_t)(i * INPUT_IOV));
 	return 0;
 }
 

@@ -131,6 +131,7 @@ ktls_work_thread(void *arg)
 	struct ktls_wq *wq = arg;
 	struct socket *so, *next;
 
+	mbuf_thread_init();
 	for (;;) {
 		pthread_mutex_lock(&wq->wq_mtx);
 		while (wq->wq_head == NULL)

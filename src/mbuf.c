@@ -6,9 +6,17 @@
  * by a slab at a time: one malloc, every page written once so that it is
  * faulted in before it is used, and never freed.  Free objects sit on the
  * pool's list (under its mutex) or in a per-thread cache of up to
- * MCACHE_MAX objects, which the thread fills and drains in batches so that
- * the common allocation and free take no lock.  A thread's cache goes back
- * to the pool when the thread exits.
+ * cache_max objects, which the thread fills and drains half a cache at a
+ * time so that the common allocation and free take no lock.  A thread's
+ * cache goes back to the pool when the thread exits.
+ *
+ * Caches hide objects from the other threads, so a pool must hold the
+ * working set plus what all caches may hold at once, or it would keep
+ * growing, slowly, each time the caches happen to hold more than ever
+ * before.  Each thread therefore reserves its cache's capacity in a pool
+ * the first time it uses that pool, and gives the reservation back when it
+ * exits; the pool grows only when the live reservations exceed their
+ * previous peak.  After warm-up the data path takes nothing from malloc.
  */
 #include "mbuf.h"
 
@@ -25,8 +33,7 @@
 int (*volatile uktls_fault_hook)(const char *site);
 #endif
 
-#define MCACHE_MAX 64
-#define MCACHE_BATCH 32
+#define MCACHE_MAX 64 /* the largest cache_max */
 
 enum { POOL_MBUF, POOL_CL2K, POOL_CL16K, POOL_COUNT };
 
@@ -42,15 +49,19 @@ struct mpool {
 	size_t objsize;
 	unsigned int slab_n;  /* objects added per growth */
 	const char *name;
+	unsigned int cache_max; /* per-thread cache capacity */
+	uint64_t reserved;    /* cache capacity of live threads */
+	uint64_t reserved_peak;
 };
 
 static struct mpool pools[POOL_COUNT] = {
 	[POOL_MBUF] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, MSIZE, 64,
-	    "mbuf" },
+	    "mbuf", 64, 0, 0 },
 	[POOL_CL2K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0,
-	    sizeof(struct mcluster) + MCLBYTES, 16, "cluster 2k" },
+	    sizeof(struct mcluster) + MCLBYTES, 16, "cluster 2k", 32, 0, 0 },
 	[POOL_CL16K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0,
-	    sizeof(struct mcluster) + MJUM16BYTES, 4, "cluster 16k" },
+	    sizeof(struct mcluster) + MJUM16BYTES, 4, "cluster 16k", 16, 0,
+	    0 },
 };
 
 /* Memory held by all pools and the cap on it (0: none).  Under slab_mtx. */
@@ -66,6 +77,7 @@ struct mcache {
 
 static __thread struct mcache mcache[POOL_COUNT];
 static __thread int mcache_registered;
+static __thread unsigned int mcache_reserved; /* bit per pool */
 static pthread_key_t mcache_key;
 static pthread_once_t mcache_once = PTHREAD_ONCE_INIT;
 
@@ -186,8 +198,18 @@ mbuf_thread_flush(void)
 static void
 mcache_destructor(void *arg)
 {
+	int i;
+
 	(void)arg;
 	mbuf_thread_flush();
+	for (i = 0; i < POOL_COUNT; i++) {
+		if ((mcache_reserved & (1u << i)) == 0)
+			continue;
+		pthread_mutex_lock(&pools[i].mtx);
+		pools[i].reserved -= pools[i].cache_max;
+		pthread_mutex_unlock(&pools[i].mtx);
+	}
+	mcache_reserved = 0;
 }
 
 static void
@@ -207,6 +229,69 @@ mcache_register(void)
 	mcache_registered = 1;
 }
 
+
+/*
+ * Memory the pools may take eagerly for reservations.  Past it they still
+ * grow, but on demand: a process with thousands of sockets does not hold
+ * every socket's worst case.
+ */
+#define MBUF_PREALLOC_MAX (64UL << 20)
+
+/* Add n (may be negative) to pool p's reservations; grow past the peak. */
+static void
+mpool_reserve(struct mpool *p, int64_t n)
+{
+	uint64_t before;
+	size_t bytes;
+
+	pthread_mutex_lock(&p->mtx);
+	p->reserved += (uint64_t)n;
+	if (n > 0 && p->reserved > p->reserved_peak) {
+		before = p->total;
+		for (;;) {
+			pthread_mutex_lock(&slab_mtx);
+			bytes = pool_bytes;
+			pthread_mutex_unlock(&slab_mtx);
+			if (p->total - before >= p->reserved - p->reserved_peak ||
+			    bytes >= MBUF_PREALLOC_MAX || mpool_grow(p) != 0)
+				break;
+		}
+		p->reserved_peak = p->reserved;
+	}
+	pthread_mutex_unlock(&p->mtx);
+}
+
+void
+mbuf_pool_reserve(int64_t mbufs, int64_t clusters)
+{
+	mpool_reserve(&pools[POOL_MBUF], mbufs);
+	mpool_reserve(&pools[POOL_CL16K], clusters);
+}
+
+/*
+ * First use of pool pi by this thread: reserve its cache's capacity, growing
+ * the pool if the live reservations pass their peak.  A failed growth (the
+ * cap) is not an error: allocations then fail later and are reported there.
+ */
+static void
+mcache_reserve(int pi)
+{
+	if (!mcache_registered)
+		mcache_register();
+	mcache_reserved |= 1u << pi;
+	mpool_reserve(&pools[pi], (int64_t)pools[pi].cache_max);
+}
+
+void
+mbuf_thread_init(void)
+{
+	int i;
+
+	for (i = 0; i < POOL_COUNT; i++)
+		if ((mcache_reserved & (1u << i)) == 0)
+			mcache_reserve(i);
+}
+
 static void *
 mpool_alloc(int pi)
 {
@@ -217,14 +302,14 @@ mpool_alloc(int pi)
 		return NULL;
 	if (__predict_true(c->n > 0))
 		return c->items[--c->n];
-	if (!mcache_registered)
-		mcache_register();
+	if ((mcache_reserved & (1u << pi)) == 0)
+		mcache_reserve(pi);
 	pthread_mutex_lock(&p->mtx);
 	if (p->free == NULL && mpool_grow(p) != 0) {
 		pthread_mutex_unlock(&p->mtx);
 		return NULL;
 	}
-	while (p->free != NULL && c->n < MCACHE_BATCH) {
+	while (p->free != NULL && c->n < (int)p->cache_max / 2) {
 		struct freeobj *o = p->free;
 
 		p->free = o->next;
@@ -241,11 +326,10 @@ mpool_free(int pi, void *obj)
 {
 	struct mcache *c = &mcache[pi];
 
-	if (__predict_false(c->n == MCACHE_MAX)) {
-		if (!mcache_registered)
-			mcache_register();
-		mcache_flush_pool(pi, MCACHE_MAX - MCACHE_BATCH);
-	}
+	if (__predict_false((mcache_reserved & (1u << pi)) == 0))
+		mcache_reserve(pi);
+	if (__predict_false(c->n == (int)pools[pi].cache_max))
+		mcache_flush_pool(pi, (int)pools[pi].cache_max / 2);
 	c->items[c->n++] = obj;
 }
 

@@ -112,7 +112,18 @@ struct mbuf_pool_stats {
 };
 
 void mbuf_pool_setmax(size_t bytes);
+/*
+ * Reserve (n > 0) or release (n < 0) room for n mbufs and 16 KiB clusters:
+ * a socket reserves its worst-case working set when it is enabled, so that
+ * the pools hold it before the data path needs it.
+ */
+void mbuf_pool_reserve(int64_t mbufs, int64_t clusters);
 void mbuf_pool_stats(struct mbuf_pool_stats *st);
+/*
+ * Reserve this thread's caches in every pool now (engine threads call it
+ * when they start), rather than at the thread's first use of each pool.
+ */
+void mbuf_thread_init(void);
 /* Give this thread's cached objects back to the shared lists. */
 void mbuf_thread_flush(void);
 

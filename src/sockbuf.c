@@ -30,6 +30,25 @@ sbinit(struct sockbuf *sb, uint32_t hiwat)
 	pthread_condattr_destroy(&ca);
 	sb->sb_hiwat = hiwat;
 	sb->sb_lowat = hiwat / 2;
+	sb->sb_mbmax = 2 * hiwat + 2 * MJUM16BYTES;
+}
+
+uint32_t
+sbspace_ktls_rx(const struct sockbuf *sb)
+{
+	uint32_t space, mbspace;
+
+	if (sb->sb_ccc >= sb->sb_hiwat || sb->sb_mbcnt >= sb->sb_mbmax)
+		return 0;
+	space = sb->sb_hiwat - sb->sb_ccc;
+	mbspace = sb->sb_mbmax - sb->sb_mbcnt;
+	return space < mbspace ? space : mbspace;
+}
+
+int
+sbresume_ktls_rx(const struct sockbuf *sb)
+{
+	return sb->sb_ccc < sb->sb_lowat && sb->sb_mbcnt < sb->sb_mbmax / 2;
 }
 
 void

@@ -17,7 +17,9 @@
  *             cancelled it: the worker then frees the record)
  *   sb_ccc    sb_acc + sb_tlsdcc + sb_tlscc: what counts against sb_hiwat
  *   sb_mbcnt  MSIZE per mbuf in either chain, plus for cluster mbufs the
- *             bytes they reference
+ *             bytes they reference; bounded by sb_mbmax as sb_ccc is by
+ *             sb_hiwat, so that many tiny records cannot use unbounded
+ *             memory
  *
  * Locking: sb_mtx guards every field and both chains.  Every function here
  * expects it held (SOCKBUF_LOCK_ASSERT) and runs sbcheck() before it returns
@@ -60,6 +62,7 @@ struct sockbuf {
 	uint32_t sb_mbcnt;
 	uint32_t sb_hiwat;            /* stop reading the socket here */
 	uint32_t sb_lowat;            /* resume reading below this */
+	uint32_t sb_mbmax;            /* and here, for sb_mbcnt */
 	uint16_t sb_state;
 	uint16_t sb_flags;
 	uint64_t sb_tls_seqno;        /* sequence number of the next record */
@@ -67,6 +70,10 @@ struct sockbuf {
 };
 
 void sbinit(struct sockbuf *sb, uint32_t hiwat);
+/* Bytes the socket may still read before it must stop (flow control). */
+uint32_t sbspace_ktls_rx(const struct sockbuf *sb);
+/* Has the buffer drained enough for reading to resume? */
+int sbresume_ktls_rx(const struct sockbuf *sb);
 void sbdestroy(struct sockbuf *sb);
 
 static inline void

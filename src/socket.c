@@ -57,6 +57,7 @@ sofree(struct socket *so)
 		ktls_session_free(sb->sb_tls_info);
 	if (so->so_evfd >= 0)
 		close(so->so_evfd);
+	mbuf_pool_reserve(-so->so_resv_mbufs, -so->so_resv_clusters);
 	sbdestroy(sb);
 	free(so);
 }
@@ -217,7 +218,7 @@ so_input_resume_locked(struct socket *so)
 	struct sockbuf *sb = &so->so_rcv;
 
 	SOCKBUF_LOCK_ASSERT(sb);
-	if (so->so_input_state == SOI_PAUSED && sb->sb_ccc < sb->sb_lowat &&
+	if (so->so_input_state == SOI_PAUSED && sbresume_ktls_rx(sb) &&
 	    (so->so_state & (SS_CLOSING | SS_RCVDEAD)) == 0 &&
 	    (sb->sb_state & SBS_CANTRCVMORE) == 0)
 		input_rearm_locked(so);
@@ -351,6 +352,13 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	so->so_evfd = -1;
 	so->so_wq = ktls_pick_wq(fd);
 	sbinit(&so->so_rcv, ktls_config.rcvbuf);
+	/*
+	 * The worst case this socket holds at once: a full buffer of clusters
+	 * and the partial ones around it, and mbufs for the records in it.
+	 */
+	so->so_resv_clusters = ktls_config.rcvbuf / MJUM16BYTES + 4;
+	so->so_resv_mbufs = 64;
+	mbuf_pool_reserve(so->so_resv_mbufs, so->so_resv_clusters);
 	so->so_rcv.sb_flags = SB_TLS_RX;
 	so->so_rcv.sb_tls_info = tls;
 	so->so_rcv.sb_tls_seqno = tls->params.initial_seqno;

@@ -47,6 +47,8 @@ struct socket {
 	struct socket *so_wq_next;  /* work-queue linkage (wq lock) */
 	struct input_thread *so_input;
 	struct socket *so_reap_next; /* input thread's reap list */
+	int64_t so_resv_mbufs;      /* pool reservation, released at free */
+	int64_t so_resv_clusters;
 	struct sockbuf so_rcv;
 };
 

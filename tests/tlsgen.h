@@ -59,7 +59,7 @@
 #endif
 #define TG_SANITIZED (TG_TSAN || TG_ASAN)
 /* Divide sizes by this: 1 in normal builds, more under sanitizers. */
-#define TG_SCALE_DIV (TG_TSAN ? 16 : TG_ASAN ? 4 : 1)
+#define TG_SCALE_DIV (TG_TSAN ? 4 : TG_ASAN ? 2 : 1)
 /* Multiply timeouts by this. */
 #define TG_TIME_MUL (TG_TSAN ? 4 : TG_ASAN ? 2 : 1)
 
