@@ -35,6 +35,24 @@ int (*volatile uktls_fault_hook)(const char *site);
 
 #define MCACHE_MAX 64 /* the largest cache_max */
 
+/*
+ * Under AddressSanitizer a free object is poisoned, so that a use after
+ * m_free is caught even though the pool never gives memory back.  Objects
+ * on the shared list keep their first word readable for the list link.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define MPOOL_POISON(o, n) ASAN_POISON_MEMORY_REGION((o), (n))
+#define MPOOL_UNPOISON(o, n) ASAN_UNPOISON_MEMORY_REGION((o), (n))
+#define MPOOL_POISON_TAIL(o, n)                                            \
+	ASAN_POISON_MEMORY_REGION((char *)(o) + sizeof(struct freeobj),    \
+	    (n) - sizeof(struct freeobj))
+#else
+#define MPOOL_POISON(o, n) ((void)(o), (void)(n))
+#define MPOOL_UNPOISON(o, n) ((void)(o), (void)(n))
+#define MPOOL_POISON_TAIL(o, n) ((void)(o), (void)(n))
+#endif
+
 enum { POOL_MBUF, POOL_CL2K, POOL_CL16K, POOL_COUNT };
 
 struct freeobj {
@@ -142,22 +160,24 @@ mpool_grow(struct mpool *p)
 		return ENOBUFS;
 	}
 	pool_bytes += bytes;
-	slab_allocs++;
 	pthread_mutex_unlock(&slab_mtx);
 
 	slab = UKTLS_FAULT("mbuf slab") ? NULL : aligned_alloc(64, bytes);
-	if (slab == NULL) {
-		pthread_mutex_lock(&slab_mtx);
+	pthread_mutex_lock(&slab_mtx);
+	if (slab == NULL)
 		pool_bytes -= bytes;
-		pthread_mutex_unlock(&slab_mtx);
+	else
+		slab_allocs++;
+	pthread_mutex_unlock(&slab_mtx);
+	if (slab == NULL)
 		return ENOBUFS;
-	}
 	memset(slab, 0, bytes);
 	for (i = 0; i < p->slab_n; i++) {
 		struct freeobj *o = (struct freeobj *)(slab + i * p->objsize);
 
 		o->next = p->free;
 		p->free = o;
+		MPOOL_POISON_TAIL(o, p->objsize);
 	}
 	p->total += p->slab_n;
 	p->nfree += p->slab_n;
@@ -179,6 +199,7 @@ mcache_flush_pool(int pi, int keep)
 	while (c->n > keep) {
 		struct freeobj *o = c->items[--c->n];
 
+		MPOOL_UNPOISON(o, sizeof(*o));
 		o->next = p->free;
 		p->free = o;
 		p->nfree++;
@@ -297,11 +318,15 @@ mpool_alloc(int pi)
 {
 	struct mcache *c = &mcache[pi];
 	struct mpool *p = &pools[pi];
+	void *obj;
 
 	if (__predict_false(UKTLS_FAULT(p->name)))
 		return NULL;
-	if (__predict_true(c->n > 0))
-		return c->items[--c->n];
+	if (__predict_true(c->n > 0)) {
+		obj = c->items[--c->n];
+		MPOOL_UNPOISON(obj, p->objsize);
+		return obj;
+	}
 	if ((mcache_reserved & (1u << pi)) == 0)
 		mcache_reserve(pi);
 	pthread_mutex_lock(&p->mtx);
@@ -314,11 +339,14 @@ mpool_alloc(int pi)
 
 		p->free = o->next;
 		p->nfree--;
+		MPOOL_POISON(o, p->objsize);
 		c->items[c->n++] = o;
 	}
 	mpool_publish(p, 0, -(int64_t)c->n);
 	pthread_mutex_unlock(&p->mtx);
-	return c->items[--c->n];
+	obj = c->items[--c->n];
+	MPOOL_UNPOISON(obj, p->objsize);
+	return obj;
 }
 
 static void
@@ -330,6 +358,7 @@ mpool_free(int pi, void *obj)
 		mcache_reserve(pi);
 	if (__predict_false(c->n == (int)pools[pi].cache_max))
 		mcache_flush_pool(pi, (int)pools[pi].cache_max / 2);
+	MPOOL_POISON(obj, pools[pi].objsize);
 	c->items[c->n++] = obj;
 }
 
@@ -366,6 +395,7 @@ m_getcl(int type, uint32_t size)
 		return NULL;
 	cl = mpool_alloc(pi);
 	if (cl == NULL) {
+		m->m_type = MT_NOTMBUF;
 		mpool_free(POOL_MBUF, m);
 		return NULL;
 	}
@@ -572,7 +602,8 @@ m_append(struct mbuf *m0, uint32_t len, const void *cp, uint32_t *done)
 				error = ENOBUFS;
 				goto out;
 			}
-			n->m_flags |= m->m_flags & M_NOTREADY;
+			n->m_flags |= m->m_flags & (M_NOTREADY | M_EOR);
+			m->m_flags &= (uint16_t)~M_EOR;
 			m->m_next = n;
 			m = n;
 			continue;
