@@ -172,9 +172,11 @@ int uktls_event_fd(int fd);
 /*
  * Engine settings.  Defaults come from the environment when set
  * (UKTLS_WORKERS, UKTLS_PIN_WORKERS, UKTLS_INPUT_THREADS, UKTLS_RCVBUF,
- * UKTLS_POOL_MAX, UKTLS_STATS) and otherwise: one worker per online CPU,
- * pinned; one input thread per four workers; a 256 KiB receive buffer per
- * socket; no cap on pool memory; counters private to the process.  uktls_configure() applies settings to the engine and must be
+ * UKTLS_POOL_MAX, UKTLS_STATS, UKTLS_INLINE_DECRYPT) and otherwise: one
+ * worker per online CPU, pinned; one input thread per four workers; a 256
+ * KiB receive buffer per socket; no cap on pool memory; counters private to
+ * the process; a reader blocked with nothing readable decrypts the next
+ * record itself rather than wait for a worker (lower latency).  uktls_configure() applies settings to the engine and must be
  * called before the first TCP_RXTLS_ENABLE (EBUSY afterwards).  Zero fields
  * keep the default.
  */
@@ -185,6 +187,7 @@ struct uktls_config {
 	size_t rcvbuf;              /* per-socket high-water mark in bytes */
 	size_t pool_max;            /* cap on mbuf/cluster pool memory, 0 none */
 	int publish_stats;          /* 1: counters readable by other processes */
+	int no_inline_decrypt;      /* 1: a waiting reader never decrypts */
 };
 
 void uktls_config_defaults(struct uktls_config *cfg);

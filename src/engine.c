@@ -60,6 +60,8 @@ uktls_config_defaults(struct uktls_config *cfg)
 		cfg->pool_max = (size_t)n;
 	if (env_number("UKTLS_STATS", &n))
 		cfg->publish_stats = n != 0;
+	if (env_number("UKTLS_INLINE_DECRYPT", &n))
+		cfg->no_inline_decrypt = n == 0;
 }
 
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
@@ -76,6 +78,7 @@ config_from_env(void)
 	ktls_config.rcvbuf = (uint32_t)cfg.rcvbuf;
 	ktls_config.pool_max = cfg.pool_max;
 	ktls_config.publish_stats = cfg.publish_stats;
+	ktls_config.inline_decrypt = !cfg.no_inline_decrypt;
 }
 
 void
@@ -109,5 +112,7 @@ uktls_configure(const struct uktls_config *cfg)
 		ktls_config.pool_max = cfg->pool_max;
 	if (cfg->publish_stats != 0)
 		ktls_config.publish_stats = cfg->publish_stats > 0;
+	if (cfg->no_inline_decrypt != 0)
+		ktls_config.inline_decrypt = 0;
 	return 0;
 }

@@ -55,12 +55,15 @@ input_room(const struct mbuf *cl)
 }
 
 /*
- * Read what so has, up to its free space, and queue it.  Called for an
- * epoll event; the event may be stale (socket closed meanwhile), which the
- * SOI_ARMED check catches: only an armed socket is read.
+ * Read what so has, up to its free space, into the clusters cl[0..ncl-1]
+ * that the calling thread owns, and queue it.  Called with the sockbuf
+ * locked and the socket SOI_ARMED; returns with it locked, the socket
+ * re-armed, paused or done.  The lock is dropped around recvmsg, with the
+ * socket SOI_BUSY so that nobody else reads it and close waits.  Returns
+ * ENOBUFS when the pools were empty (the caller backs off), else 0.
  */
-static void
-input_read(struct input_thread *it, struct socket *so)
+static int
+input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so)
 {
 	struct sockbuf *sb = &so->so_rcv;
 	struct iovec iov[INPUT_IOV];
@@ -70,16 +73,14 @@ input_read(struct input_thread *it, struct socket *so)
 	ssize_t n;
 	int error = 0;
 
-	SOCKBUF_LOCK(sb);
-	if (so->so_input_state != SOI_ARMED) {
-		SOCKBUF_UNLOCK(sb);
-		return;
-	}
+	SOCKBUF_LOCK_ASSERT(sb);
+	KASSERT(so->so_input_state == SOI_ARMED && ncl <= INPUT_IOV,
+	    ("input_fill_locked: socket %p state %u", (void *)so,
+	    so->so_input_state));
 	space = sbspace_ktls_rx(sb);
 	if (space == 0) {
 		so->so_input_state = SOI_PAUSED;
-		SOCKBUF_UNLOCK(sb);
-		return;
+		return 0;
 	}
 	so->so_input_state = SOI_BUSY;
 	SOCKBUF_UNLOCK(sb);
@@ -90,24 +91,23 @@ input_read(struct input_thread *it, struct socket *so)
 	 * lost for want of an mbuf.
 	 */
 	want = space;
-	for (i = 0; i < INPUT_IOV && want > 0; i++) {
-		if (it->it_cl[i] != NULL &&
-		    input_room(it->it_cl[i]) < INPUT_MIN_ROOM) {
-			m_free(it->it_cl[i]);
-			it->it_cl[i] = NULL;
+	for (i = 0; i < ncl && want > 0; i++) {
+		if (cl[i] != NULL && input_room(cl[i]) < INPUT_MIN_ROOM) {
+			m_free(cl[i]);
+			cl[i] = NULL;
 		}
-		if (it->it_cl[i] == NULL) {
-			it->it_cl[i] = m_getcl(MT_DATA, MJUM16BYTES);
-			if (it->it_cl[i] == NULL)
+		if (cl[i] == NULL) {
+			cl[i] = m_getcl(MT_DATA, MJUM16BYTES);
+			if (cl[i] == NULL)
 				break;
 		}
 		share[i] = m_get(MT_DATA);
 		if (share[i] == NULL)
 			break;
-		k = input_room(it->it_cl[i]);
+		k = input_room(cl[i]);
 		if (k > want)
 			k = want;
-		iov[i].iov_base = it->it_cl[i]->m_data + it->it_cl[i]->m_len;
+		iov[i].iov_base = cl[i]->m_data + cl[i]->m_len;
 		iov[i].iov_len = k;
 		want -= k;
 		nio++;
@@ -138,13 +138,13 @@ input_read(struct input_thread *it, struct socket *so)
 			continue;
 		}
 		n -= k;
-		atomic_fetch_add_explicit(&it->it_cl[i]->m_ext->cl_refcnt, 1,
+		atomic_fetch_add_explicit(&cl[i]->m_ext->cl_refcnt, 1,
 		    memory_order_relaxed);
-		share[i]->m_ext = it->it_cl[i]->m_ext;
+		share[i]->m_ext = cl[i]->m_ext;
 		share[i]->m_flags = M_EXT;
 		share[i]->m_data = iov[i].iov_base;
 		share[i]->m_len = k;
-		it->it_cl[i]->m_len += k;
+		cl[i]->m_len += k;
 		*tailp = share[i];
 		tailp = &share[i]->m_next;
 		KTLS_COUNT(bytes_received, k);
@@ -152,7 +152,7 @@ input_read(struct input_thread *it, struct socket *so)
 
 	SOCKBUF_LOCK(sb);
 	KASSERT(so->so_input_state == SOI_BUSY,
-	    ("input_read: socket %p state %u", (void *)so,
+	    ("input_fill_locked: socket %p state %u", (void *)so,
 	    so->so_input_state));
 	if ((so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0 ||
 	    (sb->sb_state & SBS_CANTRCVMORE) != 0) {
@@ -161,8 +161,7 @@ input_read(struct input_thread *it, struct socket *so)
 		m_freem(chain);
 		if (so->so_closewait)
 			pthread_cond_broadcast(&sb->sb_cv);
-		SOCKBUF_UNLOCK(sb);
-		return;
+		return 0;
 	}
 	if (chain != NULL) {
 		sbappend_ktls_rx(sb, chain);
@@ -171,8 +170,7 @@ input_read(struct input_thread *it, struct socket *so)
 			/* A malformed header killed the stream. */
 			so->so_input_state = SOI_ARMED;
 			input_stop_locked(so);
-			SOCKBUF_UNLOCK(sb);
-			return;
+			return 0;
 		}
 	}
 	if (error == 0 && chain == NULL) {
@@ -197,10 +195,73 @@ input_read(struct input_thread *it, struct socket *so)
 		so->so_input_state = SOI_ARMED;
 		input_rearm_locked(so);
 	}
+	return error == ENOBUFS ? ENOBUFS : 0;
+}
+
+/*
+ * An epoll event for so.  It may be stale (the socket was closed, or a
+ * reader read it meanwhile), which the SOI_ARMED check catches.
+ */
+static void
+input_read(struct input_thread *it, struct socket *so)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	int error = 0;
+
+	SOCKBUF_LOCK(sb);
+	if (so->so_input_state == SOI_ARMED)
+		error = input_fill_locked(it->it_cl, INPUT_IOV, so);
 	SOCKBUF_UNLOCK(sb);
 	/* Out of buffers: give the readers and workers time to free some. */
 	if (error == ENOBUFS)
 		usleep(1000);
+}
+
+/*
+ * Clusters a reading application thread fills when it reads its socket
+ * itself (input_read_locked), released when the thread exits.
+ */
+#define READER_IOV 2
+static __thread struct mbuf *reader_cl[READER_IOV];
+static __thread int reader_cl_init;
+static pthread_key_t reader_cl_key;
+static pthread_once_t reader_cl_once = PTHREAD_ONCE_INIT;
+
+static void
+reader_cl_destructor(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < READER_IOV; i++) {
+		if (reader_cl[i] != NULL)
+			m_free(reader_cl[i]);
+		reader_cl[i] = NULL;
+	}
+	mbuf_pool_reserve(0, -READER_IOV);
+	mbuf_thread_flush();
+}
+
+static void
+reader_cl_key_init(void)
+{
+	if (pthread_key_create(&reader_cl_key, reader_cl_destructor) != 0)
+		uktls_panic("reader_cl_key_init: pthread_key_create failed");
+}
+
+int
+input_read_locked(struct socket *so)
+{
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	if (so->so_input_state != SOI_ARMED)
+		return 0;
+	if (!reader_cl_init) {
+		pthread_once(&reader_cl_once, reader_cl_key_init);
+		pthread_setspecific(reader_cl_key, &reader_cl_init);
+		mbuf_pool_reserve(0, READER_IOV);
+		reader_cl_init = 1;
+	}
+	return input_fill_locked(reader_cl, READER_IOV, so);
 }
 
 static void *
@@ -360,4 +421,18 @@ input_reap(struct socket *so)
 	pthread_mutex_unlock(&it->it_mtx);
 	if (write(it->it_wakefd, &one, sizeof(one)) < 0)
 		(void)0;
+}
+
+void
+input_quiesce_locked(struct socket *so)
+{
+	struct epoll_event ev;
+
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	KASSERT(so->so_input_state == SOI_ARMED,
+	    ("input_quiesce_locked: state %u", so->so_input_state));
+	memset(&ev, 0, sizeof(ev));
+	ev.events = 0;
+	ev.data.ptr = so;
+	(void)epoll_ctl(so->so_input->it_epfd, EPOLL_CTL_MOD, so->so_fd, &ev);
 }

@@ -20,6 +20,21 @@ int input_start(unsigned int nthreads);
 /* Register so (SOI_ARMED) with an input thread; takes a reference. */
 int input_register(struct socket *so);
 
+/*
+ * A reader that would block reads its socket itself when it is armed,
+ * as the input thread would, into clusters of its own thread.  Sockbuf
+ * locked (dropped around the read).  0, or ENOBUFS when the pools are
+ * empty.
+ */
+int input_read_locked(struct socket *so);
+
+/*
+ * Disarm so's registration while a reader waits on the socket itself; the
+ * reader re-arms it (input_rearm_locked or a read) when it stops waiting.
+ * Sockbuf locked, socket SOI_ARMED.
+ */
+void input_quiesce_locked(struct socket *so);
+
 /* Re-arm a SOI_PAUSED socket.  Sockbuf locked. */
 void input_rearm_locked(struct socket *so);
 

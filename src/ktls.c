@@ -33,8 +33,10 @@ void (*volatile ktls_test_session_free_hook)(const void *mem, size_t len);
 /*
  * One work queue per worker.  Sockets wait on it in FIFO order, linked by
  * so_wq_next; a socket is on at most one queue, at most once (its
- * SB_TLS_RX_RUNNING flag), so records of one connection are decrypted in
- * order by one thread at a time.
+ * so_wq_onlist flag); SB_TLS_RX_RUNNING and SB_TLS_RX_ACTIVE make sure
+ * that one thread at a time decrypts a socket's records (a worker, or a
+ * reader that would otherwise wait), so records of one connection are
+ * decrypted in order by one thread at a time.
  */
 struct ktls_wq {
 	pthread_mutex_t wq_mtx;
@@ -55,7 +57,7 @@ static atomic_int ktls_started;
 #define KTLS_NOBUFS_RETRIES 200
 #define KTLS_NOBUFS_SLEEP_US 1000
 
-static void ktls_decrypt(struct socket *so);
+static void ktls_worker_visit(struct socket *so);
 
 /* ---------------------------------------------------------------------- */
 /* Sessions.                                                              */
@@ -146,7 +148,7 @@ ktls_work_thread(void *arg)
 		for (; so != NULL; so = next) {
 			next = so->so_wq_next;
 			so->so_wq_next = NULL;
-			ktls_decrypt(so);
+			ktls_worker_visit(so);
 			sorele(so);
 		}
 	}
@@ -286,7 +288,9 @@ ktls_enqueue(struct socket *so)
 	struct ktls_wq *wq = &ktls_wq[so->so_wq];
 	uint64_t depth, max;
 
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
 	soref(so);
+	so->so_wq_onlist = 1;
 	pthread_mutex_lock(&wq->wq_mtx);
 	so->so_wq_next = NULL;
 	if (wq->wq_tail != NULL)
@@ -349,7 +353,21 @@ ktls_check_rx(struct socket *so)
 	error = ktls_peek_header(so, &hdr, &reclen);
 	if (error == 0 && sb->sb_tlscc >= reclen) {
 		sb->sb_flags |= SB_TLS_RX_RUNNING;
-		ktls_enqueue(so);
+		if (sb->sb_rwaiters > 0 && ktls_config.inline_decrypt) {
+			/*
+			 * A reader is waiting and nothing is readable: it
+			 * decrypts the record itself, saving the hand-off to
+			 * a worker and back (latency).  Streams that keep the
+			 * reader busy still go through the workers.
+			 */
+			sb->sb_flags |= SB_TLS_RX_INLINE;
+			so_kick_readers_locked(so);
+			return;
+		}
+		/* Still on the list from a pass a reader took over: the
+		 * worker runs this one when it gets there. */
+		if (!so->so_wq_onlist)
+			ktls_enqueue(so);
 		return;
 	}
 	if (error != 0 && error != EAGAIN) {
@@ -405,8 +423,8 @@ ktls_trim_record(struct mbuf *m, uint32_t hlen, uint32_t trailer)
  * the header and trailer are stripped and the plaintext appended as its own
  * record after a control mbuf holding struct tls_get_record.
  */
-static void
-ktls_decrypt(struct socket *so)
+void
+ktls_decrypt_locked(struct socket *so)
 {
 	struct sockbuf *sb = &so->so_rcv;
 	struct ktls_session *tls;
@@ -418,10 +436,13 @@ ktls_decrypt(struct socket *so)
 	uint8_t type;
 	int error, trailer_len, nobufs = 0;
 
-	SOCKBUF_LOCK(sb);
+	SOCKBUF_LOCK_ASSERT(sb);
 	tls = sb->sb_tls_info;
-	KASSERT((sb->sb_flags & SB_TLS_RX_RUNNING) != 0,
-	    ("ktls_decrypt: socket %p not running", (void *)so));
+	KASSERT((sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE |
+	    SB_TLS_RX_INLINE)) == SB_TLS_RX_RUNNING,
+	    ("ktls_decrypt_locked: socket %p flags %#x", (void *)so,
+	    sb->sb_flags));
+	sb->sb_flags |= SB_TLS_RX_ACTIVE;
 	for (;;) {
 		if ((so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
 			break;
@@ -531,7 +552,7 @@ ktls_decrypt(struct socket *so)
 		if (sb->sb_mb == sb->sb_lastrecord)
 			sorwakeup_locked(so);
 	}
-	sb->sb_flags &= (uint16_t)~SB_TLS_RX_RUNNING;
+	sb->sb_flags &= (uint16_t)~(SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE);
 	/*
 	 * Bytes may have arrived while the lock was dropped; anything whole is
 	 * picked up by the loop above, but EOF with a partial record left is
@@ -541,5 +562,23 @@ ktls_decrypt(struct socket *so)
 	/* Once per batch, and also after a cancelled record or an error, so
 	 * that a reader waiting for EOF or an error re-evaluates. */
 	sorwakeup_locked(so);
+}
+
+/*
+ * A worker reached so on its list.  The pass it was queued for may have
+ * been taken meanwhile by a reader that would otherwise have waited
+ * (so_wait_record_locked), or handed to one (SB_TLS_RX_INLINE); then
+ * there is nothing left to do here.
+ */
+static void
+ktls_worker_visit(struct socket *so)
+{
+	struct sockbuf *sb = &so->so_rcv;
+
+	SOCKBUF_LOCK(sb);
+	so->so_wq_onlist = 0;
+	if ((sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE |
+	    SB_TLS_RX_INLINE)) == SB_TLS_RX_RUNNING)
+		ktls_decrypt_locked(so);
 	SOCKBUF_UNLOCK(sb);
 }

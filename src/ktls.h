@@ -32,6 +32,7 @@ struct ktls_engine_config {
 	uint32_t rcvbuf;
 	size_t pool_max;
 	int publish_stats;
+	int inline_decrypt; /* a waiting reader decrypts (default on) */
 };
 
 extern struct ktls_engine_config ktls_config;
@@ -63,6 +64,15 @@ void ktls_session_free(struct ktls_session *tls);
  * record arrives; EOF with a partial record reports EMSGSIZE.  Sockbuf locked.
  */
 void ktls_check_rx(struct socket *so);
+
+/*
+ * Decrypt every whole record queued on so, with the sockbuf locked (it is
+ * dropped around each decryption) and the socket RUNNING; clears RUNNING.
+ * Workers call it, and so does a waiting reader that ktls_check_rx handed
+ * the job to (SB_TLS_RX_INLINE).
+ */
+void ktls_decrypt_locked(struct socket *so);
+
 
 #ifdef UKTLS_TEST_HOOKS
 /*

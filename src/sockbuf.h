@@ -42,7 +42,9 @@ struct ktls_session;
 
 /* sb_flags */
 #define SB_TLS_RX 0x0001         /* the TLS chain is in use */
-#define SB_TLS_RX_RUNNING 0x0002 /* queued on or running in a worker */
+#define SB_TLS_RX_RUNNING 0x0002 /* a decryption pass is due or under way */
+#define SB_TLS_RX_INLINE 0x0004  /* RUNNING, left to a waiting reader */
+#define SB_TLS_RX_ACTIVE 0x0008  /* RUNNING, a thread is in ktls_decrypt */
 
 struct sockbuf {
 	pthread_mutex_t sb_mtx;
@@ -65,6 +67,7 @@ struct sockbuf {
 	uint32_t sb_mbmax;            /* and here, for sb_mbcnt */
 	uint16_t sb_state;
 	uint16_t sb_flags;
+	uint32_t sb_rwaiters;         /* readers blocked in sbwait */
 	uint64_t sb_tls_seqno;        /* sequence number of the next record */
 	struct ktls_session *sb_tls_info;
 };

@@ -156,7 +156,10 @@ so_evfd_update_locked(struct socket *so)
 	uint64_t v = 1;
 	int ready;
 
-	if (so->so_evfd < 0)
+	/* Only while someone can be polling it: a caller of uktls_poll or
+	 * uktls_event_fd, or a reader waiting in so_wait_direct. */
+	if (so->so_evfd < 0 || (!so->so_evfd_perm && so->so_rpolling == 0 &&
+	    !so->so_evfd_ready))
 		return;
 	ready = soreadable(so);
 	if (ready && !so->so_evfd_ready) {
@@ -167,6 +170,19 @@ so_evfd_update_locked(struct socket *so)
 		    errno == EAGAIN)
 			so->so_evfd_ready = 0;
 	}
+}
+
+void
+so_kick_readers_locked(struct socket *so)
+{
+	uint64_t v = 1;
+
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	pthread_cond_broadcast(&so->so_rcv.sb_cv);
+	/* A reader in so_wait_direct polls the eventfd, not the condvar. */
+	if (so->so_rpolling > 0 && so->so_evfd >= 0 && !so->so_evfd_ready &&
+	    write(so->so_evfd, &v, sizeof(v)) == sizeof(v))
+		so->so_evfd_ready = 1;
 }
 
 void
@@ -582,6 +598,59 @@ so_record_done_locked(struct socket *so)
 		so->so_error_recs--;
 }
 
+static int so_evfd_get_locked(struct socket *so);
+
+/*
+ * A blocking reader with nothing to read, on a socket whose input is idle
+ * and armed: rather than wait for the input thread and a worker (two
+ * thread hand-offs), wait on the socket itself, read it and decrypt the
+ * record in this thread.  The input thread's registration is disarmed for
+ * the wait (both would wake for the same bytes) and armed again when the
+ * wait ends, whatever ended it; the eventfd wakes this reader for anything
+ * else (a record a worker made, an error, close).  Sockbuf locked; returns
+ * EAGAIN at the deadline, else 0 (the caller looks again).
+ */
+static int
+so_wait_direct(struct socket *so, const struct timespec *abstime)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct pollfd pfd[2];
+	struct timespec now;
+	long ms = -1;
+	int r;
+
+	if (abstime != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (abstime->tv_sec - now.tv_sec) * 1000 +
+		    (abstime->tv_nsec - now.tv_nsec) / 1000000;
+		if (ms <= 0)
+			return EAGAIN;
+	}
+	pfd[0].fd = so->so_fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = so->so_evfd;
+	pfd[1].events = POLLIN;
+	pfd[0].revents = pfd[1].revents = 0;
+	so->so_rpolling++;
+	sb->sb_rwaiters++;
+	input_quiesce_locked(so);
+	SOCKBUF_UNLOCK(sb);
+	r = poll(pfd, 2, (int)ms);
+	SOCKBUF_LOCK(sb);
+	so->so_rpolling--;
+	if (r > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
+	    so->so_input_state == SOI_ARMED) {
+		/* Still counted as waiting: a whole record is left to us. */
+		(void)input_read_locked(so);
+	} else if (so->so_input_state == SOI_ARMED) {
+		/* Woken for something else: the input thread watches again. */
+		input_rearm_locked(so);
+	}
+	sb->sb_rwaiters--;
+	so_evfd_update_locked(so);
+	return r == 0 ? EAGAIN : 0;
+}
+
 /*
  * Wait until the reader has something: a record at sb_mb (returns 0), an
  * error (returns it; a one-shot error is consumed unless MSG_PEEK), or the
@@ -594,9 +663,14 @@ so_wait_record_locked(struct socket *so, int flags, int skip_empty)
 	struct sockbuf *sb = &so->so_rcv;
 	struct timespec abstime;
 	struct mbuf *rec;
-	int timed = -1;
+	int timed = -1, error;
 
 	for (;;) {
+		if ((sb->sb_flags & SB_TLS_RX_INLINE) != 0) {
+			/* check_rx left a whole record to us. */
+			sb->sb_flags &= (uint16_t)~SB_TLS_RX_INLINE;
+			ktls_decrypt_locked(so);
+		}
 		if ((so->so_state & SS_CLOSING) != 0)
 			return EBADF;
 		rec = sb->sb_mb;
@@ -610,8 +684,7 @@ so_wait_record_locked(struct socket *so, int flags, int skip_empty)
 			return 0;
 		}
 		if (so->so_error != 0) {
-			int error = so->so_error;
-
+			error = so->so_error;
 			if ((flags & MSG_PEEK) == 0) {
 				so->so_error = 0;
 				so_evfd_update_locked(so);
@@ -624,12 +697,38 @@ so_wait_record_locked(struct socket *so, int flags, int skip_empty)
 		    sb->sb_tlscc == 0 && sb->sb_tlsdcc == 0)
 			/* End of stream, or the reset that ended it. */
 			return so->so_eof_error != 0 ? so->so_eof_error : -1;
+		if ((sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE)) ==
+		    SB_TLS_RX_RUNNING && ktls_config.inline_decrypt) {
+			/*
+			 * A whole record waits for a worker that has not
+			 * started on it: decrypt it here rather than wait.
+			 */
+			ktls_decrypt_locked(so);
+			continue;
+		}
 		if (so_nonblocking(so, flags))
 			return EAGAIN;
 		if (timed < 0)
 			timed = so_rcvtimeo(so, &abstime);
-		if (sbwait(sb, timed ? &abstime : NULL) == EAGAIN)
+		if (ktls_config.inline_decrypt &&
+		    so->so_input_state == SOI_ARMED &&
+		    (sb->sb_flags & SB_TLS_RX_RUNNING) == 0 &&
+		    so_evfd_get_locked(so) == 0) {
+			error = so_wait_direct(so, timed ? &abstime : NULL);
+			if (error == EAGAIN &&
+			    (sb->sb_flags & SB_TLS_RX_INLINE) == 0)
+				return EAGAIN;
+			continue;
+		}
+		sb->sb_rwaiters++;
+		error = sbwait(sb, timed ? &abstime : NULL);
+		sb->sb_rwaiters--;
+		if (error == EAGAIN) {
+			/* Timed out: a job handed to us goes elsewhere. */
+			if ((sb->sb_flags & SB_TLS_RX_INLINE) != 0)
+				continue;
 			return EAGAIN;
+		}
 	}
 }
 
@@ -870,6 +969,7 @@ uktls_event_fd(int fd)
 		return -1;
 	}
 	SOCKBUF_LOCK(&so->so_rcv);
+	so->so_evfd_perm = 1;
 	error = so_evfd_get_locked(so);
 	efd = so->so_evfd;
 	SOCKBUF_UNLOCK(&so->so_rcv);
@@ -920,6 +1020,7 @@ uktls_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 		p[n].events &= (short)~rd;
 		n++;
 		SOCKBUF_LOCK(&sos[i]->so_rcv);
+		sos[i]->so_evfd_perm = 1;
 		error = so_evfd_get_locked(sos[i]);
 		p[n].fd = sos[i]->so_evfd;
 		SOCKBUF_UNLOCK(&sos[i]->so_rcv);

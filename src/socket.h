@@ -5,7 +5,7 @@
  * References (so_count): the descriptor table holds one from enable until
  * uktls_close; the input thread's epoll registration holds one until the
  * input thread reaps it after close; a work queue holds one while the socket
- * is queued or being decrypted (SB_TLS_RX_RUNNING); each thread inside a
+ * is on its list (so_wq_onlist); each thread inside a
  * uktls_* call on the socket holds one.  The last sorele() frees the socket
  * and its session (keys wiped).
  *
@@ -42,8 +42,11 @@ struct socket {
 	int so_eof_error;           /* (sb) why input ended: 0 (FIN) or errno */
 	int so_evfd;                /* (sb) readiness eventfd, -1 if none */
 	int so_evfd_ready;          /* (sb) so_evfd holds a count */
+	int so_evfd_perm;           /* (sb) kept current: poll/event_fd use */
+	int so_rpolling;            /* (sb) readers polling fd and so_evfd */
 	int so_closewait;           /* (sb) a closer waits for SOI_BUSY */
 	unsigned int so_wq;         /* work queue index, chosen once */
+	int so_wq_onlist;           /* (sb) on the queue's list: worker visits */
 	struct socket *so_wq_next;  /* work-queue linkage (wq lock) */
 	struct input_thread *so_input;
 	struct socket *so_reap_next; /* input thread's reap list */
@@ -64,6 +67,10 @@ struct socket *so_lookup(int fd);
  * seen or the socket closed.
  */
 void sorwakeup_locked(struct socket *so);
+
+/* Wake the waiting readers (condvar and direct waiters) without a
+ * readiness change: ktls_check_rx left them a record to decrypt. */
+void so_kick_readers_locked(struct socket *so);
 
 /* Is a reader going to return without blocking?  Sockbuf locked. */
 int soreadable(const struct socket *so);

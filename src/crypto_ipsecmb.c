@@ -1,0 +1,433 @@
+/*
+ * The Intel ipsec-mb backend: AES-128-GCM, AES-256-GCM and
+ * ChaCha20-Poly1305 for TLS 1.2 and 1.3, decrypted in place over the mbuf
+ * chain of a record with the library's multi-segment ("direct") API:
+ * init with nonce and additional data, one update per mbuf's share of the
+ * payload, finalize for the tag.
+ *
+ * A session owns only its expanded key: for AES-GCM the round keys and the
+ * GHASH key powers (struct gcm_key_data, computed once at setup), for ChaCha
+ * the raw 32-byte key, which ChaCha has no schedule for.  The per-record
+ * state (struct gcm_context_data, struct chacha20_poly1305_context_data)
+ * lives on the stack of the decrypting thread and is wiped before return.
+ *
+ * The direct API is reached through an IMB_MGR's function pointers, which
+ * init_mb_mgr_auto() sets for the best code this CPU runs.  Each thread
+ * creates its own manager the first time it needs one and keeps it until it
+ * exits: managers are large (tens of KiB) and slow to set up, so never per
+ * record or per session, and one per thread needs no lock even if the
+ * library keeps error state in it.  Every manager of the process is set up
+ * alike, so a key expanded through one (on the application's thread, at
+ * setup) suits the code of another (on a worker).
+ *
+ * ipsec-mb computes the tag but leaves the comparison to the caller; it is
+ * compared here in constant time.  The plaintext is written over the
+ * ciphertext before the tag is known; the record belongs to the worker
+ * alone until decrypt returns, and when authentication fails the payload is
+ * wiped so that no unauthenticated plaintext stays in pooled memory.
+ */
+#ifdef UKTLS_HAVE_IPSECMB
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <intel-ipsec-mb.h>
+#include <openssl/crypto.h>
+
+#include "crypto.h"
+#include "crypto_ipsecmb.h"
+#include "kassert.h"
+#include "mbuf.h"
+#include "tls_record.h"
+
+enum imb_kind {
+	IMB_KIND_AES128_GCM = 1,
+	IMB_KIND_AES256_GCM,
+	IMB_KIND_CHACHA20_POLY1305,
+};
+
+/*
+ * A session.  The key comes last so that a ChaCha session allocates only
+ * the 32 bytes it needs instead of a whole gcm_key_data (about 1 KiB); the
+ * union keeps the 64-byte alignment ipsec-mb's vector code expects.
+ */
+struct imb_session {
+	uint32_t is_kind;      /* enum imb_kind */
+	uint32_t is_size;      /* bytes allocated, for the wipe */
+	IMB_ARCH is_arch;      /* the code the key was expanded for */
+	union {
+		struct gcm_key_data gcm;
+		uint8_t chacha[32];
+	} is_key __attribute__((aligned(64)));
+};
+
+#define IMB_SESSION_GCM_SIZE sizeof(struct imb_session)
+#define IMB_SESSION_CHACHA_SIZE \
+	((offsetof(struct imb_session, is_key) + 32 + 63) & ~(size_t)63)
+
+_Static_assert(IMB_SESSION_GCM_SIZE % 64 == 0, "aligned_alloc size");
+
+/* ---------------------------------------------------------------------- */
+/* Managers, one per thread.                                              */
+
+static pthread_once_t imb_once = PTHREAD_ONCE_INIT;
+static pthread_key_t imb_key;
+static int imb_key_error;
+static IMB_ARCH imb_arch_seen; /* written once, under imb_once */
+static __thread IMB_MGR *imb_thread_mgr;
+
+static void
+imb_mgr_destroy(void *mgr)
+{
+	/* The manager holds function pointers and job queues, no keys. */
+	free_mb_mgr(mgr);
+}
+
+static IMB_MGR *
+imb_mgr_create(IMB_ARCH *archp)
+{
+	IMB_MGR *mgr;
+	IMB_ARCH arch = IMB_ARCH_NONE;
+
+	mgr = alloc_mb_mgr(0);
+	if (mgr == NULL)
+		return NULL;
+	init_mb_mgr_auto(mgr, &arch);
+	if (imb_get_errno(mgr) != 0 || arch == IMB_ARCH_NONE) {
+		free_mb_mgr(mgr);
+		return NULL;
+	}
+	*archp = arch;
+	return mgr;
+}
+
+static void
+imb_once_init(void)
+{
+	IMB_MGR *mgr;
+
+	imb_key_error = pthread_key_create(&imb_key, imb_mgr_destroy);
+	/*
+	 * Learn once which code the library picks on this CPU; a thread's
+	 * manager that picked other code could not use keys expanded by
+	 * another's, and is refused (imb_mgr).
+	 */
+	mgr = imb_mgr_create(&imb_arch_seen);
+	if (mgr != NULL)
+		free_mb_mgr(mgr);
+	else
+		imb_arch_seen = IMB_ARCH_NONE;
+}
+
+/*
+ * This thread's manager, created on first use and freed by the key's
+ * destructor when the thread exits.  NULL when the library cannot run here.
+ */
+static IMB_MGR *
+imb_mgr(void)
+{
+	IMB_MGR *mgr;
+	IMB_ARCH arch;
+
+	mgr = imb_thread_mgr;
+	if (__predict_true(mgr != NULL))
+		return mgr;
+	pthread_once(&imb_once, imb_once_init);
+	if (imb_key_error != 0 || imb_arch_seen == IMB_ARCH_NONE)
+		return NULL;
+	mgr = imb_mgr_create(&arch);
+	if (mgr == NULL)
+		return NULL;
+	if (arch != imb_arch_seen ||
+	    pthread_setspecific(imb_key, mgr) != 0) {
+		free_mb_mgr(mgr);
+		return NULL;
+	}
+	imb_thread_mgr = mgr;
+	return mgr;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Backend.                                                               */
+
+static enum imb_kind
+imb_kind_of(const struct tls_session_params *p)
+{
+	switch (p->cipher_algorithm) {
+	case CRYPTO_AES_NIST_GCM_16:
+		if (p->cipher_key_len == 16)
+			return IMB_KIND_AES128_GCM;
+		if (p->cipher_key_len == 32)
+			return IMB_KIND_AES256_GCM;
+		break;
+	case CRYPTO_CHACHA20_POLY1305:
+		if (p->cipher_key_len == 32)
+			return IMB_KIND_CHACHA20_POLY1305;
+		break;
+	}
+	return 0;
+}
+
+static int
+imb_probe(const struct tls_session_params *p)
+{
+	if (p->tls_vmajor != TLS_MAJOR_VER_ONE ||
+	    (p->tls_vminor != TLS_MINOR_VER_TWO &&
+	    p->tls_vminor != TLS_MINOR_VER_THREE))
+		return ENOTSUP;
+	if (p->tls_tlen != TLS_AEAD_TAG_LEN || imb_kind_of(p) == 0)
+		return ENOTSUP;
+	/* A CPU or build the library cannot run on leaves OpenSSL to it. */
+	if (imb_mgr() == NULL)
+		return ENOTSUP;
+	return 0;
+}
+
+static int
+imb_setup(const struct tls_session_params *p, void **cookie)
+{
+	struct imb_session *s = NULL;
+	enum imb_kind kind;
+	IMB_MGR *mgr;
+	size_t size;
+	int error;
+
+	*cookie = NULL;
+	kind = imb_kind_of(p);
+	if (kind == 0) {
+		error = ENOTSUP;
+		goto out;
+	}
+	mgr = imb_mgr();
+	if (mgr == NULL) {
+		error = ENOTSUP;
+		goto out;
+	}
+	size = kind == IMB_KIND_CHACHA20_POLY1305 ? IMB_SESSION_CHACHA_SIZE :
+	    IMB_SESSION_GCM_SIZE;
+	s = aligned_alloc(64, size);
+	if (s == NULL) {
+		error = ENOMEM;
+		goto out;
+	}
+	memset(s, 0, size);
+	s->is_kind = kind;
+	s->is_size = (uint32_t)size;
+	s->is_arch = imb_arch_seen;
+	switch (kind) {
+	case IMB_KIND_AES128_GCM:
+		IMB_AES128_GCM_PRE(mgr, p->cipher_key, &s->is_key.gcm);
+		break;
+	case IMB_KIND_AES256_GCM:
+		IMB_AES256_GCM_PRE(mgr, p->cipher_key, &s->is_key.gcm);
+		break;
+	case IMB_KIND_CHACHA20_POLY1305:
+		memcpy(s->is_key.chacha, p->cipher_key, 32);
+		break;
+	}
+	*cookie = s;
+	s = NULL;
+	error = 0;
+out:
+	/* Nothing secret was stored in a session that is not handed out. */
+	free(s);
+	return error;
+}
+
+static void
+imb_teardown(void *cookie)
+{
+	struct imb_session *s = cookie;
+
+	if (s == NULL)
+		return;
+	tls_explicit_bzero(s, s->is_size);
+	free(s);
+}
+
+/*
+ * Zero the payload [from, to) of a record that failed authentication: the
+ * chain goes back to the pools, whose memory another socket may be handed.
+ */
+static void
+imb_wipe_range(struct mbuf *m, uint32_t from, uint32_t to)
+{
+	uint32_t n, off, pos;
+
+	off = from;
+	while (m != NULL && off >= m->m_len) {
+		off -= m->m_len;
+		m = m->m_next;
+	}
+	for (pos = from; pos < to && m != NULL; m = m->m_next, off = 0) {
+		n = m->m_len - off;
+		if (n > to - pos)
+			n = to - pos;
+		tls_explicit_bzero(mtod(m, uint8_t *) + off, n);
+		pos += n;
+	}
+}
+
+static int
+imb_decrypt(void *cookie, const struct tls_session_params *p,
+    const struct tls_record_layer *hdr, struct mbuf *m, uint64_t seqno,
+    int *trailer_len)
+{
+	const struct imb_session *s = cookie;
+	union {
+		struct gcm_context_data gcm;
+		struct chacha20_poly1305_context_data chacha;
+	} ctx;
+	uint8_t explicit_nonce[TLS_GCM_EXPLICIT_NONCE_LEN];
+	uint8_t nonce[TLS_NONCE_LEN];
+	uint8_t aad[TLS_MAX_AAD_LEN];
+	uint8_t tag[TLS_AEAD_TAG_LEN];
+	uint8_t calc[TLS_AEAD_TAG_LEN];
+	struct mbuf *m0 = m;
+	uint32_t end, n, off, pos, reclen;
+	unsigned int aadlen;
+	IMB_MGR *mgr;
+	uint8_t *buf;
+	int error;
+
+	reclen = TLS_HEADER_LEN + (uint32_t)ntohs(hdr->tls_length);
+	KASSERT(p->tls_tlen == TLS_AEAD_TAG_LEN,
+	    ("%s: trailer length %u", __func__, p->tls_tlen));
+	KASSERT(reclen >= (uint32_t)p->tls_hlen + p->tls_tlen,
+	    ("%s: record of %u bytes too short", __func__, reclen));
+	KASSERT(m_length(m, NULL) == reclen,
+	    ("%s: chain of %u bytes for a record of %u", __func__,
+	    m_length(m, NULL), reclen));
+	end = reclen - TLS_AEAD_TAG_LEN;
+
+	mgr = imb_mgr();
+	if (__predict_false(mgr == NULL)) {
+		/* Only a failed allocation on a new thread gets here. */
+		error = ENOMEM;
+		goto out;
+	}
+	KASSERT(s->is_arch == imb_arch_seen,
+	    ("%s: key expanded for arch %d, running %d", __func__,
+	    (int)s->is_arch, (int)imb_arch_seen));
+
+	/*
+	 * Only TLS 1.2 AES-GCM has an explicit nonce: the bytes between the
+	 * header and the payload.
+	 */
+	if (p->tls_hlen > TLS_HEADER_LEN) {
+		KASSERT(p->tls_hlen == TLS_HEADER_LEN +
+		    TLS_GCM_EXPLICIT_NONCE_LEN,
+		    ("%s: header length %u", __func__, p->tls_hlen));
+		m_copydata(m, TLS_HEADER_LEN, sizeof(explicit_nonce),
+		    explicit_nonce);
+		tls_nonce(p, explicit_nonce, seqno, nonce);
+	} else
+		tls_nonce(p, NULL, seqno, nonce);
+	aadlen = tls_aad(p, hdr, seqno, end - p->tls_hlen, aad);
+	m_copydata(m, end, sizeof(tag), tag);
+
+	switch (s->is_kind) {
+	case IMB_KIND_AES128_GCM:
+		IMB_AES128_GCM_INIT_VAR_IV(mgr, &s->is_key.gcm, &ctx.gcm,
+		    nonce, sizeof(nonce), aad, aadlen);
+		break;
+	case IMB_KIND_AES256_GCM:
+		IMB_AES256_GCM_INIT_VAR_IV(mgr, &s->is_key.gcm, &ctx.gcm,
+		    nonce, sizeof(nonce), aad, aadlen);
+		break;
+	default:
+		IMB_CHACHA20_POLY1305_INIT(mgr, s->is_key.chacha, &ctx.chacha,
+		    nonce, aad, aadlen);
+		break;
+	}
+
+	/*
+	 * Decrypt each mbuf's share of [tls_hlen, end) where it lies.  The
+	 * update calls carry partial blocks over from one call to the next,
+	 * so any split gives the same bytes as one call over the whole.
+	 */
+	off = p->tls_hlen;
+	while (m != NULL && off >= m->m_len) {
+		off -= m->m_len;
+		m = m->m_next;
+	}
+	for (pos = p->tls_hlen; pos < end; m = m->m_next, off = 0) {
+		KASSERT(m != NULL, ("%s: chain ends at %u", __func__, pos));
+		n = m->m_len - off;
+		if (n > end - pos)
+			n = end - pos;
+		if (n == 0)
+			continue;
+		/*
+		 * Never write to storage the receive path does not own: a
+		 * cluster may be shared, but only with other mbufs of the
+		 * receive path holding disjoint ranges of it.
+		 */
+		KASSERT((m->m_flags & M_RDONLY) == 0,
+		    ("%s: mbuf %p is read-only", __func__, (void *)m));
+		buf = mtod(m, uint8_t *) + off;
+		switch (s->is_kind) {
+		case IMB_KIND_AES128_GCM:
+			IMB_AES128_GCM_DEC_UPDATE(mgr, &s->is_key.gcm,
+			    &ctx.gcm, buf, buf, n);
+			break;
+		case IMB_KIND_AES256_GCM:
+			IMB_AES256_GCM_DEC_UPDATE(mgr, &s->is_key.gcm,
+			    &ctx.gcm, buf, buf, n);
+			break;
+		default:
+			IMB_CHACHA20_POLY1305_DEC_UPDATE(mgr,
+			    s->is_key.chacha, &ctx.chacha, buf, buf, n);
+			break;
+		}
+		pos += n;
+	}
+
+	switch (s->is_kind) {
+	case IMB_KIND_AES128_GCM:
+		IMB_AES128_GCM_DEC_FINALIZE(mgr, &s->is_key.gcm, &ctx.gcm,
+		    calc, sizeof(calc));
+		break;
+	case IMB_KIND_AES256_GCM:
+		IMB_AES256_GCM_DEC_FINALIZE(mgr, &s->is_key.gcm, &ctx.gcm,
+		    calc, sizeof(calc));
+		break;
+	default:
+		IMB_CHACHA20_POLY1305_DEC_FINALIZE(mgr, &ctx.chacha, calc,
+		    sizeof(calc));
+		break;
+	}
+
+	/* CRYPTO_memcmp takes the same time whichever byte differs. */
+	if (CRYPTO_memcmp(calc, tag, sizeof(tag)) != 0) {
+		imb_wipe_range(m0, p->tls_hlen, end);
+		error = EBADMSG;
+		goto out;
+	}
+	*trailer_len = p->tls_tlen;
+	error = 0;
+out:
+	/* The contexts hold key stream, the GHASH state and Poly's key. */
+	tls_explicit_bzero(&ctx, sizeof(ctx));
+	tls_explicit_bzero(explicit_nonce, sizeof(explicit_nonce));
+	tls_explicit_bzero(nonce, sizeof(nonce));
+	tls_explicit_bzero(aad, sizeof(aad));
+	tls_explicit_bzero(tag, sizeof(tag));
+	tls_explicit_bzero(calc, sizeof(calc));
+	return error;
+}
+
+const struct ktls_crypto_backend ktls_crypto_ipsecmb = {
+	.name = "ipsecmb",
+	.probe = imb_probe,
+	.setup = imb_setup,
+	.teardown = imb_teardown,
+	.decrypt = imb_decrypt,
+};
+
+#endif /* UKTLS_HAVE_IPSECMB */
