@@ -75,7 +75,7 @@ $(B)/uktls.pc: Makefile | $(B)/obj
 	  'Cflags: -I$${includedir}' > $@
 
 $(B)/uktls: $(TOOL_SRCS) $(wildcard tools/*.h) $(B)/libuktls.a $(HANDOFF_LIBS)
-	$(CC) $(BASE) -Itools -O2 -g $(CFLAGS) $(TOOL_SRCS) $(HANDOFF_LIBS) \
+	$(CC) $(BASE) -Itools -DUKTLS_VERSION='"$(VERSION)"' -O2 -g $(CFLAGS) $(TOOL_SRCS) $(HANDOFF_LIBS) \
 	  $(B)/libuktls.a -o $@ $(SSL_LIBS) $(GNUTLS_LIBS) $(LIBS) $(LDFLAGS) -lm
 
 # ---- benchmarks -------------------------------------------------------------

@@ -194,6 +194,14 @@ ktls_engine_start(void)
 	ktls_config_load();
 	ktls_config_finish();
 	mbuf_pool_setmax(ktls_config.pool_max);
+	/*
+	 * Publish before any thread starts: workers and input threads count
+	 * from their first moment (pool growth), and pthread_create() orders
+	 * the switch to the shared region before everything they do.
+	 * Publishing is best effort: counters stay private if it fails.
+	 */
+	if (ktls_config.publish_stats)
+		(void)ktls_stats_publish();
 	ncpu = online_cpus(&set);
 	ktls_nwq = ktls_config.workers;
 	ktls_wq = UKTLS_FAULT("ktls wq") ? NULL :
@@ -243,9 +251,6 @@ ktls_engine_start(void)
 		error = ENXIO;
 		goto out;
 	}
-	/* Publishing is best effort: counters stay private if it fails. */
-	if (ktls_config.publish_stats)
-		(void)ktls_stats_publish();
 	ktls_stats->nwq = ktls_nwq;
 	ktls_stats->workers = ktls_nwq;
 	ktls_stats->input_threads = ktls_config.input_threads;
