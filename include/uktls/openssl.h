@@ -3,20 +3,46 @@
  * of the connection goes to uktls.  Link with build/libuktls-openssl.a (and
  * -lssl -lcrypto).  Uses OpenSSL's public API only.
  *
- *	SSL_set_fd(ssl, fd);
- *	uktls_openssl_prepare(ssl);          before the handshake
+ *	SSL_set_fd(ssl, fd);                 or SSL_set_bio()
+ *	uktls_openssl_prepare(ssl);          after it, before the handshake
  *	SSL_accept(ssl);                     or SSL_connect
  *	uktls_openssl_enable_rx(ssl);        after it
  *	uktls_recvmsg(fd, ...);              plaintext records from here on
  *
- * prepare() arranges for the traffic secrets to be exported and taps the
- * read side so that no byte OpenSSL read past the handshake is lost; it
- * keeps any callbacks the application set itself.  enable_rx() derives the
- * receive key, IV and exact next sequence number for TLS 1.2 or 1.3 and
- * enables RX on SSL_get_rfd(ssl), handing over what OpenSSL had buffered:
- * records it already decrypted come first, then ciphertext it read ahead.
- * After enable_rx() the application must not call SSL_read on ssl; it may
- * still write with SSL_write.  Both return 0 or an errno value.
+ * prepare() puts a read tap in front of the SSL's read BIO.  The tap reads
+ * the socket for OpenSSL but never past the end of the record OpenSSL is
+ * reading, read-ahead or not, so OpenSSL never holds bytes of a record it
+ * has not processed (SSL_has_pending() and poll() stay truthful), and it
+ * counts the records OpenSSL takes.  prepare() also chains a keylog
+ * callback on the SSL_CTX and an info callback on the SSL in front of the
+ * application's own, which keep being called; a keylog callback the
+ * application sets later is chained too.  The message callback is left
+ * alone (OpenSSL cannot report it, so it could not be chained).
+ *
+ * enable_rx() derives the receive key, IV and exact next sequence number
+ * for TLS 1.2 or 1.3 (after any KeyUpdate OpenSSL processed) and enables
+ * RX on SSL_get_rfd(ssl), handing over what OpenSSL had: the rest of a
+ * record SSL_read() had started (a plaintext record), a close_notify it
+ * had taken, and the start of a record a non-blocking SSL_read() was
+ * reading (ciphertext).  If it fails nothing was taken: the application
+ * may go on with SSL_read() and call it again later.
+ *
+ * After enable_rx() the application must not call SSL_read() on ssl (the
+ * tap reports end of stream to OpenSSL); it may still write with
+ * SSL_write(), and answers the peer's close_notify with one SSL_shutdown()
+ * (a second one would wait to read).  Not supported: DTLS, SSL_clear() or
+ * SSL_set_fd() after prepare(), and, for TLS 1.3 when SSL_read() was
+ * called before enable_rx(), an info callback set on the SSL after
+ * prepare() (it replaces the one that sees KeyUpdates; enable_rx() then
+ * says EPROTO).
+ *
+ * Both return 0 or an errno value: EINVAL (no read BIO, handshake started
+ * before prepare() or not finished at enable_rx(), prepare() not called),
+ * EALREADY (called twice), ENOTSUP (not TLS 1.2 or 1.3 with AES-GCM or
+ * ChaCha20-Poly1305; the socket is left alone), ENOKEY (the TLS 1.3
+ * traffic secret never reached the keylog callback), EPROTO (the position
+ * in the peer's stream is not known), EBADF (no descriptor), ENOMEM, or
+ * what uktls_enable_rx_prefixed() failed with.
  */
 #ifndef UKTLS_OPENSSL_H
 #define UKTLS_OPENSSL_H

@@ -1,0 +1,148 @@
+/*
+ * Hand-off from GnuTLS to uktls (see <uktls/gnutls.h>).
+ *
+ * GnuTLS keeps the receive key, IV and the sequence number of the next
+ * record it would read, and gives them out with gnutls_record_get_state():
+ * the key and IV of the current read epoch (for TLS 1.3 after any KeyUpdate
+ * it has processed; for TLS 1.2 GCM the IV is the 4-byte salt) and the
+ * sequence number as GnuTLS will use it next.
+ *
+ * What GnuTLS may hold:
+ *  - Decrypted application data the application has not read
+ *    (gnutls_record_check_pending()).  It is kept per record, so each record
+ *    is taken with gnutls_record_recv_packet() and handed over as one
+ *    plaintext record, in order.  GnuTLS cannot give data back, so this is
+ *    done after every check that can fail except the enable itself.
+ *  - No ciphertext read ahead.  On a stream transport GnuTLS reads exactly
+ *    the bytes the record in progress still lacks (its header, then its
+ *    body) and never more, so once gnutls_handshake() has returned success,
+ *    or gnutls_record_recv() has returned a record, it holds no ciphertext.
+ *    The one exception is a gnutls_record_recv() on a non-blocking socket
+ *    that returned GNUTLS_E_AGAIN after reading part of a record: GnuTLS
+ *    keeps that part and has no call that gives it out, so RX must not be
+ *    enabled until such a call has been completed.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/socket.h>
+
+#include "uktls.h"
+#include "uktls/gnutls.h"
+
+/* Records GnuTLS may have buffered that the hand-off takes over at most. */
+#define HG_MAX_RECS 64
+
+int
+uktls_gnutls_enable_rx(gnutls_session_t session)
+{
+	struct uktls_plain_record recs[HG_MAX_RECS];
+	gnutls_packet_t pkts[HG_MAX_RECS];
+	gnutls_datum_t mac_key, iv, key, data;
+	struct tls_enable en;
+	size_t npkts = 0, i;
+	gnutls_handshake_description_t last_in;
+	unsigned int flags;
+	ssize_t r;
+	int alg, vminor, rfd, sfd, error = 0;
+
+	memset(&en, 0, sizeof(en));
+	if (session == NULL)
+		return EINVAL;
+	/*
+	 * RX must follow a finished handshake.  A client's False Start (TLS
+	 * 1.2) or a server's early start (TLS 1.3) returns before the peer's
+	 * Finished is in, while the peer's handshake key is still current.
+	 */
+	flags = gnutls_session_get_flags(session);
+	last_in = gnutls_handshake_get_last_in(session);
+	if ((flags & GNUTLS_SFLAGS_FALSE_START) != 0 &&
+	    last_in != GNUTLS_HANDSHAKE_FINISHED)
+		return EINVAL;
+	if ((flags & GNUTLS_SFLAGS_EARLY_START) != 0 &&
+	    last_in != GNUTLS_HANDSHAKE_FINISHED &&
+	    last_in != GNUTLS_HANDSHAKE_KEY_UPDATE)
+		return EINVAL;
+	switch (gnutls_protocol_get_version(session)) {
+	case GNUTLS_TLS1_2:
+		vminor = TLS_MINOR_VER_TWO;
+		break;
+	case GNUTLS_TLS1_3:
+		vminor = TLS_MINOR_VER_THREE;
+		break;
+	default:
+		return ENOTSUP;
+	}
+	switch (gnutls_cipher_get(session)) {
+	case GNUTLS_CIPHER_AES_128_GCM:
+	case GNUTLS_CIPHER_AES_256_GCM:
+		alg = CRYPTO_AES_NIST_GCM_16;
+		break;
+	case GNUTLS_CIPHER_CHACHA20_POLY1305:
+		alg = CRYPTO_CHACHA20_POLY1305;
+		break;
+	default:
+		return ENOTSUP;
+	}
+	if ((gnutls_transport_is_ktls_enabled(session) & GNUTLS_KTLS_RECV) != 0)
+		return EALREADY;
+	gnutls_transport_get_int2(session, &rfd, &sfd);
+	if (rfd < 0)
+		return EBADF;
+	/*
+	 * The datums point into the session; uktls copies what it needs
+	 * during the enable call.
+	 */
+	if (gnutls_record_get_state(session, 1, &mac_key, &iv, &key,
+	    en.rec_seq) < 0)
+		return EINVAL;
+	if (key.data == NULL || iv.data == NULL || mac_key.size != 0)
+		return EPROTO;
+	en.cipher_key = key.data;
+	en.cipher_key_len = (int)key.size;
+	en.iv = iv.data;
+	en.iv_len = (int)iv.size;
+	en.cipher_algorithm = alg;
+	en.tls_vmajor = TLS_MAJOR_VER_ONE;
+	en.tls_vminor = (uint8_t)vminor;
+	/*
+	 * Decrypted records the application has not read, one packet per
+	 * record, the first possibly partly read already.  Taken only while
+	 * GnuTLS reports them pending, so no call here reads the socket.
+	 */
+	while (gnutls_record_check_pending(session) > 0) {
+		if (npkts == HG_MAX_RECS) {
+			error = ENOBUFS;
+			goto out;
+		}
+		r = gnutls_record_recv_packet(session, &pkts[npkts]);
+		if (r <= 0 || pkts[npkts] == NULL) {
+			error = EIO;
+			goto out;
+		}
+		gnutls_packet_get(pkts[npkts], &data, NULL);
+		npkts++;
+		if (data.size > TLS_MAX_MSG_SIZE_V10_2) {
+			error = EPROTO;
+			goto out;
+		}
+		recs[npkts - 1].type = TLS_RLTYPE_APP;
+		recs[npkts - 1].data = data.data;
+		recs[npkts - 1].len = data.size;
+	}
+	if (uktls_enable_rx_prefixed(rfd, &en, recs, npkts, NULL, 0) != 0)
+		error = errno;
+out:
+	for (i = 0; i < npkts; i++) {
+		/* Application data leaves no copy behind. */
+		gnutls_packet_get(pkts[i], &data, NULL);
+		if (data.data != NULL)
+			gnutls_memset(data.data, 0, data.size);
+		gnutls_packet_deinit(pkts[i]);
+	}
+	gnutls_memset(&en, 0, sizeof(en));
+	return error;
+}

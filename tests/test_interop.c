@@ -1,0 +1,1592 @@
+/*
+ * Interoperability tests: the real `openssl s_client`, `openssl s_server`
+ * and `gnutls-cli` programs against a uktls endpoint that did its
+ * handshake with OpenSSL or GnuTLS and handed the receive side over with
+ * the hand-off helpers.  They pin down what an application sees through
+ * uktls_recvmsg() for each kind of record a real peer sends:
+ *
+ *  - application data: long streams (64 MiB, 8 MiB under sanitizers) with
+ *    SHA-256 checksums of what went into the client and what came out of
+ *    uktls, for the six suites, with TLS 1.3 record padding too;
+ *  - close_notify: a record of type 21 holding 01 00, then end of stream;
+ *  - KeyUpdate: a record of type 22 whose payload starts with 24; uktls,
+ *    like FreeBSD, has no rekey, so the records after it fail to
+ *    authenticate and the receive returns EBADMSG;
+ *  - NewSessionTicket (uktls on the client side, TLS 1.3): records of type
+ *    22 whose payload starts with 4, before the data;
+ *  - a peer killed in the middle of a record: EMSGSIZE or ECONNRESET,
+ *    never a clean end of stream.
+ *
+ * The programs come from the openssl and gnutls-bin packages; a test whose
+ * program is missing fails and says so.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "harness.h"
+#include "tlsgen.h"
+#include "uktls.h"
+#include "uktls/gnutls.h"
+#include "uktls/openssl.h"
+
+extern char **environ;
+
+#define APP TLS_RLTYPE_APP
+#define MIB (1024u * 1024u)
+/* The long streams: 64 MiB, 8 MiB under sanitizers. */
+#define BIG_STREAM ((uint64_t)(TG_SANITIZED ? 8 : 64) * MIB)
+#define SMALL_STREAM ((uint64_t)MIB)
+#define WAIT_MS (20000 * TG_TIME_MUL)
+/* Per test: the watchdog ends the program if one hangs. */
+#define TEST_TIMEOUT_S (120 * TG_TIME_MUL)
+
+#define FAILIF(cond, ...)                                                  \
+	do {                                                               \
+		if (cond) {                                                \
+			harness_fail(__FILE__, __LINE__, __VA_ARGS__);     \
+			goto out;                                          \
+		}                                                          \
+	} while (0)
+
+/* ==== data =========================================================== */
+
+/* Byte i of stream seed, so that any piece can be checked on its own. */
+static uint64_t
+pat_word(uint64_t seed, uint64_t i)
+{
+	uint64_t z;
+
+	z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (z ^ (z >> 31));
+}
+
+static void
+pat_fill(uint64_t seed, uint64_t off, uint8_t *p, size_t len)
+{
+	uint64_t w;
+	unsigned int sh;
+	size_t i = 0;
+
+	while (i < len) {
+		w = pat_word(seed, (off + i) >> 3);
+		for (sh = (unsigned int)((off + i) & 7); sh < 8 && i < len;
+		    sh++, i++)
+			p[i] = (uint8_t)(w >> (sh * 8));
+	}
+}
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* ==== an ephemeral certificate ======================================= */
+
+static struct {
+	EVP_PKEY *pkey;
+	X509 *x509;
+	gnutls_datum_t cert_pem;
+	gnutls_datum_t key_pem;
+	int ok;
+} tcert;
+static pthread_once_t tcert_once = PTHREAD_ONCE_INIT;
+
+static int
+pem_datum(BIO *b, gnutls_datum_t *d)
+{
+	char *p;
+	long n;
+
+	n = BIO_get_mem_data(b, &p);
+	if (n <= 0)
+		return (-1);
+	d->data = malloc((size_t)n + 1);
+	if (d->data == NULL)
+		return (-1);
+	memcpy(d->data, p, (size_t)n);
+	d->data[n] = '\0';
+	d->size = (unsigned int)n;
+	return (0);
+}
+
+/* A self-signed P-256 certificate for CN=localhost, made in-process. */
+static void
+tcert_make(void)
+{
+	X509_NAME *name;
+	BIO *cb = NULL, *kb = NULL;
+
+	tcert.pkey = EVP_EC_gen("P-256");
+	tcert.x509 = X509_new();
+	if (tcert.pkey == NULL || tcert.x509 == NULL)
+		return;
+	if (!X509_set_version(tcert.x509, 2) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(tcert.x509), 1) ||
+	    X509_gmtime_adj(X509_getm_notBefore(tcert.x509), -3600) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(tcert.x509), 86400) == NULL ||
+	    !X509_set_pubkey(tcert.x509, tcert.pkey))
+		return;
+	name = X509_get_subject_name(tcert.x509);
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"localhost", -1, -1, 0) ||
+	    !X509_set_issuer_name(tcert.x509, name) ||
+	    X509_sign(tcert.x509, tcert.pkey, EVP_sha256()) == 0)
+		return;
+	cb = BIO_new(BIO_s_mem());
+	kb = BIO_new(BIO_s_mem());
+	if (cb != NULL && kb != NULL && PEM_write_bio_X509(cb, tcert.x509) &&
+	    PEM_write_bio_PrivateKey(kb, tcert.pkey, NULL, NULL, 0, NULL,
+	    NULL) && pem_datum(cb, &tcert.cert_pem) == 0 &&
+	    pem_datum(kb, &tcert.key_pem) == 0)
+		tcert.ok = 1;
+	BIO_free(cb);
+	BIO_free(kb);
+}
+
+static int
+tcert_get(void)
+{
+
+	pthread_once(&tcert_once, tcert_make);
+	return (tcert.ok ? 0 : -1);
+}
+
+/* ==== suites ========================================================= */
+
+static int
+suite_is13(const struct tg_suite *s)
+{
+
+	return (s->tls_vminor == TLS_MINOR_VER_THREE);
+}
+
+static const char *
+ossl_suite(const struct tg_suite *s)
+{
+
+	if (s->cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
+		return (suite_is13(s) ? "TLS_CHACHA20_POLY1305_SHA256" :
+		    "ECDHE-ECDSA-CHACHA20-POLY1305");
+	if (s->key_len == 16)
+		return (suite_is13(s) ? "TLS_AES_128_GCM_SHA256" :
+		    "ECDHE-ECDSA-AES128-GCM-SHA256");
+	return (suite_is13(s) ? "TLS_AES_256_GCM_SHA384" :
+	    "ECDHE-ECDSA-AES256-GCM-SHA384");
+}
+
+static const char *
+gnutls_prio(const struct tg_suite *s)
+{
+
+	if (s->cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
+		return (suite_is13(s) ? "NORMAL:-VERS-ALL:+VERS-TLS1.3:"
+		    "-CIPHER-ALL:+CHACHA20-POLY1305" : "NORMAL:-VERS-ALL:"
+		    "+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305");
+	if (s->key_len == 16)
+		return (suite_is13(s) ?
+		    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" :
+		    "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM");
+	return (suite_is13(s) ?
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" :
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM");
+}
+
+static const char *
+ossl_errstr(void)
+{
+	static __thread char buf[160];
+	unsigned long e;
+
+	e = ERR_get_error();
+	ERR_clear_error();
+	if (e == 0)
+		return ("no OpenSSL error queued");
+	ERR_error_string_n(e, buf, sizeof(buf));
+	return (buf);
+}
+
+/* write() all of buf to a pipe or file (tg_write_all is for sockets). */
+static ssize_t
+write_all(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = write(fd, (const char *)buf + done, len - done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (-1);
+		done += (size_t)n;
+	}
+	return ((ssize_t)len);
+}
+
+static int
+wait_fd(int fd, short events, int ms)
+{
+	struct pollfd pfd;
+	int r;
+
+	pfd.fd = fd;
+	pfd.events = events;
+	pfd.revents = 0;
+	do
+		r = poll(&pfd, 1, ms);
+	while (r == -1 && errno == EINTR);
+	return (r);
+}
+
+/* ==== child programs ================================================= */
+
+struct child {
+	pid_t pid;
+	int in;           /* its stdin, or -1 */
+	char log[64];     /* its stdout and stderr */
+};
+
+/*
+ * Start argv[0] (found on PATH) with stdin from a new pipe (kept in
+ * c->in) and output to a log file.  Returns 0, or -1 after reporting.
+ */
+static int
+child_start(struct child *c, char *const argv[], const char *cwd)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
+	sigset_t dfl;
+	int in[2] = { -1, -1 }, logfd = -1, r, ret = -1;
+
+	c->pid = -1;
+	c->in = -1;
+	snprintf(c->log, sizeof(c->log), "/tmp/uktls-interop-XXXXXX");
+	logfd = mkstemp(c->log);
+	if (logfd == -1 || pipe2(in, O_CLOEXEC) != 0) {
+		harness_fail(__FILE__, __LINE__, "log or pipe: %s",
+		    strerror(errno));
+		goto out;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+	if (cwd != NULL)
+		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	/* The tests ignore SIGPIPE; the programs get the default back. */
+	posix_spawnattr_init(&sa);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	posix_spawnattr_setsigdefault(&sa, &dfl);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawnp(&c->pid, argv[0], &fa, &sa, argv, environ);
+	posix_spawnattr_destroy(&sa);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0) {
+		harness_fail(__FILE__, __LINE__, "cannot run %s: %s (install "
+		    "the openssl and gnutls-bin packages)", argv[0],
+		    strerror(r));
+		c->pid = -1;
+		goto out;
+	}
+	c->in = in[1];
+	in[1] = -1;
+	ret = 0;
+out:
+	if (in[0] != -1)
+		close(in[0]);
+	if (in[1] != -1)
+		close(in[1]);
+	if (logfd != -1)
+		close(logfd);
+	return (ret);
+}
+
+/* Print the end of the child's log, to explain a failure. */
+static void
+child_show_log(const struct child *c)
+{
+	char buf[1500];
+	ssize_t n;
+	off_t size;
+	int fd;
+
+	fd = open(c->log, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	lseek(fd, size > (off_t)sizeof(buf) - 1 ?
+	    size - (off_t)sizeof(buf) + 1 : 0, SEEK_SET);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		printf("     --- child output (end) ---\n%s\n     ---\n", buf);
+	}
+}
+
+/*
+ * Wait up to ms for the child to exit, then kill it.  Returns its wait
+ * status, or -1 if it had to be killed.
+ */
+static int
+child_reap(struct child *c, int ms, int show_log)
+{
+	double deadline = tg_now() + ms / 1000.0;
+	int status = -1, killed = 0;
+	pid_t r;
+
+	if (c->in != -1) {
+		close(c->in);
+		c->in = -1;
+	}
+	if (c->pid > 0) {
+		for (;;) {
+			r = waitpid(c->pid, &status, WNOHANG);
+			if (r == c->pid || (r == -1 && errno != EINTR))
+				break;
+			if (tg_now() > deadline) {
+				kill(c->pid, SIGKILL);
+				waitpid(c->pid, &status, 0);
+				killed = 1;
+				break;
+			}
+			tg_sleep_ms(5);
+		}
+		c->pid = -1;
+	}
+	if (show_log)
+		child_show_log(c);
+	if (c->log[0] != '\0') {
+		unlink(c->log);
+		c->log[0] = '\0';
+	}
+	return (killed ? -1 : status);
+}
+
+/* A client program for suite s, connecting to port; extra options first. */
+enum client_prog {
+	S_CLIENT,
+	GNUTLS_CLI,
+};
+
+struct argv_buf {
+	char *v[32];
+	char store[8][160];
+	int n;
+	int ns;
+};
+
+static void
+argv_add(struct argv_buf *a, const char *s)
+{
+
+	if (a->n < 31)
+		a->v[a->n++] = (char *)s;
+	a->v[a->n] = NULL;
+}
+
+static void argv_addf(struct argv_buf *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+argv_addf(struct argv_buf *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (a->ns >= 8)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(a->store[a->ns], sizeof(a->store[0]), fmt, ap);
+	va_end(ap);
+	argv_add(a, a->store[a->ns++]);
+}
+
+static void
+client_argv(struct argv_buf *a, enum client_prog prog,
+    const struct tg_suite *s, int port, const char *const *extra)
+{
+
+	memset(a, 0, sizeof(*a));
+	if (prog == S_CLIENT) {
+		argv_add(a, "openssl");
+		argv_add(a, "s_client");
+		argv_add(a, "-connect");
+		argv_addf(a, "127.0.0.1:%d", port);
+		argv_add(a, suite_is13(s) ? "-tls1_3" : "-tls1_2");
+		argv_add(a, suite_is13(s) ? "-ciphersuites" : "-cipher");
+		argv_add(a, ossl_suite(s));
+	} else {
+		argv_add(a, "gnutls-cli");
+		argv_add(a, "--insecure");
+		argv_addf(a, "--port=%d", port);
+		argv_addf(a, "--priority=%s", gnutls_prio(s));
+	}
+	for (; extra != NULL && *extra != NULL; extra++)
+		argv_add(a, *extra);
+	if (prog == GNUTLS_CLI)
+		argv_add(a, "127.0.0.1");
+}
+
+/* ==== the uktls server =============================================== */
+
+enum helper {
+	H_OPENSSL,
+	H_GNUTLS,
+};
+
+static const char *
+helper_name(enum helper h)
+{
+
+	return (h == H_OPENSSL ? "OpenSSL" : "GnuTLS");
+}
+
+static int
+listen_any(int *port)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int l;
+
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l == -1)
+		return (-1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(l, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	    listen(l, 4) != 0 ||
+	    getsockname(l, (struct sockaddr *)&sin, &sl) != 0) {
+		close(l);
+		return (-1);
+	}
+	*port = ntohs(sin.sin_port);
+	return (l);
+}
+
+static int
+accept_wait(int l, int ms)
+{
+
+	if (wait_fd(l, POLLIN, ms) != 1)
+		return (-1);
+	return (accept4(l, NULL, NULL, SOCK_CLOEXEC));
+}
+
+/* What the uktls side did its handshake with; freed by uk_end(). */
+struct uk {
+	enum helper helper;
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t ses;
+};
+
+static void
+uk_end(struct uk *u)
+{
+
+	if (u->fd != -1)
+		uktls_close(u->fd);
+	u->fd = -1;
+	SSL_free(u->ssl);
+	SSL_CTX_free(u->ctx);
+	if (u->ses != NULL)
+		gnutls_deinit(u->ses);
+	if (u->cred != NULL)
+		gnutls_certificate_free_credentials(u->cred);
+	u->ssl = NULL;
+	u->ctx = NULL;
+	u->ses = NULL;
+	u->cred = NULL;
+}
+
+/*
+ * A server or client context that takes every suite the tests use, so
+ * that the real program picks the one under test.
+ */
+static SSL_CTX *
+ossl_any_ctx(int server)
+{
+	SSL_CTX *ctx;
+
+	if (tcert_get() != 0)
+		return (NULL);
+	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (ctx == NULL)
+		return (NULL);
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:"
+	    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") ||
+	    !SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:"
+	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305") ||
+	    (server && (!SSL_CTX_use_certificate(ctx, tcert.x509) ||
+	    !SSL_CTX_use_PrivateKey(ctx, tcert.pkey)))) {
+		SSL_CTX_free(ctx);
+		return (NULL);
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	/* Read-ahead on: the hand-off must cope with it. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	return (ctx);
+}
+
+/*
+ * Handshake on fd with the helper's library, as server or client, check
+ * that suite s was negotiated, and enable RX with the helper.  Returns 0,
+ * or -1 after reporting.
+ */
+static int
+uk_start(struct uk *u, enum helper h, int fd, int server,
+    const struct tg_suite *s, const char *prio)
+{
+	int r, v, nid, want_nid;
+
+	memset(u, 0, sizeof(*u));
+	u->helper = h;
+	u->fd = fd;
+	FAILIF(tcert_get() != 0, "certificate");
+	if (h == H_OPENSSL) {
+		u->ctx = ossl_any_ctx(server);
+		FAILIF(u->ctx == NULL, "SSL_CTX: %s", ossl_errstr());
+		u->ssl = SSL_new(u->ctx);
+		FAILIF(u->ssl == NULL || !SSL_set_fd(u->ssl, fd), "SSL");
+		if (!server) {
+			/* A client says which suite it wants. */
+			SSL_set_min_proto_version(u->ssl, suite_is13(s) ?
+			    TLS1_3_VERSION : TLS1_2_VERSION);
+			SSL_set_max_proto_version(u->ssl, suite_is13(s) ?
+			    TLS1_3_VERSION : TLS1_2_VERSION);
+			if (suite_is13(s))
+				SSL_set_ciphersuites(u->ssl, ossl_suite(s));
+			else
+				SSL_set_cipher_list(u->ssl, ossl_suite(s));
+		}
+		r = uktls_openssl_prepare(u->ssl);
+		FAILIF(r != 0, "uktls_openssl_prepare: %s", strerror(r));
+		r = server ? SSL_accept(u->ssl) : SSL_connect(u->ssl);
+		FAILIF(r != 1, "OpenSSL handshake: %s", ossl_errstr());
+		v = SSL_version(u->ssl);
+		nid = SSL_CIPHER_get_cipher_nid(SSL_get_current_cipher(u->ssl));
+		want_nid = s->cipher_algorithm == CRYPTO_CHACHA20_POLY1305 ?
+		    NID_chacha20_poly1305 : s->key_len == 16 ?
+		    NID_aes_128_gcm : NID_aes_256_gcm;
+		FAILIF(v != (suite_is13(s) ? TLS1_3_VERSION : TLS1_2_VERSION) ||
+		    nid != want_nid, "negotiated %s %s, want %s",
+		    SSL_get_version(u->ssl),
+		    SSL_CIPHER_get_name(SSL_get_current_cipher(u->ssl)),
+		    s->name);
+		r = uktls_openssl_enable_rx(u->ssl);
+		FAILIF(r != 0, "uktls_openssl_enable_rx: %s", strerror(r));
+	} else {
+		FAILIF(gnutls_certificate_allocate_credentials(&u->cred) < 0,
+		    "credentials");
+		if (server)
+			FAILIF(gnutls_certificate_set_x509_key_mem(u->cred,
+			    &tcert.cert_pem, &tcert.key_pem,
+			    GNUTLS_X509_FMT_PEM) < 0, "key");
+		FAILIF(gnutls_init(&u->ses, server ? GNUTLS_SERVER :
+		    GNUTLS_CLIENT) < 0, "gnutls_init");
+		FAILIF(gnutls_priority_set_direct(u->ses, prio != NULL ? prio :
+		    server ? "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3" :
+		    gnutls_prio(s), NULL) < 0 ||
+		    gnutls_credentials_set(u->ses, GNUTLS_CRD_CERTIFICATE,
+		    u->cred) < 0, "GnuTLS settings");
+		gnutls_transport_set_int(u->ses, fd);
+		do
+			r = gnutls_handshake(u->ses);
+		while (r < 0 && !gnutls_error_is_fatal(r));
+		FAILIF(r != 0, "GnuTLS handshake: %s", gnutls_strerror(r));
+		FAILIF(gnutls_protocol_get_version(u->ses) != (suite_is13(s) ?
+		    GNUTLS_TLS1_3 : GNUTLS_TLS1_2) ||
+		    gnutls_cipher_get(u->ses) != (s->cipher_algorithm ==
+		    CRYPTO_CHACHA20_POLY1305 ? GNUTLS_CIPHER_CHACHA20_POLY1305 :
+		    s->key_len == 16 ? GNUTLS_CIPHER_AES_128_GCM :
+		    GNUTLS_CIPHER_AES_256_GCM), "negotiated %s %s, want %s",
+		    gnutls_protocol_get_name(
+		    gnutls_protocol_get_version(u->ses)),
+		    gnutls_cipher_get_name(gnutls_cipher_get(u->ses)), s->name);
+		r = uktls_gnutls_enable_rx(u->ses);
+		FAILIF(r != 0, "uktls_gnutls_enable_rx: %s", strerror(r));
+	}
+	return (0);
+out:
+	return (-1);
+}
+
+/*
+ * The answer to the peer's close_notify.  Only the sending side: a second
+ * SSL_shutdown() or GNUTLS_SHUT_RDWR would read the socket, which is
+ * uktls's.
+ */
+static void
+uk_send_close_notify(struct uk *u)
+{
+
+	if (u->helper == H_OPENSSL)
+		CHECK(SSL_shutdown(u->ssl) >= 0);
+	else
+		CHECK_EQ(gnutls_bye(u->ses, GNUTLS_SHUT_WR), 0);
+}
+
+/* ==== reading records ================================================ */
+
+struct rx_stats {
+	uint64_t bytes;
+	int app_recs;
+	int nst;
+	int other_hs;
+	int close_notify;
+	int other_alerts;
+	int eof;
+	int err;
+};
+
+/*
+ * Read records to the end of the stream or an error.  Application data
+ * must be stream seed from offset off0 on; it is also hashed into md.
+ * Returns 0, or -1 after reporting a failure.
+ */
+static int
+rx_stream(int fd, uint64_t seed, uint64_t off0, EVP_MD_CTX *md,
+    int stop_at_close_notify, struct rx_stats *st)
+{
+	static const size_t bufsize = TLS_MAX_MSG_SIZE_V10_2 + 512;
+	struct tg_rec r;
+	uint8_t *buf, *want;
+	size_t i, n;
+	int ret = -1;
+
+	memset(st, 0, sizeof(*st));
+	buf = malloc(bufsize);
+	want = malloc(bufsize);
+	if (buf == NULL || want == NULL)
+		abort();
+	for (;;) {
+		FAILIF(tg_wait_readable(fd, WAIT_MS) != 1, "no record within "
+		    "%d ms after %" PRIu64 " bytes", WAIT_MS, st->bytes);
+		tg_recv(fd, buf, bufsize, 0, TG_CTL_DEFAULT, &r);
+		if (r.n == -1) {
+			st->err = r.err;
+			break;
+		}
+		if (r.n == 0 && r.ncmsg == 0) {
+			st->eof = 1;
+			break;
+		}
+		FAILIF(!r.cmsg_ok || (r.flags & MSG_EOR) == 0 ||
+		    (r.flags & MSG_CTRUNC) != 0, "record after %" PRIu64
+		    " bytes: cmsg %d, flags %#x", st->bytes, r.cmsg_ok,
+		    r.flags);
+		FAILIF(r.tgr.tls_vmajor != TLS_MAJOR_VER_ONE ||
+		    r.tgr.tls_vminor != TLS_MINOR_VER_TWO ||
+		    ntohs(r.tgr.tls_length) != (size_t)r.n,
+		    "record header %u.%u length %u for %zd bytes",
+		    r.tgr.tls_vmajor, r.tgr.tls_vminor,
+		    ntohs(r.tgr.tls_length), r.n);
+		FAILIF(st->close_notify > 0, "record of type %u after "
+		    "close_notify", r.tgr.tls_type);
+		n = (size_t)r.n;
+		switch (r.tgr.tls_type) {
+		case APP:
+			st->app_recs++;
+			pat_fill(seed, off0 + st->bytes, want, n);
+			if (memcmp(buf, want, n) != 0) {
+				for (i = 0; buf[i] == want[i]; i++)
+					;
+				FAILIF(1, "stream differs at byte %" PRIu64,
+				    off0 + st->bytes + i);
+			}
+			if (md != NULL)
+				EVP_DigestUpdate(md, buf, n);
+			st->bytes += n;
+			break;
+		case TLS_RLTYPE_HANDSHAKE:
+			if (n > 0 && buf[0] == 4)
+				st->nst++;
+			else
+				st->other_hs++;
+			break;
+		case TLS_RLTYPE_ALERT:
+			if (n == 2 && buf[0] == 1 && buf[1] == 0)
+				st->close_notify++;
+			else
+				st->other_alerts++;
+			break;
+		default:
+			FAILIF(1, "record of type %u", r.tgr.tls_type);
+		}
+		if (stop_at_close_notify && st->close_notify > 0)
+			break;
+	}
+	ret = 0;
+out:
+	free(buf);
+	free(want);
+	return (ret);
+}
+
+static EVP_MD_CTX *
+sha256_new(void)
+{
+	EVP_MD_CTX *md;
+
+	md = EVP_MD_CTX_new();
+	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		abort();
+	return (md);
+}
+
+/* ==== feeding a program's stdin ====================================== */
+
+struct feeder {
+	int fd;
+	uint64_t seed;
+	uint64_t total;
+	uint8_t sha[32];
+	int err;
+	pthread_t thr;
+	int started;
+};
+
+/* Write the stream in pieces of random size, then close: end of input. */
+static void *
+feeder_main(void *arg)
+{
+	struct feeder *f = arg;
+	struct tg_rng rng = { f->seed };
+	EVP_MD_CTX *md;
+	uint8_t *buf;
+	uint64_t off = 0;
+	unsigned int len;
+	size_t n;
+
+	buf = malloc(65536);
+	md = EVP_MD_CTX_new();
+	if (buf == NULL || md == NULL ||
+	    !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		f->err = ENOMEM;
+		goto out;
+	}
+	while (off < f->total) {
+		n = 1 + (size_t)tg_rng_below(&rng, 65536);
+		if (n > f->total - off)
+			n = (size_t)(f->total - off);
+		pat_fill(f->seed, off, buf, n);
+		EVP_DigestUpdate(md, buf, n);
+		if (write_all(f->fd, buf, n) != (ssize_t)n) {
+			f->err = errno;
+			goto out;
+		}
+		off += n;
+	}
+	EVP_DigestFinal_ex(md, f->sha, &len);
+out:
+	close(f->fd);
+	f->fd = -1;
+	EVP_MD_CTX_free(md);
+	free(buf);
+	return (NULL);
+}
+
+/* ==== streams ======================================================== */
+
+/*
+ * prog sends total bytes of a random stream (from its stdin) to the uktls
+ * server using helper h; the stream, its SHA-256, the close_notify and the
+ * end of stream must come out of uktls.
+ */
+static void
+stream_test(const struct tg_suite *s, enum client_prog prog, enum helper h,
+    uint64_t total, const char *const *extra)
+{
+	struct argv_buf a;
+	struct child c;
+	struct feeder f;
+	struct rx_stats st;
+	struct uk u;
+	EVP_MD_CTX *md = sha256_new();
+	uint8_t sha[32];
+	unsigned int len;
+	char h1[65] = "", h2[65];
+	int l, fd, port, status, fails0 = harness_cur_failed;
+
+	tg_watchdog(TEST_TIMEOUT_S);
+	memset(&c, 0, sizeof(c));
+	memset(&f, 0, sizeof(f));
+	memset(&u, 0, sizeof(u));
+	c.pid = -1;
+	c.in = -1;
+	u.fd = -1;
+	l = listen_any(&port);
+	FAILIF(l == -1, "listen: %s", strerror(errno));
+	client_argv(&a, prog, s, port, extra);
+	if (child_start(&c, a.v, NULL) != 0)
+		goto out;
+	fd = accept_wait(l, WAIT_MS);
+	FAILIF(fd == -1, "%s did not connect", a.v[0]);
+	if (uk_start(&u, h, fd, 1, s, NULL) != 0)
+		goto out;
+	f.fd = c.in;
+	c.in = -1;
+	f.seed = tg_random64();
+	f.total = total;
+	f.started = pthread_create(&f.thr, NULL, feeder_main, &f) == 0;
+	FAILIF(!f.started, "feeder thread");
+	if (rx_stream(u.fd, f.seed, 0, md, 1, &st) != 0)
+		goto out;
+	EVP_DigestFinal_ex(md, sha, &len);
+	/*
+	 * The client said close_notify: answer with ours through the TLS
+	 * library, whose sending side the application keeps (gnutls-cli
+	 * waits two seconds for it otherwise), then the end of stream.
+	 */
+	if (st.close_notify == 1) {
+		uk_send_close_notify(&u);
+		TG_EXPECT_EOF(u.fd);
+	}
+	pthread_join(f.thr, NULL);
+	f.started = 0;
+	FAILIF(f.err != 0, "feeding %s: %s", a.v[0], strerror(f.err));
+	CHECK_EQ(st.err, 0);
+	CHECK_EQ(st.bytes, total);
+	hex(f.sha, 32, h1);
+	hex(sha, 32, h2);
+	if (memcmp(f.sha, sha, 32) != 0)
+		harness_fail(__FILE__, __LINE__, "SHA-256 in %s, out %s", h1,
+		    h2);
+	CHECK_EQ(st.close_notify, 1);
+	CHECK_EQ(st.other_alerts, 0);
+	CHECK_EQ(st.other_hs, 0);
+	CHECK_EQ(st.nst, 0);
+out:
+	if (f.started) {
+		/* Unblock the feeder if the reader gave up. */
+		if (c.pid > 0)
+			kill(c.pid, SIGKILL);
+		pthread_join(f.thr, NULL);
+	}
+	uk_end(&u);
+	status = child_reap(&c, WAIT_MS, harness_cur_failed != fails0);
+	if (harness_cur_failed == fails0 && (status == -1 ||
+	    !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+		harness_fail(__FILE__, __LINE__, "%s exited with status %#x",
+		    a.v[0], status);
+	if (l != -1)
+		close(l);
+	EVP_MD_CTX_free(md);
+	if (harness_cur_failed == fails0)
+		printf("     %s -> %s: %" PRIu64 " bytes, SHA-256 %.16s...\n",
+		    prog == S_CLIENT ? "s_client" : "gnutls-cli",
+		    helper_name(h), total, h1);
+}
+
+static const char *const sclient_stream_opts[] = { "-quiet", "-no_ign_eof",
+    "-nocommands", NULL };
+
+static void
+t_sclient_openssl_big(void *arg)
+{
+
+	stream_test(arg, S_CLIENT, H_OPENSSL, BIG_STREAM, sclient_stream_opts);
+}
+
+static void
+t_gnutlscli_gnutls_big(void *arg)
+{
+
+	stream_test(arg, GNUTLS_CLI, H_GNUTLS, BIG_STREAM, NULL);
+}
+
+static void
+t_sclient_gnutls(void *arg)
+{
+
+	stream_test(arg, S_CLIENT, H_GNUTLS, SMALL_STREAM * 4,
+	    sclient_stream_opts);
+}
+
+static void
+t_gnutlscli_openssl(void *arg)
+{
+
+	stream_test(arg, GNUTLS_CLI, H_OPENSSL, SMALL_STREAM * 4, NULL);
+}
+
+/*
+ * TLS 1.3 padding: every record padded to a multiple of 512.  The padding
+ * must be taken off; the engine's counters show it was there.
+ */
+static void
+padding_test(const struct tg_suite *s, enum helper h)
+{
+	static const char *const opts[] = { "-quiet", "-no_ign_eof",
+	    "-nocommands", "-record_padding", "512", NULL };
+	struct uktls_stats s0, s1;
+	uint64_t recs, overhead;
+
+	REQUIRE(uktls_get_stats(&s0) == 0);
+	stream_test(s, S_CLIENT, h, SMALL_STREAM, opts);
+	REQUIRE(uktls_get_stats(&s1) == 0);
+	recs = s1.records_decrypted - s0.records_decrypted;
+	overhead = (s1.bytes_received - s0.bytes_received) -
+	    (s1.bytes_decrypted - s0.bytes_decrypted);
+	/* Unpadded, a record costs 22 bytes: header, type byte and tag. */
+	printf("     %" PRIu64 " records, %" PRIu64 " bytes of overhead\n",
+	    recs, overhead);
+	CHECK(recs > 0 && overhead > recs * 22 + recs * 64);
+}
+
+static void
+t_padding_openssl(void *arg)
+{
+
+	padding_test(arg, H_OPENSSL);
+}
+
+static void
+t_padding_gnutls(void *arg)
+{
+
+	padding_test(arg, H_GNUTLS);
+}
+
+/* Nothing to send: the client's close_notify and end of stream only. */
+static void
+t_close_notify(void *arg)
+{
+	static const char *const opts[] = { "-quiet", "-no_ign_eof",
+	    "-nocommands", NULL };
+
+	stream_test(arg, S_CLIENT, H_OPENSSL, 0, opts);
+	stream_test(arg, GNUTLS_CLI, H_GNUTLS, 0, NULL);
+}
+
+/* ==== KeyUpdate ====================================================== */
+
+/*
+ * One record from fd; the caller checks it.  Returns the length, or -1
+ * with *err set.
+ */
+static ssize_t
+rx_one(int fd, uint8_t *buf, size_t len, uint8_t *type, int *err)
+{
+	struct tg_rec r;
+
+	*err = 0;
+	*type = 0;
+	if (tg_wait_readable(fd, WAIT_MS) != 1) {
+		*err = ETIMEDOUT;
+		return (-1);
+	}
+	tg_recv(fd, buf, len, 0, TG_CTL_DEFAULT, &r);
+	if (r.n == -1) {
+		*err = r.err;
+		return (-1);
+	}
+	if (r.cmsg_ok)
+		*type = r.tgr.tls_type;
+	return (r.n);
+}
+
+/*
+ * The client sends "hello", then a KeyUpdate (s_client: the line "K" asks
+ * the server to update too, "k" does not; gnutls-cli: "^rekey^" and
+ * "^rekey1^"), then "after".  uktls delivers "hello", the KeyUpdate as a
+ * handshake record (24, length 1, request flag), and, having no rekey,
+ * fails the next record with EBADMSG.
+ */
+static void
+key_update_test(const struct tg_suite *s, enum client_prog prog,
+    enum helper h, int requested)
+{
+	static const char *const s_opts[] = { NULL };
+	static const char *const g_opts[] = { "--inline-commands", NULL };
+	static const char hello[] = "hello\n", after[] = "after\n";
+	struct argv_buf a;
+	struct child c;
+	struct uk u;
+	uint8_t buf[512], type;
+	const char *cmd;
+	ssize_t n;
+	int l, fd, port, err, fails0 = harness_cur_failed;
+
+	tg_watchdog(TEST_TIMEOUT_S);
+	memset(&c, 0, sizeof(c));
+	memset(&u, 0, sizeof(u));
+	c.pid = -1;
+	c.in = -1;
+	u.fd = -1;
+	l = listen_any(&port);
+	FAILIF(l == -1, "listen: %s", strerror(errno));
+	/* s_client: interactive, so that command letters work. */
+	client_argv(&a, prog, s, port, prog == S_CLIENT ? s_opts : g_opts);
+	if (child_start(&c, a.v, NULL) != 0)
+		goto out;
+	fd = accept_wait(l, WAIT_MS);
+	FAILIF(fd == -1, "%s did not connect", a.v[0]);
+	if (uk_start(&u, h, fd, 1, s, NULL) != 0)
+		goto out;
+
+	/* Each piece is read by the program alone: wait for its record. */
+	FAILIF(write_all(c.in, hello, 6) != 6, "stdin: %s",
+	    strerror(errno));
+	n = rx_one(u.fd, buf, sizeof(buf), &type, &err);
+	FAILIF(n != 6 || type != APP || memcmp(buf, hello, 6) != 0,
+	    "first record: %zd bytes, type %u, errno %d", n, type, err);
+
+	if (prog == S_CLIENT)
+		cmd = requested ? "K\n" : "k\n";
+	else
+		cmd = requested ? "^rekey^\n" : "^rekey1^\n";
+	FAILIF(write_all(c.in, cmd, strlen(cmd)) != (ssize_t)strlen(cmd),
+	    "stdin: %s", strerror(errno));
+	n = rx_one(u.fd, buf, sizeof(buf), &type, &err);
+	FAILIF(n == -1, "KeyUpdate: receive failed, errno %d (%s)", err,
+	    strerror(err));
+	CHECK_EQ(type, TLS_RLTYPE_HANDSHAKE);
+	CHECK_EQ(n, 5);
+	if (n == 5) {
+		CHECK_EQ(buf[0], 24);
+		CHECK_EQ(buf[1], 0);
+		CHECK_EQ(buf[2], 0);
+		CHECK_EQ(buf[3], 1);
+		CHECK_EQ(buf[4], requested ? 1 : 0);
+	}
+
+	/* Under the peer's new key: uktls cannot authenticate it. */
+	FAILIF(write_all(c.in, after, 6) != 6, "stdin: %s",
+	    strerror(errno));
+	n = rx_one(u.fd, buf, sizeof(buf), &type, &err);
+	FAILIF(n != -1 || err != EBADMSG, "record after the KeyUpdate: "
+	    "returned %zd (type %u), errno %d (%s); want EBADMSG", n, type,
+	    err, strerror(err));
+out:
+	uk_end(&u);
+	(void)child_reap(&c, 2000 * TG_TIME_MUL, harness_cur_failed != fails0);
+	if (l != -1)
+		close(l);
+}
+
+static void
+t_key_update_sclient_openssl(void *arg)
+{
+
+	key_update_test(arg, S_CLIENT, H_OPENSSL, 1);
+	key_update_test(arg, S_CLIENT, H_OPENSSL, 0);
+}
+
+static void
+t_key_update_sclient_gnutls(void *arg)
+{
+
+	key_update_test(arg, S_CLIENT, H_GNUTLS, 1);
+	key_update_test(arg, S_CLIENT, H_GNUTLS, 0);
+}
+
+static void
+t_key_update_gnutlscli_gnutls(void *arg)
+{
+
+	key_update_test(arg, GNUTLS_CLI, H_GNUTLS, 1);
+	key_update_test(arg, GNUTLS_CLI, H_GNUTLS, 0);
+}
+
+static void
+t_key_update_gnutlscli_openssl(void *arg)
+{
+
+	key_update_test(arg, GNUTLS_CLI, H_OPENSSL, 0);
+}
+
+/* ==== a peer killed in the middle of a record ======================== */
+
+enum cut {
+	CUT_KILL,  /* the writing process is killed: FIN after half */
+	CUT_RESET, /* the socket is reset (SO_LINGER 0): RST after half */
+};
+
+struct cutter {
+	const struct tg_suite *suite;
+	int fd;
+	int go_fd;       /* a byte here once RX is enabled on the other side */
+	enum cut how;
+	char err[200];
+	pthread_t thr;
+	int started;
+};
+
+/*
+ * A raw writer: an OpenSSL client does the handshake on the socket, then
+ * writes two records (a whole one and one cut in half) straight to it and
+ * dies or resets the connection.
+ */
+static void *
+cutter_main(void *arg)
+{
+	struct cutter *k = arg;
+	struct linger lg = { 1, 0 };
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	BIO *mem;
+	uint8_t data[4000], drain[4096], *wire = NULL;
+	size_t n, half;
+	pid_t pid;
+	char c;
+	int status;
+
+	ctx = ossl_any_ctx(0);
+	ssl = ctx != NULL ? SSL_new(ctx) : NULL;
+	if (ssl == NULL || !SSL_set_fd(ssl, k->fd)) {
+		snprintf(k->err, sizeof(k->err), "client SSL");
+		goto out;
+	}
+	SSL_set_min_proto_version(ssl, suite_is13(k->suite) ? TLS1_3_VERSION :
+	    TLS1_2_VERSION);
+	SSL_set_max_proto_version(ssl, suite_is13(k->suite) ? TLS1_3_VERSION :
+	    TLS1_2_VERSION);
+	if (suite_is13(k->suite))
+		SSL_set_ciphersuites(ssl, ossl_suite(k->suite));
+	else
+		SSL_set_cipher_list(ssl, ossl_suite(k->suite));
+	if (SSL_connect(ssl) != 1) {
+		snprintf(k->err, sizeof(k->err), "SSL_connect: %s",
+		    ossl_errstr());
+		goto out;
+	}
+	/* From here the records go to memory, then out by hand. */
+	mem = BIO_new(BIO_s_mem());
+	if (mem == NULL) {
+		snprintf(k->err, sizeof(k->err), "BIO");
+		goto out;
+	}
+	SSL_set0_wbio(ssl, mem);
+	memset(data, 'x', sizeof(data));
+	if (SSL_write(ssl, "whole", 5) != 5 ||
+	    SSL_write(ssl, data, sizeof(data)) != (int)sizeof(data)) {
+		snprintf(k->err, sizeof(k->err), "SSL_write");
+		goto out;
+	}
+	n = BIO_ctrl_pending(mem);
+	wire = malloc(n);
+	if (wire == NULL || BIO_read(mem, wire, (int)n) != (int)n) {
+		snprintf(k->err, sizeof(k->err), "BIO_read");
+		goto out;
+	}
+	/* The whole first record, then half of the second. */
+	half = n - (sizeof(data) + 22) / 2;
+	/*
+	 * Cut only once the other side has handed over, and after taking in
+	 * what it sent (TLS 1.3 tickets), so that the close is a plain FIN.
+	 */
+	if (wait_fd(k->go_fd, POLLIN, WAIT_MS) != 1 ||
+	    read(k->go_fd, &c, 1) != 1) {
+		snprintf(k->err, sizeof(k->err), "no go");
+		goto out;
+	}
+	while (recv(k->fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
+		;
+	if (k->how == CUT_RESET) {
+		if (tg_write_all(k->fd, wire, half) != (ssize_t)half) {
+			snprintf(k->err, sizeof(k->err), "write: %s",
+			    strerror(errno));
+			goto out;
+		}
+		tg_sleep_ms(50);
+		setsockopt(k->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(k->fd);
+		k->fd = -1;
+		goto out;
+	}
+	pid = fork();
+	if (pid == 0) {
+		/* The child only writes and dies: async-signal-safe calls. */
+		(void)write(k->fd, wire, half);
+		kill(getpid(), SIGKILL);
+		_exit(1);
+	}
+	if (pid == -1) {
+		snprintf(k->err, sizeof(k->err), "fork: %s", strerror(errno));
+		goto out;
+	}
+	/* The child holds the socket now; it closes when the child dies. */
+	close(k->fd);
+	k->fd = -1;
+	if (waitpid(pid, &status, 0) != pid || !WIFSIGNALED(status))
+		snprintf(k->err, sizeof(k->err), "child status %#x", status);
+out:
+	free(wire);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (k->fd != -1)
+		close(k->fd);
+	k->fd = -1;
+	return (NULL);
+}
+
+static void
+cut_test(const struct tg_suite *s, enum helper h, enum cut how)
+{
+	struct cutter k;
+	struct uk u;
+	uint8_t buf[8192], type;
+	ssize_t n;
+	int rx = -1, err, go[2] = { -1, -1 };
+
+	tg_watchdog(TEST_TIMEOUT_S);
+	memset(&k, 0, sizeof(k));
+	memset(&u, 0, sizeof(u));
+	u.fd = -1;
+	k.fd = -1;
+	FAILIF(pipe2(go, O_CLOEXEC) != 0, "pipe");
+	k.go_fd = go[0];
+	FAILIF(tg_tcp_pair(&rx, &k.fd) != 0, "tcp pair");
+	k.suite = s;
+	k.how = how;
+	k.started = pthread_create(&k.thr, NULL, cutter_main, &k) == 0;
+	FAILIF(!k.started, "thread");
+	if (uk_start(&u, h, rx, 1, s, NULL) != 0) {
+		rx = -1;
+		goto out;
+	}
+	rx = -1;
+	FAILIF(write(go[1], "g", 1) != 1, "go: %s", strerror(errno));
+	n = rx_one(u.fd, buf, sizeof(buf), &type, &err);
+	FAILIF(n != 5 || type != APP || memcmp(buf, "whole", 5) != 0,
+	    "first record: %zd bytes, type %u, errno %d", n, type, err);
+	n = rx_one(u.fd, buf, sizeof(buf), &type, &err);
+	FAILIF(n == 0, "a record cut in half read as a clean end of stream");
+	FAILIF(n != -1 || (err != EMSGSIZE && err != ECONNRESET),
+	    "half a record: returned %zd (type %u), errno %d (%s); want "
+	    "EMSGSIZE or ECONNRESET", n, type, err, strerror(err));
+	if (how == CUT_KILL)
+		CHECK_EQ(err, EMSGSIZE);
+	else
+		printf("     reset in mid-record: %s\n", strerror(err));
+out:
+	if (rx != -1)
+		close(rx);
+	uk_end(&u);
+	if (go[1] != -1)
+		close(go[1]);
+	if (k.started) {
+		pthread_join(k.thr, NULL);
+		if (k.err[0] != '\0')
+			harness_fail(__FILE__, __LINE__, "writer: %s", k.err);
+	} else if (k.fd != -1)
+		close(k.fd);
+	if (go[0] != -1)
+		close(go[0]);
+}
+
+static void
+t_cut_openssl(void *arg)
+{
+
+	cut_test(arg, H_OPENSSL, CUT_KILL);
+	cut_test(arg, H_OPENSSL, CUT_RESET);
+}
+
+static void
+t_cut_gnutls(void *arg)
+{
+
+	cut_test(arg, H_GNUTLS, CUT_KILL);
+	cut_test(arg, H_GNUTLS, CUT_RESET);
+}
+
+/* ==== uktls as the client of `openssl s_server` ====================== */
+
+static int
+write_file(const char *path, const void *p, size_t len)
+{
+	int fd, ok;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return (-1);
+	ok = write_all(fd, p, len) == (ssize_t)len;
+	return (close(fd) == 0 && ok ? 0 : -1);
+}
+
+/* A free port for a program that listens itself. */
+static int
+free_port(void)
+{
+	int l, port = -1;
+
+	l = listen_any(&port);
+	if (l != -1)
+		close(l);
+	return (port);
+}
+
+/*
+ * Connect to port, retrying until the program c listens there, ms pass,
+ * or c exits.  Returns the socket or -1.
+ */
+static int
+connect_retry(const struct child *c, int port, int ms)
+{
+	struct sockaddr_in sin;
+	siginfo_t si;
+	double deadline = tg_now() + ms / 1000.0;
+	int fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	while (tg_now() < deadline) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			return (-1);
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+			return (fd);
+		close(fd);
+		/* Exited (its port was taken): no point waiting. */
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) == 0 && si.si_pid == c->pid)
+			return (-1);
+		tg_sleep_ms(20);
+	}
+	return (-1);
+}
+
+/*
+ * uktls (with helper h) as the client of `openssl s_server -WWW` serving a
+ * file: TLS 1.3 NewSessionTickets arrive as handshake records (type 22,
+ * first byte 4) before the response; then the HTTP header and the file,
+ * byte for byte; then the server's close and end of stream.
+ */
+static void
+sserver_test(const struct tg_suite *s, enum helper h)
+{
+	static const char hdr_end[] = "\r\n\r\n";
+	char dir[] = "/tmp/uktls-sserver-XXXXXX";
+	char path[3][128], portstr[16], *argv[24], req[64];
+	struct child c;
+	struct rx_stats st, st2;
+	struct uk u;
+	EVP_MD_CTX *md = NULL;
+	static uint8_t buf[2 * TLS_MAX_MSG_SIZE_V10_2], want[sizeof(buf)];
+	uint8_t *file = NULL, type, fsha[32], sha[32];
+	uint64_t seed = tg_random64(), size = SMALL_STREAM;
+	unsigned int len;
+	size_t hlen = 0, k;
+	ssize_t n;
+	int i = 0, fd, port, err, fails0 = harness_cur_failed, have_dir = 0;
+	int tries;
+
+	tg_watchdog(TEST_TIMEOUT_S);
+	memset(&c, 0, sizeof(c));
+	memset(&u, 0, sizeof(u));
+	c.pid = -1;
+	c.in = -1;
+	u.fd = -1;
+	path[0][0] = path[1][0] = path[2][0] = '\0';
+	FAILIF(tcert_get() != 0, "certificate");
+	FAILIF(mkdtemp(dir) == NULL, "mkdtemp: %s", strerror(errno));
+	have_dir = 1;
+	file = malloc((size_t)size);
+	FAILIF(file == NULL, "malloc");
+	pat_fill(seed, 0, file, (size_t)size);
+	EVP_Digest(file, (size_t)size, fsha, &len, EVP_sha256(), NULL);
+	snprintf(path[0], sizeof(path[0]), "%s/cert.pem", dir);
+	snprintf(path[1], sizeof(path[1]), "%s/key.pem", dir);
+	snprintf(path[2], sizeof(path[2]), "%s/data.bin", dir);
+	FAILIF(write_file(path[0], tcert.cert_pem.data, tcert.cert_pem.size) ||
+	    write_file(path[1], tcert.key_pem.data, tcert.key_pem.size) ||
+	    write_file(path[2], file, (size_t)size), "writing files: %s",
+	    strerror(errno));
+	argv[i++] = "openssl";
+	argv[i++] = "s_server";
+	argv[i++] = "-accept";
+	argv[i++] = portstr;
+	argv[i++] = "-cert";
+	argv[i++] = path[0];
+	argv[i++] = "-key";
+	argv[i++] = path[1];
+	argv[i++] = "-WWW";
+	argv[i++] = "-naccept";
+	argv[i++] = "1";
+	argv[i++] = "-num_tickets";
+	argv[i++] = "2";
+	argv[i++] = suite_is13(s) ? "-tls1_3" : "-tls1_2";
+	argv[i++] = suite_is13(s) ? "-ciphersuites" : "-cipher";
+	argv[i++] = (char *)ossl_suite(s);
+	argv[i] = NULL;
+	/*
+	 * The port was free a moment ago; if another program took it,
+	 * s_server exits at once and the next try takes another.
+	 */
+	fd = -1;
+	for (tries = 0; tries < 3 && fd == -1; tries++) {
+		port = free_port();
+		FAILIF(port <= 0, "no free port");
+		snprintf(portstr, sizeof(portstr), "%d", port);
+		if (child_start(&c, argv, dir) != 0)
+			goto out;
+		fd = connect_retry(&c, port, WAIT_MS);
+		if (fd == -1)
+			(void)child_reap(&c, 0, 0);
+	}
+	FAILIF(fd == -1, "s_server does not listen");
+	if (uk_start(&u, h, fd, 0, s, NULL) != 0)
+		goto out;
+	/* The request goes out through the library, after the enable. */
+	snprintf(req, sizeof(req), "GET /data.bin HTTP/1.0\r\n\r\n");
+	if (h == H_OPENSSL)
+		FAILIF(SSL_write(u.ssl, req, (int)strlen(req)) !=
+		    (int)strlen(req), "SSL_write: %s", ossl_errstr());
+	else
+		FAILIF(gnutls_record_send(u.ses, req, strlen(req)) !=
+		    (ssize_t)strlen(req), "gnutls_record_send");
+	/*
+	 * The header first, record by record until its end; what follows
+	 * it in the same record is the start of the file.
+	 */
+	memset(&st, 0, sizeof(st));
+	for (;;) {
+		/* Room for a whole record: one read, one record. */
+		FAILIF(sizeof(buf) - hlen < TLS_MAX_MSG_SIZE_V10_2,
+		    "no end of the HTTP header");
+		n = rx_one(u.fd, buf + hlen, sizeof(buf) - hlen, &type, &err);
+		FAILIF(n <= 0, "before the response: %zd, errno %d (%s)", n,
+		    err, strerror(err));
+		if (type == TLS_RLTYPE_HANDSHAKE) {
+			FAILIF(buf[hlen] != 4, "handshake record of type %u",
+			    buf[hlen]);
+			st.nst++;
+			continue;
+		}
+		FAILIF(type != APP, "record of type %u", type);
+		hlen += (size_t)n;
+		for (k = 0; k + 4 <= hlen; k++)
+			if (memcmp(buf + k, hdr_end, 4) == 0)
+				break;
+		if (k + 4 <= hlen)
+			break;
+	}
+	FAILIF(strncmp((char *)buf, "HTTP/1.0 200", 12) != 0,
+	    "response: %.40s", buf);
+	CHECK_EQ(st.nst, suite_is13(s) ? 2 : 0);
+	/* The body bytes that came with the header, then the rest. */
+	k += 4;
+	pat_fill(seed, 0, want, hlen - k);
+	FAILIF(memcmp(buf + k, want, hlen - k) != 0, "start of the body");
+	md = sha256_new();
+	EVP_DigestUpdate(md, buf + k, hlen - k);
+	if (rx_stream(u.fd, seed, hlen - k, md, 1, &st2) != 0)
+		goto out;
+	EVP_DigestFinal_ex(md, sha, &len);
+	CHECK_EQ(st2.err, 0);
+	CHECK_EQ(st2.bytes + (hlen - k), size);
+	CHECK(memcmp(sha, fsha, 32) == 0);
+	CHECK_EQ(st2.nst, 0);
+	CHECK_EQ(st2.other_hs, 0);
+	CHECK_EQ(st2.other_alerts, 0);
+	CHECK_EQ(st2.close_notify, 1);
+	/*
+	 * s_server waits for our close_notify before it closes (a second
+	 * SSL_shutdown()): the application answers with its TLS library,
+	 * whose sending side it still owns, then sees the end of stream.
+	 */
+	uk_send_close_notify(&u);
+	TG_EXPECT_EOF(u.fd);
+out:
+	uk_end(&u);
+	(void)child_reap(&c, 5000 * TG_TIME_MUL, harness_cur_failed != fails0);
+	for (i = 0; i < 3; i++)
+		if (path[i][0] != '\0')
+			unlink(path[i]);
+	if (have_dir)
+		rmdir(dir);
+	EVP_MD_CTX_free(md);
+	free(file);
+}
+
+static void
+t_sserver_openssl(void *arg)
+{
+
+	sserver_test(arg, H_OPENSSL);
+}
+
+static void
+t_sserver_gnutls(void *arg)
+{
+
+	sserver_test(arg, H_GNUTLS);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(void *);
+		int tls13_only;
+	} t[] = {
+		{ "sclient_openssl_big", t_sclient_openssl_big, 0 },
+		{ "gnutlscli_gnutls_big", t_gnutlscli_gnutls_big, 0 },
+		{ "sclient_gnutls", t_sclient_gnutls, 0 },
+		{ "gnutlscli_openssl", t_gnutlscli_openssl, 0 },
+		{ "padding_openssl", t_padding_openssl, 1 },
+		{ "padding_gnutls", t_padding_gnutls, 1 },
+		{ "close_notify", t_close_notify, 0 },
+		{ "key_update_sclient_openssl", t_key_update_sclient_openssl,
+		    1 },
+		{ "key_update_sclient_gnutls", t_key_update_sclient_gnutls, 1 },
+		{ "key_update_gnutlscli_gnutls", t_key_update_gnutlscli_gnutls,
+		    1 },
+		{ "key_update_gnutlscli_openssl",
+		    t_key_update_gnutlscli_openssl, 1 },
+		{ "cut_openssl", t_cut_openssl, 0 },
+		{ "cut_gnutls", t_cut_gnutls, 0 },
+		{ "sserver_openssl", t_sserver_openssl, 0 },
+		{ "sserver_gnutls", t_sserver_gnutls, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (t[i].tls13_only)
+			tg_register_suites(t[i].name, t[i].fn, TG_FIRST_TLS13,
+			    TG_NTLS13);
+		else
+			tg_register_suites(t[i].name, t[i].fn, 0, TG_NSUITES);
+	}
+	return (harness_main(argc, argv));
+}
