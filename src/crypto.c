@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "crypto.h"
@@ -289,7 +290,13 @@ ktls_crypto_select(const struct tls_session_params *p)
 		be = atomic_load_explicit(&crypto_choice[suite],
 		    memory_order_relaxed);
 		if (be == NULL) {
+			/*
+			 * This runs on an application thread (enable, stats),
+			 * whose OpenSSL error queue is left as it was.
+			 */
+			ERR_set_mark();
 			be = crypto_calibrate(p, cands, n);
+			ERR_pop_to_mark();
 			if (be == NULL)
 				be = cands[0];
 			atomic_store_explicit(&crypto_choice[suite], be,

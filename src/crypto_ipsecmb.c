@@ -12,13 +12,16 @@
  * lives on the stack of the decrypting thread and is wiped before return.
  *
  * The direct API is reached through an IMB_MGR's function pointers, which
- * init_mb_mgr_auto() sets for the best code this CPU runs.  Each thread
- * creates its own manager the first time it needs one and keeps it until it
- * exits: managers are large (tens of KiB) and slow to set up, so never per
- * record or per session, and one per thread needs no lock even if the
- * library keeps error state in it.  Every manager of the process is set up
- * alike, so a key expanded through one (on the application's thread, at
- * setup) suits the code of another (on a worker).
+ * init_mb_mgr_auto() sets for the best code this CPU runs.  Managers are
+ * large (about 200 KiB) and slow to set up, so there is one for the whole
+ * process, made on first use and kept until exit.  Sharing it needs no
+ * lock: after set-up the manager is only read, to fetch a function
+ * pointer, and the direct-API functions are not even passed the manager
+ * (their signatures take the key, the context and the data), so they
+ * cannot write to it; with the library's parameter checks on they report
+ * errors through a thread-local variable.  One manager per thread would
+ * cost every application thread that ever decrypts a record (uktls lets a
+ * waiting reader decrypt) 200 KiB and an allocation on its first record.
  *
  * ipsec-mb computes the tag but leaves the comparison to the caller; it is
  * compared here in constant time.  The plaintext is written over the
@@ -59,7 +62,6 @@ enum imb_kind {
 struct imb_session {
 	uint32_t is_kind;      /* enum imb_kind */
 	uint32_t is_size;      /* bytes allocated, for the wipe */
-	IMB_ARCH is_arch;      /* the code the key was expanded for */
 	union {
 		struct gcm_key_data gcm;
 		uint8_t chacha[32];
@@ -73,83 +75,38 @@ struct imb_session {
 _Static_assert(IMB_SESSION_GCM_SIZE % 64 == 0, "aligned_alloc size");
 
 /* ---------------------------------------------------------------------- */
-/* Managers, one per thread.                                              */
+/* The manager, one per process.                                          */
 
 static pthread_once_t imb_once = PTHREAD_ONCE_INIT;
-static pthread_key_t imb_key;
-static int imb_key_error;
-static IMB_ARCH imb_arch_seen; /* written once, under imb_once */
-static __thread IMB_MGR *imb_thread_mgr;
+static IMB_MGR *imb_shared_mgr; /* written once, under imb_once */
 
 static void
-imb_mgr_destroy(void *mgr)
-{
-	/* The manager holds function pointers and job queues, no keys. */
-	free_mb_mgr(mgr);
-}
-
-static IMB_MGR *
-imb_mgr_create(IMB_ARCH *archp)
+imb_once_init(void)
 {
 	IMB_MGR *mgr;
 	IMB_ARCH arch = IMB_ARCH_NONE;
 
 	mgr = alloc_mb_mgr(0);
 	if (mgr == NULL)
-		return NULL;
+		return;
 	init_mb_mgr_auto(mgr, &arch);
 	if (imb_get_errno(mgr) != 0 || arch == IMB_ARCH_NONE) {
 		free_mb_mgr(mgr);
-		return NULL;
+		return;
 	}
-	*archp = arch;
-	return mgr;
-}
-
-static void
-imb_once_init(void)
-{
-	IMB_MGR *mgr;
-
-	imb_key_error = pthread_key_create(&imb_key, imb_mgr_destroy);
-	/*
-	 * Learn once which code the library picks on this CPU; a thread's
-	 * manager that picked other code could not use keys expanded by
-	 * another's, and is refused (imb_mgr).
-	 */
-	mgr = imb_mgr_create(&imb_arch_seen);
-	if (mgr != NULL)
-		free_mb_mgr(mgr);
-	else
-		imb_arch_seen = IMB_ARCH_NONE;
+	imb_shared_mgr = mgr;
 }
 
 /*
- * This thread's manager, created on first use and freed by the key's
- * destructor when the thread exits.  NULL when the library cannot run here.
+ * The process's manager, NULL when the library cannot run here (no usable
+ * code for this CPU, or no memory the first time).  It is never freed:
+ * workers may still be decrypting while the process exits.
  */
 static IMB_MGR *
 imb_mgr(void)
 {
-	IMB_MGR *mgr;
-	IMB_ARCH arch;
-
-	mgr = imb_thread_mgr;
-	if (__predict_true(mgr != NULL))
-		return mgr;
 	pthread_once(&imb_once, imb_once_init);
-	if (imb_key_error != 0 || imb_arch_seen == IMB_ARCH_NONE)
-		return NULL;
-	mgr = imb_mgr_create(&arch);
-	if (mgr == NULL)
-		return NULL;
-	if (arch != imb_arch_seen ||
-	    pthread_setspecific(imb_key, mgr) != 0) {
-		free_mb_mgr(mgr);
-		return NULL;
-	}
-	imb_thread_mgr = mgr;
-	return mgr;
+	return imb_shared_mgr;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -218,7 +175,6 @@ imb_setup(const struct tls_session_params *p, void **cookie)
 	memset(s, 0, size);
 	s->is_kind = kind;
 	s->is_size = (uint32_t)size;
-	s->is_arch = imb_arch_seen;
 	switch (kind) {
 	case IMB_KIND_AES128_GCM:
 		IMB_AES128_GCM_PRE(mgr, p->cipher_key, &s->is_key.gcm);
@@ -305,15 +261,9 @@ imb_decrypt(void *cookie, const struct tls_session_params *p,
 	    m_length(m, NULL), reclen));
 	end = reclen - TLS_AEAD_TAG_LEN;
 
+	/* Set up before any session could be: never NULL here. */
 	mgr = imb_mgr();
-	if (__predict_false(mgr == NULL)) {
-		/* Only a failed allocation on a new thread gets here. */
-		error = ENOMEM;
-		goto out;
-	}
-	KASSERT(s->is_arch == imb_arch_seen,
-	    ("%s: key expanded for arch %d, running %d", __func__,
-	    (int)s->is_arch, (int)imb_arch_seen));
+	KASSERT(mgr != NULL, ("%s: no manager", __func__));
 
 	/*
 	 * Only TLS 1.2 AES-GCM has an explicit nonce: the bytes between the

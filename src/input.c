@@ -138,11 +138,21 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so)
 			continue;
 		}
 		n -= k;
-		atomic_fetch_add_explicit(&cl[i]->m_ext->cl_refcnt, 1,
-		    memory_order_relaxed);
-		share[i]->m_ext = cl[i]->m_ext;
-		share[i]->m_flags = M_EXT;
-		share[i]->m_data = iov[i].iov_base;
+		if (k <= (uint32_t)MLEN) {
+			/*
+			 * A few bytes (a straggler, an idle peer's partial
+			 * header) are copied into the mbuf itself, so that
+			 * they do not pin a 16 KiB cluster the other sockets'
+			 * bytes fill; sbappend_ktls_rx packs such mbufs.
+			 */
+			memcpy(share[i]->m_dat, iov[i].iov_base, k);
+		} else {
+			atomic_fetch_add_explicit(&cl[i]->m_ext->cl_refcnt, 1,
+			    memory_order_relaxed);
+			share[i]->m_ext = cl[i]->m_ext;
+			share[i]->m_flags = M_EXT;
+			share[i]->m_data = iov[i].iov_base;
+		}
 		share[i]->m_len = k;
 		cl[i]->m_len += k;
 		*tailp = share[i];

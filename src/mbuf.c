@@ -256,7 +256,7 @@ mcache_register(void)
  * grow, but on demand: a process with thousands of sockets does not hold
  * every socket's worst case.
  */
-#define MBUF_PREALLOC_MAX (64UL << 20)
+#define MBUF_PREALLOC_MAX (2UL << 20)
 
 /* Add n (may be negative) to pool p's reservations; grow past the peak. */
 static void

@@ -97,6 +97,16 @@ sbappend_ktls_rx(struct sockbuf *sb, struct mbuf *m)
 		tail = sb->sb_mtlstail;
 		if (m->m_len == 0) {
 			m_free(m);
+		} else if (tail != NULL && (m->m_flags & M_EXT) == 0 &&
+		    (tail->m_flags & M_EXT) == 0 &&
+		    M_TRAILINGSPACE(tail) >= m->m_len) {
+			/* Small bytes into the tail's own storage (FreeBSD's
+			 * sbcompress): one mbuf, not one per segment. */
+			memcpy(tail->m_data + tail->m_len, m->m_data, m->m_len);
+			tail->m_len += m->m_len;
+			sb->sb_tlscc += m->m_len;
+			sb->sb_ccc += m->m_len;
+			m_free(m);
 		} else if (tail != NULL && (m->m_flags & M_EXT) != 0 &&
 		    (tail->m_flags & M_EXT) != 0 &&
 		    tail->m_ext == m->m_ext &&

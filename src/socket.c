@@ -323,8 +323,9 @@ so_queue_prefix(struct socket *so, const struct tls_enable *en,
 			m_freem(m);
 			return error;
 		}
+		/* Looked at only once the enable has succeeded: a bad record
+		 * must not kill a connection whose enable then fails. */
 		sbappend_ktls_rx(sb, m);
-		ktls_check_rx(so);
 	}
 	return 0;
 }
@@ -396,6 +397,11 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	if (error != 0) {
 		so_table_remove(fd);
 		goto out;
+	}
+	if (cipher_len > 0) {
+		SOCKBUF_LOCK(&so->so_rcv);
+		ktls_check_rx(so);
+		SOCKBUF_UNLOCK(&so->so_rcv);
 	}
 	KTLS_COUNT(sockets_enabled, 1);
 	KTLS_COUNT(sockets_active, 1);

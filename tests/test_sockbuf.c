@@ -389,7 +389,10 @@ TEST(ktls_append_merge)
 	CHECK_COUNTS(&sb, 0, 0, 450, 0);
 	CHECK_EQ(sb.sb_mbcnt, 2 * MSIZE + 450);
 
-	/* Inline mbufs never merge, even when their bytes would fit. */
+	/*
+	 * Inline mbufs pack into an inline tail with room (sbcompress): i2's
+	 * bytes are copied into i1 and i2 is freed.
+	 */
 	i1 = mk_mbuf(INL, MT_DATA);
 	i1->m_len = 10;
 	fill(i1, 1000);
@@ -398,10 +401,11 @@ TEST(ktls_append_merge)
 	fill(i2, 1010);
 	i1->m_next = i2;
 	sbappend_ktls_rx(&sb, i1);
-	CHECK_EQ(chain_count(sb.sb_mtls), 4);
-	CHECK(sb.sb_mtlstail == i2);
+	CHECK_EQ(chain_count(sb.sb_mtls), 3);
+	CHECK(sb.sb_mtlstail == i1);
+	CHECK_EQ(i1->m_len, 20);
 	CHECK_COUNTS(&sb, 0, 0, 470, 0);
-	CHECK_EQ(sb.sb_mbcnt, 4 * MSIZE + 450);
+	CHECK_EQ(sb.sb_mbcnt, 3 * MSIZE + 450);
 	{
 		uint8_t buf[470], want[470];
 		uint32_t i;

@@ -388,6 +388,11 @@ tg_tcp_pair(int *rx, int *tx)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = 0;
 	sl = sizeof(sin);
+	/*
+	 * Thousands of pairs a run leave their ports in TIME_WAIT; without
+	 * SO_REUSEADDR bind() would skip every such port and run out.
+	 */
+	(void)setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(l, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
 	    listen(l, 1) == -1 ||
 	    getsockname(l, (struct sockaddr *)&sin, &sl) == -1) {
