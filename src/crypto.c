@@ -28,7 +28,6 @@
 #include <openssl/evp.h>
 
 #include "crypto.h"
-#include "crypto_ipsecmb.h"
 #include "mbuf.h"
 #include "tls_record.h"
 

@@ -48,6 +48,9 @@ struct ktls_crypto_backend {
 };
 
 extern const struct ktls_crypto_backend ktls_crypto_openssl;
+#ifdef UKTLS_HAVE_IPSECMB
+extern const struct ktls_crypto_backend ktls_crypto_ipsecmb;
+#endif
 
 /*
  * Pick the backend for a session: the first registered backend whose probe

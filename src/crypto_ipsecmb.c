@@ -43,7 +43,6 @@
 #include <openssl/crypto.h>
 
 #include "crypto.h"
-#include "crypto_ipsecmb.h"
 #include "kassert.h"
 #include "mbuf.h"
 #include "tls_record.h"

@@ -1,0 +1,522 @@
+/*
+ * The engine's receive path without sockets: TLS 1.3 AES-128-GCM records
+ * of 16 KiB appended to a socket buffer's TLS chain, decrypted by a worker
+ * and read back as records, through the engine's internal calls, against
+ * the cipher alone.
+ *
+ * The stream is sealed once (--records records, 64 MiB by default) and, for
+ * each engine turn, copied into 16 KiB clusters as the input threads fill
+ * them; that copy stands for the socket read and is not timed.  The timed
+ * part is what the engine adds on the way from there to the reader:
+ *
+ *   cipher          the cipher library alone over each contiguous record
+ *                   (raw EVP or ipsec-mb's direct API), one thread
+ *   backend         the backend's decrypt over each record's mbuf chain,
+ *                   as it lies across the clusters, one thread
+ *   engine          this thread appends clusters to the TLS chain while
+ *                   the buffer has room (the input thread's part) and
+ *                   takes records out one per lock hold, copying each to a
+ *                   buffer (uktls_read's part); a pinned worker on another
+ *                   CPU detaches, decrypts and publishes them
+ *   engine-nocopy   the same, the reader dropping records uncopied
+ *   engine-inline   as engine, but the reader counts as waiting, so that
+ *                   records are left to it and it decrypts them itself
+ *                   (ktls_decrypt_locked), as soreceive does when no
+ *                   worker has started on them: no hand-off at all
+ *
+ * for each backend (chosen through UKTLS_CRYPTO).  Every variant takes its
+ * turn in each round (A B C D A B C D ...); medians over --rounds rounds.
+ * Reported: wall-clock throughput, CPU time of all threads of the process
+ * per record (workers included), and the ratio of each to the cipher's.
+ *
+ *   build/bench/bench_engine [--rounds N] [--records N] [--quick]
+ *                            [--json FILE] [--only VARIANT] [--backend NAME]
+ *
+ * --only and --backend restrict the run to one variant or backend, for
+ * profiling (perf record, valgrind --tool=callgrind).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "benchlib.h"
+#include "crypto.h"
+#include "ktls.h"
+#include "mbuf.h"
+#include "sockbuf.h"
+#include "socket.h"
+#include "tls_record.h"
+#include "uktls.h"
+
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+#define CONTENT 16384u
+#define MAXROUNDS 64
+
+enum variant { V_CIPHER, V_BACKEND, V_ENGINE, V_ENGINE_NOCOPY, V_ENGINE_INLINE,
+	NVARIANTS };
+static const char *const vnames[NVARIANTS] = { "cipher", "backend", "engine",
+	"engine-nocopy", "engine-inline" };
+
+struct backend {
+	const char *name; /* for UKTLS_CRYPTO */
+	const char *raw;  /* for bl_raw_new */
+};
+
+static const struct backend backends[] = {
+#ifdef UKTLS_HAVE_IPSECMB
+	{ "ipsecmb", "imb" },
+#endif
+	{ "openssl", "evp" },
+};
+
+static uint8_t key[16], iv[12];
+static struct tls_enable en;
+static struct tls_session_params params;
+static uint8_t *wire, *work;     /* the sealed stream, a scratch copy */
+static size_t wire_len, nrec, reclen;
+static uint8_t *outbuf;          /* the reader's buffer */
+
+/* One measurement: wall and CPU nanoseconds for nrec records. */
+struct sample {
+	uint64_t wall_ns, cpu_ns;
+};
+
+static void
+die(const char *what, int error)
+{
+	fprintf(stderr, "bench_engine: %s: %s\n", what, strerror(error));
+	exit(1);
+}
+
+/* The cipher alone, or the backend over chains, on one thread. */
+static void
+run_direct(const struct backend *b, int chains, struct sample *s)
+{
+	const struct ktls_crypto_backend *be;
+	struct tls_record_layer hdr;
+	struct mbuf m[3];
+	struct bl_raw *raw = NULL;
+	void *cookie = NULL;
+	uint64_t t0, c0;
+	size_t i, pos, cut, seglen;
+	int n, trailer_len, error;
+
+	memcpy(work, wire, wire_len);
+	if (chains) {
+		setenv("UKTLS_CRYPTO", b->name, 1);
+		be = ktls_crypto_select(&params);
+		if (be == NULL || strcmp(be->name, b->name) != 0)
+			die(b->name, ENOTSUP);
+		error = be->setup(&params, &cookie);
+		if (error != 0)
+			die("backend setup", error);
+	} else {
+		be = NULL;
+		raw = bl_raw_new(b->raw, &params);
+		if (raw == NULL)
+			die(b->raw, ENOTSUP);
+	}
+	t0 = bl_now_ns();
+	c0 = bl_cpu_ns();
+	for (i = 0, pos = 0; i < nrec; i++, pos += reclen) {
+		if (!chains) {
+			error = bl_raw_decrypt(raw, work + pos,
+			    (uint32_t)reclen, i);
+		} else {
+			/* Cut where the stream crosses a cluster. */
+			memset(m, 0, sizeof(m));
+			n = 0;
+			for (cut = pos; cut < pos + reclen; cut += seglen) {
+				seglen = MJUM16BYTES - cut % MJUM16BYTES;
+				if (seglen > pos + reclen - cut)
+					seglen = pos + reclen - cut;
+				m[n].m_data = (char *)work + cut;
+				m[n].m_len = (uint32_t)seglen;
+				if (n > 0)
+					m[n - 1].m_next = &m[n];
+				n++;
+			}
+			memcpy(&hdr, work + pos, sizeof(hdr));
+			error = be->decrypt(cookie, &params, &hdr, m, i,
+			    &trailer_len);
+		}
+		if (error != 0)
+			die("decrypt", error);
+	}
+	s->cpu_ns = bl_cpu_ns() - c0;
+	s->wall_ns = bl_now_ns() - t0;
+	if (be != NULL)
+		be->teardown(cookie);
+	bl_raw_free(raw);
+}
+
+/*
+ * The engine: a socket of our own (no descriptor, no input thread) on work
+ * queue wq, fed from clusters filled beforehand.
+ */
+static void
+run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
+    struct sample *s)
+{
+	struct ktls_session *tls;
+	struct mbuf **chunks, *rec, *data, *m;
+	struct socket *so;
+	struct sockbuf *sb;
+	size_t nchunks, next, nread, i, off, len;
+	uint64_t t0, c0, bytes = 0;
+	int appended, error;
+
+	setenv("UKTLS_CRYPTO", b->name, 1);
+	error = ktls_session_create(&en, &tls);
+	if (error != 0)
+		die("ktls_session_create", error);
+	if (strcmp(tls->be->name, b->name) != 0)
+		die(b->name, ENOTSUP);
+	so = calloc(1, sizeof(*so));
+	if (so == NULL)
+		die("calloc", ENOMEM);
+	atomic_init(&so->so_count, 1);
+	so->so_fd = -1;
+	so->so_evfd = -1;
+	so->so_wq = wq;
+	so->so_input_state = SOI_DONE;
+	sbinit(&so->so_rcv, ktls_config.rcvbuf);
+	sb = &so->so_rcv;
+	sb->sb_flags = SB_TLS_RX;
+	sb->sb_tls_info = tls;
+	sb->sb_tls_seqno = 0;
+
+	/* The socket reads: the stream in full 16 KiB clusters. */
+	nchunks = (wire_len + MJUM16BYTES - 1) / MJUM16BYTES;
+	chunks = calloc(nchunks, sizeof(*chunks));
+	if (chunks == NULL)
+		die("calloc", ENOMEM);
+	for (i = 0; i < nchunks; i++) {
+		off = i * MJUM16BYTES;
+		len = wire_len - off < MJUM16BYTES ? wire_len - off :
+		    MJUM16BYTES;
+		chunks[i] = m_getcl(MT_DATA, MJUM16BYTES);
+		if (chunks[i] == NULL)
+			die("m_getcl", ENOBUFS);
+		memcpy(chunks[i]->m_data, wire + off, len);
+		chunks[i]->m_len = (uint32_t)len;
+	}
+
+	t0 = bl_now_ns();
+	c0 = bl_cpu_ns();
+	next = nread = 0;
+	SOCKBUF_LOCK(sb);
+	while (nread < nrec) {
+		/* The input thread's part: queue what the buffer takes. */
+		appended = 0;
+		while (next < nchunks && sbspace_ktls_rx(sb) > 0) {
+			sbappend_ktls_rx(sb, chunks[next]);
+			chunks[next++] = NULL;
+			appended = 1;
+		}
+#ifdef SB_TLS_RX_INLINE
+		/* A reader with nothing to read counts as waiting. */
+		if (inl && sb->sb_mb == NULL)
+			sb->sb_rwaiters++;
+		if (appended)
+			ktls_check_rx(so);
+		if (inl && sb->sb_mb == NULL)
+			sb->sb_rwaiters--;
+		if (inl && sb->sb_mb == NULL &&
+		    (sb->sb_flags & SB_TLS_RX_INLINE) != 0) {
+			sb->sb_flags &= (uint16_t)~SB_TLS_RX_INLINE;
+			ktls_decrypt_locked(so);
+			continue;
+		}
+		if (inl && sb->sb_mb == NULL &&
+		    (sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE |
+		    SB_TLS_RX_INLINE)) == SB_TLS_RX_RUNNING) {
+			/* Queued for a worker that has not started. */
+			ktls_decrypt_locked(so);
+			continue;
+		}
+#else
+		if (inl)
+			die("engine-inline", ENOTSUP);
+		if (appended)
+			ktls_check_rx(so);
+#endif
+		if ((so->so_state & SS_RCVDEAD) != 0 || so->so_error != 0)
+			die("engine", so->so_rcverror != 0 ? so->so_rcverror :
+			    so->so_error);
+		if (sb->sb_mb == NULL) {
+#ifdef SB_TLS_RX_INLINE
+			sb->sb_rwaiters++;
+			sbwait(sb, NULL);
+			sb->sb_rwaiters--;
+#else
+			sbwait(sb, NULL);
+#endif
+			continue;
+		}
+		/* The reader's part: one record per lock hold. */
+		rec = sb->sb_mb;
+		data = rec->m_type == MT_CONTROL ? rec->m_next : rec;
+		off = 0;
+		for (m = data; m != NULL; m = m->m_next) {
+			if (copyout)
+				memcpy(outbuf + off, m->m_data, m->m_len);
+			off += m->m_len;
+		}
+		bytes += off;
+		sbdroprecord_locked(sb);
+		so_input_resume_locked(so);
+		nread++;
+		SOCKBUF_UNLOCK(sb);
+		SOCKBUF_LOCK(sb);
+	}
+	SOCKBUF_UNLOCK(sb);
+	s->cpu_ns = bl_cpu_ns() - c0;
+	s->wall_ns = bl_now_ns() - t0;
+	if (bytes != (uint64_t)nrec * CONTENT)
+		die("engine: short read", EIO);
+
+	SOCKBUF_LOCK(sb);
+	so->so_state |= SS_CLOSING;
+	sbflush_locked(sb);
+	SOCKBUF_UNLOCK(sb);
+	for (i = next; i < nchunks; i++)
+		m_freem(chunks[i]);
+	free(chunks);
+	/* The worker may still hold a reference; the last one frees. */
+	sorele(so);
+}
+
+/* Is variant v of backend b selected by --only and --backend? */
+static int
+selected(const char *only, const char *only_backend, size_t b, int v)
+{
+	if (only_backend != NULL && strcmp(only_backend, backends[b].name) != 0)
+		return 0;
+	return only == NULL || strcmp(only, vnames[v]) == 0;
+}
+
+static void
+pin_self(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bench_engine [--rounds N] [--records N] "
+	    "[--quick] [--json FILE] [--only VARIANT] [--backend NAME]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static double mbps[NITEMS(backends)][NVARIANTS][MAXROUNDS];
+	static double cpurec[NITEMS(backends)][NVARIANTS][MAXROUNDS];
+	struct bl_sealer *sealer;
+	struct sample smp;
+	cpu_set_t set;
+	const char *json = NULL, *only = NULL, *only_backend = NULL;
+	uint8_t *content;
+	size_t b, i, pos;
+	int rounds = 15, r, k, v, error, first = -1, last = -1, c;
+	unsigned int wq = 0;
+
+	nrec = 4096;
+	for (i = 1; i < (size_t)argc; i++) {
+		if (strcmp(argv[i], "--json") == 0 && i + 1 < (size_t)argc)
+			json = argv[++i];
+		else if (strcmp(argv[i], "--rounds") == 0 &&
+		    i + 1 < (size_t)argc)
+			rounds = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--records") == 0 &&
+		    i + 1 < (size_t)argc)
+			nrec = (size_t)atol(argv[++i]);
+		else if (strcmp(argv[i], "--only") == 0 &&
+		    i + 1 < (size_t)argc)
+			only = argv[++i];
+		else if (strcmp(argv[i], "--backend") == 0 &&
+		    i + 1 < (size_t)argc)
+			only_backend = argv[++i];
+		else if (strcmp(argv[i], "--quick") == 0) {
+			rounds = 5;
+			nrec = 1024;
+		} else
+			usage();
+	}
+	if (rounds < 1 || rounds > MAXROUNDS || nrec < 16)
+		usage();
+
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 13 + 1);
+	for (i = 0; i < sizeof(iv); i++)
+		iv[i] = (uint8_t)(i * 7 + 5);
+	memset(&en, 0, sizeof(en));
+	en.cipher_key = key;
+	en.iv = iv;
+	en.cipher_algorithm = CRYPTO_AES_NIST_GCM_16;
+	en.cipher_key_len = 16;
+	en.iv_len = 12;
+	en.tls_vmajor = TLS_MAJOR_VER_ONE;
+	en.tls_vminor = TLS_MINOR_VER_THREE;
+	error = tls_params_from_enable(&en, &params);
+	if (error != 0)
+		die("tls_params_from_enable", error);
+
+	reclen = bl_sealed_len(CRYPTO_AES_NIST_GCM_16, TLS_MINOR_VER_THREE,
+	    CONTENT);
+	wire_len = nrec * reclen;
+	wire = malloc(wire_len);
+	work = malloc(wire_len);
+	outbuf = malloc(CONTENT + 256);
+	content = malloc(CONTENT);
+	sealer = bl_sealer_new(CRYPTO_AES_NIST_GCM_16, 16,
+	    TLS_MINOR_VER_THREE, key, iv);
+	if (wire == NULL || work == NULL || outbuf == NULL ||
+	    content == NULL || sealer == NULL)
+		die("setup", ENOMEM);
+	for (i = 0; i < CONTENT; i++)
+		content[i] = (uint8_t)(i * 29 + 11);
+	for (i = 0, pos = 0; i < nrec; i++, pos += reclen)
+		if (bl_seal(sealer, i, TLS_RLTYPE_APP, content, CONTENT,
+		    wire + pos) != reclen)
+			die("seal", EIO);
+	bl_sealer_free(sealer);
+	free(content);
+	bl_prefault(work, wire_len);
+	bl_prefault(outbuf, CONTENT + 256);
+
+	/*
+	 * This thread (the input thread's and the reader's part) on the last
+	 * CPU we may use, the socket's worker on the first: with two CPUs or
+	 * more they run side by side, as in the real path.
+	 */
+	error = ktls_engine_start();
+	if (error != 0)
+		die("ktls_engine_start", error);
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set)) {
+				if (first < 0)
+					first = c;
+				last = c;
+			}
+	if (last >= 0 && last != first)
+		pin_self(last);
+	wq = 0;
+
+	printf("# engine path, TLS 1.3 AES-128-GCM, %zu records of 16 KiB per "
+	    "turn, median of %d rounds [min..max]\n", nrec, rounds);
+	printf("# %u workers (queue %u pinned to CPU %d), reader on CPU %d\n",
+	    ktls_config.workers, wq, first, last);
+	/* Warm up: pools, per-thread state, the backends' first use. */
+	for (b = 0; b < NITEMS(backends); b++)
+		for (v = 0; v < NVARIANTS; v++) {
+			if (!selected(only, only_backend, b, v))
+				continue;
+			if (v >= V_ENGINE)
+				run_engine(&backends[b], v != V_ENGINE_NOCOPY,
+				    v == V_ENGINE_INLINE, wq, &smp);
+			else
+				run_direct(&backends[b], v == V_BACKEND, &smp);
+		}
+	for (r = 0; r < rounds; r++) {
+		for (k = 0; k < (int)(NITEMS(backends) * NVARIANTS); k++) {
+			int kk = (k + r) % (int)(NITEMS(backends) * NVARIANTS);
+
+			b = (size_t)kk / NVARIANTS;
+			v = kk % NVARIANTS;
+			if (!selected(only, only_backend, b, v))
+				continue;
+			if (v >= V_ENGINE)
+				run_engine(&backends[b], v != V_ENGINE_NOCOPY,
+				    v == V_ENGINE_INLINE, wq, &smp);
+			else
+				run_direct(&backends[b], v == V_BACKEND, &smp);
+			mbps[b][v][r] = (double)nrec * CONTENT * 1e3 /
+			    (double)smp.wall_ns;
+			cpurec[b][v][r] = (double)smp.cpu_ns / (double)nrec;
+		}
+	}
+	unsetenv("UKTLS_CRYPTO");
+
+	for (b = 0; b < NITEMS(backends); b++) {
+		for (v = 0; v < NVARIANTS; v++) {
+			double m, lo, hi, cm, clo, chi;
+
+			if (!selected(only, only_backend, b, v))
+				continue;
+			lo = bl_min(mbps[b][v], (size_t)rounds);
+			hi = bl_max(mbps[b][v], (size_t)rounds);
+			m = bl_median(mbps[b][v], (size_t)rounds);
+			clo = bl_min(cpurec[b][v], (size_t)rounds);
+			chi = bl_max(cpurec[b][v], (size_t)rounds);
+			cm = bl_median(cpurec[b][v], (size_t)rounds);
+			bl_result_add(backends[b].name, vnames[v],
+			    "throughput", "MB/s", m, lo, hi,
+			    (unsigned int)rounds);
+			bl_result_add(backends[b].name, vnames[v],
+			    "cpu_per_record", "ns", cm, clo, chi,
+			    (unsigned int)rounds);
+			bl_result_add(backends[b].name, vnames[v],
+			    "cpu_efficiency", "MB/cpu-s", CONTENT * 1e3 / cm,
+			    CONTENT * 1e3 / chi, CONTENT * 1e3 / clo,
+			    (unsigned int)rounds);
+			printf("%-8s %-14s %9.1f MB/s [%.1f..%.1f]  CPU %7.1f "
+			    "ns/record [%.1f..%.1f] = %8.1f MB/CPU-s\n",
+			    backends[b].name, vnames[v], m, lo, hi, cm, clo,
+			    chi, CONTENT * 1e3 / cm);
+		}
+	}
+	printf("\n# ratios of medians to the cipher alone (target: engine "
+	    ">= 0.8)\n%-8s %-14s %10s %14s\n", "backend", "variant", "wall",
+	    "CPU-efficiency");
+	for (b = 0; b < NITEMS(backends); b++) {
+		double cw, cc;
+
+		cw = bl_result_get(backends[b].name, "cipher", "throughput");
+		cc = bl_result_get(backends[b].name, "cipher",
+		    "cpu_per_record");
+		for (v = V_BACKEND; v < NVARIANTS; v++) {
+			double w, c2;
+
+			if (cw <= 0 || !selected(only, only_backend, b, v))
+				continue;
+			w = bl_result_get(backends[b].name, vnames[v],
+			    "throughput") / cw;
+			c2 = cc / bl_result_get(backends[b].name, vnames[v],
+			    "cpu_per_record");
+			printf("%-8s %-14s %10.3f %14.3f\n", backends[b].name,
+			    vnames[v], w, c2);
+			bl_result_add(backends[b].name, vnames[v],
+			    "ratio_wall_vs_cipher", "x", w, w, w, 1);
+			bl_result_add(backends[b].name, vnames[v],
+			    "ratio_cpu_vs_cipher", "x", c2, c2, c2, 1);
+		}
+	}
+	bl_note("method", "%zu records of 16 KiB per turn, median of %d "
+	    "interleaved rounds; CPU is CLOCK_PROCESS_CPUTIME_ID (all "
+	    "threads)", nrec, rounds);
+	if (json != NULL) {
+		error = bl_json_write(json, "bench_engine");
+		if (error != 0)
+			die(json, error);
+	}
+	bl_results_free();
+	tls_params_wipe(&params);
+	free(wire);
+	free(work);
+	free(outbuf);
+	return 0;
+}

@@ -1,0 +1,1068 @@
+/*
+ * Tests for the ipsec-mb backend (src/crypto_ipsecmb.c) and for the choice
+ * between backends (src/crypto.c).
+ *
+ * Records are sealed here with OpenSSL EVP directly, with nonce and
+ * additional data computed in this file, never by the code under test, so
+ * that a mistake shared by both sides cannot pass.  They are laid into mbuf
+ * chains cut at every byte (short records) or at random places (16 KiB
+ * records) and opened with the ipsec-mb backend, for each of the six suites:
+ * TLS 1.2 and 1.3 with AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305.
+ * Every record is also opened, in the same layout, by the OpenSSL backend,
+ * and the two must agree on the verdict and on every byte of the result.
+ *
+ * The random choices come from a generator seeded from UKTLS_TEST_SEED, or
+ * from the clock; the seed is printed so that a failure can be replayed.
+ */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "crypto.h"
+#include "harness.h"
+#include "mbuf.h"
+#include "tls_record.h"
+
+#ifdef UKTLS_HAVE_IPSECMB
+
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A record at its largest: header, explicit nonce, 2^14 + 256, tag. */
+#define REC_MAX (TLS_HEADER_LEN + TLS_GCM_EXPLICIT_NONCE_LEN + \
+	TLS13_MAX_CIPHERTEXT_LEN + TLS_AEAD_TAG_LEN)
+#define SEG_MAX 4096
+
+static const struct ktls_crypto_backend *const be_test = &ktls_crypto_ipsecmb;
+static const struct ktls_crypto_backend *const be_ref = &ktls_crypto_openssl;
+
+struct suite {
+	const char *name;
+	int cipher;
+	int key_len;
+	int minor;
+};
+
+static struct suite suites[] = {
+	{ "aes128_gcm_1_2", CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_TWO },
+	{ "aes256_gcm_1_2", CRYPTO_AES_NIST_GCM_16, 32, TLS_MINOR_VER_TWO },
+	{ "chacha20_poly1305_1_2", CRYPTO_CHACHA20_POLY1305, 32,
+	    TLS_MINOR_VER_TWO },
+	{ "aes128_gcm_1_3", CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_THREE },
+	{ "aes256_gcm_1_3", CRYPTO_AES_NIST_GCM_16, 32, TLS_MINOR_VER_THREE },
+	{ "chacha20_poly1305_1_3", CRYPTO_CHACHA20_POLY1305, 32,
+	    TLS_MINOR_VER_THREE },
+};
+
+/* ---- a reproducible random source -------------------------------------- */
+
+static uint64_t rng_state;
+
+static uint64_t
+rng_next(void)
+{
+	uint64_t z;
+
+	/* splitmix64 */
+	z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static uint32_t
+rng_below(uint32_t n)
+{
+	return (uint32_t)(rng_next() % n);
+}
+
+static void
+rng_bytes(void *buf, size_t len)
+{
+	uint8_t *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		b[i] = (uint8_t)rng_next();
+}
+
+__attribute__((constructor)) static void
+rng_init(void)
+{
+	const char *env;
+	uint64_t seed;
+
+	env = getenv("UKTLS_TEST_SEED");
+	if (env != NULL)
+		seed = strtoull(env, NULL, 0);
+	else
+		seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
+	rng_state = seed;
+	fprintf(stderr, "test_crypto_ipsecmb: UKTLS_TEST_SEED=%" PRIu64 "\n",
+	    seed);
+}
+
+/* ---- sessions and sealing, independent of the code under test ---------- */
+
+/* One key, opened by the backend under test and by the reference. */
+struct session {
+	const struct suite *su;
+	struct tls_session_params p;
+	void *cookie;     /* ipsec-mb */
+	void *ref_cookie; /* OpenSSL */
+	uint8_t key[32];
+	uint8_t iv[12];
+	int iv_len;
+	uint8_t hlen;
+};
+
+static int
+session_open(struct session *s, const struct suite *su)
+{
+	struct tls_enable en;
+	int error;
+
+	memset(s, 0, sizeof(*s));
+	s->su = su;
+	rng_bytes(s->key, sizeof(s->key));
+	rng_bytes(s->iv, sizeof(s->iv));
+	s->iv_len = su->cipher == CRYPTO_AES_NIST_GCM_16 &&
+	    su->minor == TLS_MINOR_VER_TWO ? 4 : 12;
+	s->hlen = su->cipher == CRYPTO_AES_NIST_GCM_16 &&
+	    su->minor == TLS_MINOR_VER_TWO ? 13 : 5;
+
+	memset(&en, 0, sizeof(en));
+	en.cipher_key = s->key;
+	en.iv = s->iv;
+	en.cipher_algorithm = su->cipher;
+	en.cipher_key_len = su->key_len;
+	en.iv_len = s->iv_len;
+	en.tls_vmajor = TLS_MAJOR_VER_ONE;
+	en.tls_vminor = (uint8_t)su->minor;
+	error = tls_params_from_enable(&en, &s->p);
+	if (error != 0)
+		return error;
+	error = be_test->probe(&s->p);
+	if (error != 0)
+		return error;
+	error = be_test->setup(&s->p, &s->cookie);
+	if (error != 0)
+		return error;
+	return be_ref->setup(&s->p, &s->ref_cookie);
+}
+
+static void
+session_close(struct session *s)
+{
+	if (s->cookie != NULL)
+		be_test->teardown(s->cookie);
+	if (s->ref_cookie != NULL)
+		be_ref->teardown(s->ref_cookie);
+	tls_params_wipe(&s->p);
+	memset(s, 0, sizeof(*s));
+}
+
+static const EVP_CIPHER *
+suite_cipher(const struct suite *su)
+{
+	if (su->cipher == CRYPTO_CHACHA20_POLY1305)
+		return EVP_chacha20_poly1305();
+	return su->key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
+}
+
+/*
+ * Seal one record of content type type into rec and return its length.
+ * TLS 1.3 records hold content || type || pad zero bytes.  For TLS 1.2
+ * AES-GCM the explicit nonce is random, as a sender may choose it.  The
+ * bytes the backend should leave between header and tag go to payload,
+ * their count to *payload_len.
+ */
+static uint32_t
+seal_record(const struct session *s, uint64_t seqno, uint8_t type,
+    const uint8_t *content, uint32_t content_len, uint32_t pad, uint8_t *rec,
+    uint8_t *payload, uint32_t *payload_len)
+{
+	EVP_CIPHER_CTX *ctx;
+	uint8_t aad[13], nonce[12];
+	uint32_t len, plen, reclen;
+	int aadlen, i, outl;
+	int tls13;
+
+	tls13 = s->su->minor == TLS_MINOR_VER_THREE;
+	memcpy(payload, content, content_len);
+	plen = content_len;
+	if (tls13) {
+		payload[plen++] = type;
+		memset(payload + plen, 0, pad);
+		plen += pad;
+	}
+	*payload_len = plen;
+	reclen = s->hlen + plen + TLS_AEAD_TAG_LEN;
+	len = reclen - TLS_HEADER_LEN;
+	if (reclen > REC_MAX)
+		abort();
+
+	rec[0] = tls13 ? TLS_RLTYPE_APP : type;
+	rec[1] = 3;
+	rec[2] = 3;
+	rec[3] = (uint8_t)(len >> 8);
+	rec[4] = (uint8_t)len;
+
+	if (s->hlen == 13) {
+		/* RFC 5288: salt || explicit nonce carried in the record. */
+		rng_bytes(rec + 5, 8);
+		memcpy(nonce, s->iv, 4);
+		memcpy(nonce + 4, rec + 5, 8);
+	} else {
+		/* RFC 8446 5.3, RFC 7905: iv xor seqno. */
+		memcpy(nonce, s->iv, 12);
+		for (i = 0; i < 8; i++)
+			nonce[4 + i] ^= (uint8_t)(seqno >> (56 - 8 * i));
+	}
+	if (tls13) {
+		memcpy(aad, rec, 5);
+		aadlen = 5;
+	} else {
+		for (i = 0; i < 8; i++)
+			aad[i] = (uint8_t)(seqno >> (56 - 8 * i));
+		aad[8] = type;
+		aad[9] = 3;
+		aad[10] = 3;
+		aad[11] = (uint8_t)(plen >> 8);
+		aad[12] = (uint8_t)plen;
+		aadlen = 13;
+	}
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL ||
+	    EVP_EncryptInit_ex(ctx, suite_cipher(s->su), NULL, NULL,
+	    NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1 ||
+	    EVP_EncryptInit_ex(ctx, NULL, NULL, s->key, nonce) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &outl, aad, aadlen) != 1 ||
+	    EVP_EncryptUpdate(ctx, rec + s->hlen, &outl, payload,
+	    (int)plen) != 1 || (uint32_t)outl != plen ||
+	    EVP_EncryptFinal_ex(ctx, rec + s->hlen + plen, &outl) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16,
+	    rec + s->hlen + plen) != 1)
+		abort();
+	EVP_CIPHER_CTX_free(ctx);
+	return reclen;
+}
+
+/* ---- chains ------------------------------------------------------------ */
+
+/*
+ * Lay buf into a chain of nseg mbufs of lens[i] bytes each: inline storage
+ * when it fits, else a 2 KiB or 16 KiB cluster.  Where room allows, the
+ * data starts a few bytes into the storage, so that segments begin at odd
+ * addresses as after m_adj or m_split.
+ */
+static struct mbuf *
+chain_from_segs(const uint8_t *buf, const uint32_t *lens, unsigned int nseg)
+{
+	struct mbuf *head, **tailp, *m;
+	uint32_t lead;
+	unsigned int i;
+
+	head = NULL;
+	tailp = &head;
+	for (i = 0; i < nseg; i++) {
+		if (lens[i] <= (uint32_t)MLEN)
+			m = m_get(MT_DATA);
+		else if (lens[i] <= MCLBYTES)
+			m = m_getcl(MT_DATA, MCLBYTES);
+		else if (lens[i] <= MJUM16BYTES)
+			m = m_getcl(MT_DATA, MJUM16BYTES);
+		else
+			m = NULL;
+		if (m == NULL)
+			abort();
+		lead = (i * 7 + lens[i]) % 16;
+		if (lens[i] + lead <= m_bufsize(m))
+			m->m_data += lead;
+		memcpy(m->m_data, buf, lens[i]);
+		m->m_len = lens[i];
+		buf += lens[i];
+		*tailp = m;
+		tailp = &m->m_next;
+	}
+	return head;
+}
+
+/*
+ * Open a record laid out as lens[] with the backend under test and, in a
+ * second chain of the same layout, with the reference.  Both must return
+ * the same error; on success the payload must be want, the header and
+ * explicit nonce untouched, and the two results equal byte for byte.  On
+ * EBADMSG the backend under test must have left no plaintext: the payload
+ * reads as zeros.
+ */
+static int
+open_record(const struct session *s, const uint8_t *rec, uint32_t reclen,
+    const uint32_t *lens, unsigned int nseg, uint64_t seqno,
+    const struct tls_record_layer *hdr_override, const uint8_t *want,
+    uint32_t want_len, const char *what)
+{
+	static uint8_t got[REC_MAX], ref[REC_MAX];
+	struct tls_record_layer hdr;
+	struct mbuf *m, *mr;
+	uint32_t i, end;
+	int error, ref_error, trailer_len, ref_trailer;
+
+	memcpy(&hdr, rec, sizeof(hdr));
+	if (hdr_override != NULL)
+		hdr = *hdr_override;
+	m = chain_from_segs(rec, lens, nseg);
+	mr = chain_from_segs(rec, lens, nseg);
+	if (m_length(m, NULL) != reclen)
+		abort();
+	trailer_len = ref_trailer = -1;
+	error = be_test->decrypt(s->cookie, &s->p, &hdr, m, seqno,
+	    &trailer_len);
+	ref_error = be_ref->decrypt(s->ref_cookie, &s->p, &hdr, mr, seqno,
+	    &ref_trailer);
+	if (error != ref_error)
+		harness_fail(__FILE__, __LINE__,
+		    "%s: ipsecmb error %d, openssl error %d (%u segments)",
+		    what, error, ref_error, nseg);
+	m_copydata(m, 0, reclen, got);
+	end = reclen - TLS_AEAD_TAG_LEN;
+	if (error == 0) {
+		if (trailer_len != TLS_AEAD_TAG_LEN)
+			harness_fail(__FILE__, __LINE__,
+			    "%s: trailer_len %d", what, trailer_len);
+		if (memcmp(got, rec, s->hlen) != 0)
+			harness_fail(__FILE__, __LINE__,
+			    "%s: header or explicit nonce changed", what);
+		if (end - s->hlen != want_len ||
+		    memcmp(got + s->hlen, want, want_len) != 0)
+			harness_fail(__FILE__, __LINE__,
+			    "%s: wrong plaintext (%u segments)", what, nseg);
+		if (ref_error == 0) {
+			m_copydata(mr, 0, reclen, ref);
+			if (memcmp(got + s->hlen, ref + s->hlen,
+			    end - s->hlen) != 0)
+				harness_fail(__FILE__, __LINE__,
+				    "%s: ipsecmb and openssl differ", what);
+		}
+	} else if (error == EBADMSG) {
+		for (i = s->hlen; i < end; i++)
+			if (got[i] != 0)
+				break;
+		if (i != end)
+			harness_fail(__FILE__, __LINE__,
+			    "%s: payload byte %u not wiped after EBADMSG",
+			    what, i);
+	}
+	m_freem(m);
+	m_freem(mr);
+	return error;
+}
+
+static void
+expect_open(const struct session *s, const uint8_t *rec, uint32_t reclen,
+    const uint32_t *lens, unsigned int nseg, uint64_t seqno,
+    const uint8_t *want, uint32_t want_len, const char *what)
+{
+	int error;
+
+	error = open_record(s, rec, reclen, lens, nseg, seqno, NULL, want,
+	    want_len, what);
+	if (error != 0)
+		harness_fail(__FILE__, __LINE__,
+		    "%s: %u segments, seqno %#" PRIx64 ": error %d", what, nseg,
+		    seqno, error);
+}
+
+/* Cut points sorted and made into segment lengths no longer than max. */
+static unsigned int
+random_segs(uint32_t reclen, unsigned int ncuts, uint32_t max, uint32_t *lens)
+{
+	static uint32_t cuts[256];
+	unsigned int i, j, n;
+	uint32_t c, pos;
+
+	if (ncuts > NITEMS(cuts))
+		abort();
+	for (i = 0; i < ncuts; i++)
+		cuts[i] = 1 + rng_below(reclen - 1);
+	/* Insertion sort: there are few cuts. */
+	for (i = 1; i < ncuts; i++) {
+		c = cuts[i];
+		for (j = i; j > 0 && cuts[j - 1] > c; j--)
+			cuts[j] = cuts[j - 1];
+		cuts[j] = c;
+	}
+	n = 0;
+	pos = 0;
+	for (i = 0; i <= ncuts; i++) {
+		c = i < ncuts ? cuts[i] : reclen;
+		while (c - pos > max) {
+			lens[n++] = max;
+			pos += max;
+		}
+		/* Equal cuts leave empty mbufs, which chains may hold. */
+		lens[n++] = c - pos;
+		pos = c;
+	}
+	return n;
+}
+
+/* ---- parameterised tests ----------------------------------------------- */
+
+static uint8_t rec_buf[REC_MAX];
+static uint8_t payload_buf[REC_MAX];
+static uint8_t content_buf[REC_MAX];
+static uint32_t lens_buf[2 * REC_MAX + 64];
+
+static uint64_t
+pick_seqno(int i)
+{
+	switch (i) {
+	case 0:
+		return 0;
+	case 1:
+		return UINT64_MAX;
+	case 2:
+		return UINT64_MAX - 1;
+	default:
+		return rng_next();
+	}
+}
+
+/*
+ * A short record (64 bytes of content; for TLS 1.3 also with 16 zero bytes
+ * of padding) cut at every byte boundary, in two and three pieces, and as a
+ * chain of one-byte mbufs with and without empty ones between.  Splits
+ * inside a 16-byte block and in the 64-byte ChaCha block both matter: each
+ * update call must carry the partial block over to the next.
+ */
+static void
+test_short_every_split(void *arg)
+{
+	const struct suite *su = arg;
+	struct session s;
+	uint32_t *lens = lens_buf;
+	uint32_t i, j, plen, reclen, clen;
+	uint64_t seqno;
+	int k, pad;
+
+	REQUIRE_EQ(session_open(&s, su), 0);
+	for (k = 0; k < 5; k++) {
+		for (pad = 0; pad <= 16; pad += 16) {
+			if (pad != 0 && su->minor != TLS_MINOR_VER_THREE)
+				continue;
+			seqno = pick_seqno(k);
+			/* 64 bytes, and once a length that is no block's. */
+			clen = k == 3 ? 77 : 64;
+			rng_bytes(content_buf, clen);
+			reclen = seal_record(&s, seqno, TLS_RLTYPE_APP,
+			    content_buf, clen, (uint32_t)pad, rec_buf,
+			    payload_buf, &plen);
+
+			lens[0] = reclen;
+			expect_open(&s, rec_buf, reclen, lens, 1, seqno,
+			    payload_buf, plen, "one mbuf");
+			for (i = 0; i <= reclen; i++) {
+				lens[0] = i;
+				lens[1] = reclen - i;
+				expect_open(&s, rec_buf, reclen, lens, 2, seqno,
+				    payload_buf, plen, "two mbufs");
+			}
+			for (i = 0; i < reclen; i++)
+				lens[i] = 1;
+			expect_open(&s, rec_buf, reclen, lens, reclen, seqno,
+			    payload_buf, plen, "byte mbufs");
+			for (i = 0; i < reclen; i++) {
+				lens[2 * i] = 1;
+				lens[2 * i + 1] = 0;
+			}
+			expect_open(&s, rec_buf, reclen, lens, 2 * reclen,
+			    seqno, payload_buf, plen, "byte and empty mbufs");
+			if (k != 4)
+				continue;
+			for (i = 1; i < reclen; i++) {
+				for (j = i + 1; j < reclen; j++) {
+					lens[0] = i;
+					lens[1] = j - i;
+					lens[2] = reclen - j;
+					expect_open(&s, rec_buf, reclen, lens,
+					    3, seqno, payload_buf, plen,
+					    "three mbufs");
+				}
+			}
+		}
+	}
+	session_close(&s);
+}
+
+/*
+ * Records of 16 KiB, with and (TLS 1.3) without padding, laid out as the
+ * input path fills clusters and cut at random places, some into many small
+ * mbufs of odd lengths, with the tag split among them.
+ */
+static void
+test_long_random_splits(void *arg)
+{
+	const struct suite *su = arg;
+	struct session s;
+	uint32_t *lens = lens_buf;
+	uint32_t content_len, i, n, plen, pos, reclen;
+	uint64_t seqno;
+	int k, pad, r;
+
+	REQUIRE_EQ(session_open(&s, su), 0);
+	for (k = 0; k < 4; k++) {
+		for (pad = 0; pad <= 15; pad += 15) {
+			if (pad != 0 && su->minor != TLS_MINOR_VER_THREE)
+				continue;
+			seqno = pick_seqno(k);
+			content_len = TLS_MAX_MSG_SIZE_V10_2 - (uint32_t)k;
+			rng_bytes(content_buf, content_len);
+			reclen = seal_record(&s, seqno, TLS_RLTYPE_APP,
+			    content_buf, content_len, (uint32_t)pad, rec_buf,
+			    payload_buf, &plen);
+
+			/* 2 KiB clusters, then a 16 KiB one and the rest. */
+			n = 0;
+			for (pos = 0; pos < reclen; pos += lens[n++])
+				lens[n] = reclen - pos < MCLBYTES ?
+				    reclen - pos : MCLBYTES;
+			expect_open(&s, rec_buf, reclen, lens, n, seqno,
+			    payload_buf, plen, "2k clusters");
+			lens[0] = MJUM16BYTES;
+			lens[1] = reclen - MJUM16BYTES;
+			expect_open(&s, rec_buf, reclen, lens, 2, seqno,
+			    payload_buf, plen, "16k cluster");
+
+			for (r = 0; r < 40; r++) {
+				n = random_segs(reclen, 1 + rng_below(r < 20 ?
+				    8 : 200), SEG_MAX, lens);
+				expect_open(&s, rec_buf, reclen, lens, n, seqno,
+				    payload_buf, plen, "random cuts");
+			}
+			/* Cuts around the tag, among many small mbufs. */
+			for (i = 0; i < 16; i++) {
+				n = random_segs(reclen - 16, 20, SEG_MAX, lens);
+				lens[n++] = i;
+				lens[n++] = 16 - i;
+				expect_open(&s, rec_buf, reclen, lens, n, seqno,
+				    payload_buf, plen, "split tag");
+			}
+		}
+	}
+	session_close(&s);
+}
+
+struct flip {
+	const char *what;
+	uint32_t off; /* byte to flip */
+	uint8_t bit;
+};
+
+/*
+ * A changed ciphertext, tag, explicit nonce or header, and a wrong seqno:
+ * each EBADMSG with the payload wiped, and the session still opens a good
+ * record afterwards.  Short and 16 KiB records, the tag straddling mbufs.
+ */
+static void
+test_bad_records(void *arg)
+{
+	const struct suite *su = arg;
+	static uint8_t bad[REC_MAX];
+	struct tls_record_layer hdr;
+	struct session s;
+	uint32_t lens[3], plen, reclen, clen;
+	uint64_t seqno;
+	size_t i;
+	int error, big;
+	struct flip flips[10];
+	size_t nflips;
+
+	REQUIRE_EQ(session_open(&s, su), 0);
+	for (big = 0; big <= 1; big++) {
+		seqno = rng_next();
+		clen = big ? TLS_MAX_MSG_SIZE_V10_2 : 64;
+		rng_bytes(content_buf, clen);
+		reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf,
+		    clen, 0, rec_buf, payload_buf, &plen);
+		/* The tag straddles two mbufs throughout. */
+		lens[0] = big ? MJUM16BYTES : 20;
+		lens[1] = reclen - lens[0] - 7;
+		lens[2] = 7;
+
+		nflips = 0;
+		flips[nflips++] = (struct flip){ "first ciphertext byte",
+		    s.hlen, 0x01 };
+		flips[nflips++] = (struct flip){ "middle ciphertext byte",
+		    s.hlen + plen / 2, 0x10 };
+		flips[nflips++] = (struct flip){ "last ciphertext byte",
+		    reclen - 17, 0x80 };
+		flips[nflips++] = (struct flip){ "first tag byte",
+		    reclen - 16, 0x01 };
+		flips[nflips++] = (struct flip){ "last tag byte", reclen - 1,
+		    0x40 };
+		if (s.hlen == 13) {
+			flips[nflips++] = (struct flip){ "explicit nonce", 5,
+			    0x01 };
+			flips[nflips++] = (struct flip){ "explicit nonce end",
+			    12, 0x80 };
+		}
+		for (i = 0; i < nflips; i++) {
+			memcpy(bad, rec_buf, reclen);
+			bad[flips[i].off] ^= flips[i].bit;
+			error = open_record(&s, bad, reclen, lens, 3, seqno,
+			    NULL, payload_buf, plen, flips[i].what);
+			if (error != EBADMSG)
+				harness_fail(__FILE__, __LINE__,
+				    "%s: error %d", flips[i].what, error);
+			expect_open(&s, rec_buf, reclen, lens, 3, seqno,
+			    payload_buf, plen, "good after bad");
+		}
+
+		CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3, seqno + 1,
+		    NULL, payload_buf, plen, "seqno + 1"), EBADMSG);
+		CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3,
+		    seqno ^ (UINT64_C(1) << 63), NULL, payload_buf, plen,
+		    "seqno high bit"), EBADMSG);
+		expect_open(&s, rec_buf, reclen, lens, 3, seqno, payload_buf,
+		    plen, "good after bad seqno");
+
+		/* The header is additional data in both versions. */
+		memcpy(&hdr, rec_buf, sizeof(hdr));
+		hdr.tls_type = TLS_RLTYPE_HANDSHAKE;
+		CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3, seqno,
+		    &hdr, payload_buf, plen, "header type"), EBADMSG);
+		memcpy(&hdr, rec_buf, sizeof(hdr));
+		hdr.tls_vminor ^= 1;
+		CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3, seqno,
+		    &hdr, payload_buf, plen, "header version"), EBADMSG);
+		expect_open(&s, rec_buf, reclen, lens, 3, seqno, payload_buf,
+		    plen, "good after bad header");
+	}
+	session_close(&s);
+}
+
+/* The tag, and the explicit nonce, cut at every byte and into bytes. */
+static void
+test_tag_straddles(void *arg)
+{
+	const struct suite *su = arg;
+	struct session s;
+	uint32_t *lens = lens_buf;
+	uint32_t i, j, n, plen, reclen;
+	uint64_t seqno;
+
+	REQUIRE_EQ(session_open(&s, su), 0);
+	seqno = rng_next();
+	rng_bytes(content_buf, 300);
+	reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf, 300, 3,
+	    rec_buf, payload_buf, &plen);
+
+	/* One cut inside the tag, the payload in one or two mbufs. */
+	for (i = 1; i < 16; i++) {
+		lens[0] = reclen - 16 + i;
+		lens[1] = 16 - i;
+		expect_open(&s, rec_buf, reclen, lens, 2, seqno, payload_buf,
+		    plen, "tag cut");
+		lens[0] = 100;
+		lens[1] = reclen - 16 + i - 100;
+		lens[2] = 16 - i;
+		expect_open(&s, rec_buf, reclen, lens, 3, seqno, payload_buf,
+		    plen, "tag cut, payload in two");
+	}
+	/* The tag alone, then in sixteen one-byte mbufs. */
+	lens[0] = reclen - 16;
+	lens[1] = 16;
+	expect_open(&s, rec_buf, reclen, lens, 2, seqno, payload_buf, plen,
+	    "tag alone");
+	for (i = 0; i < 16; i++)
+		lens[1 + i] = 1;
+	expect_open(&s, rec_buf, reclen, lens, 17, seqno, payload_buf, plen,
+	    "tag in bytes");
+	/* Header and explicit nonce in bytes, the rest whole. */
+	n = 0;
+	for (j = 0; j < s.hlen; j++)
+		lens[n++] = 1;
+	lens[n++] = reclen - s.hlen;
+	expect_open(&s, rec_buf, reclen, lens, n, seqno, payload_buf, plen,
+	    "header in bytes");
+	/* The payload's last byte and the tag share one mbuf. */
+	lens[0] = reclen - 17;
+	lens[1] = 17;
+	expect_open(&s, rec_buf, reclen, lens, 2, seqno, payload_buf, plen,
+	    "payload end with tag");
+	session_close(&s);
+}
+
+/* The smallest records: no plaintext (1.2), a lone type byte (1.3). */
+static void
+test_empty_records(void *arg)
+{
+	const struct suite *su = arg;
+	struct session s;
+	uint32_t lens[2], plen, reclen;
+	uint64_t seqno;
+	int k;
+
+	REQUIRE_EQ(session_open(&s, su), 0);
+	for (k = 0; k < 4; k++) {
+		seqno = pick_seqno(k);
+		reclen = seal_record(&s, seqno, TLS_RLTYPE_ALERT, content_buf,
+		    0, 0, rec_buf, payload_buf, &plen);
+		CHECK_EQ(reclen, s.hlen + 16 +
+		    (su->minor == TLS_MINOR_VER_THREE ? 1 : 0));
+		CHECK_EQ(tls_check_min_len(&s.p, reclen), 0);
+		lens[0] = reclen;
+		expect_open(&s, rec_buf, reclen, lens, 1, seqno, payload_buf,
+		    plen, "empty");
+		lens[0] = s.hlen;
+		lens[1] = reclen - s.hlen;
+		expect_open(&s, rec_buf, reclen, lens, 2, seqno, payload_buf,
+		    plen, "empty, header apart");
+	}
+	if (su->minor == TLS_MINOR_VER_THREE) {
+		/* A type byte and 200 bytes of padding. */
+		seqno = rng_next();
+		reclen = seal_record(&s, seqno, TLS_RLTYPE_HANDSHAKE,
+		    content_buf, 0, 200, rec_buf, payload_buf, &plen);
+		lens[0] = reclen;
+		expect_open(&s, rec_buf, reclen, lens, 1, seqno, payload_buf,
+		    plen, "type and padding");
+	}
+	session_close(&s);
+}
+
+/*
+ * Consecutive records of one session, of every size class, through the
+ * wrap of the sequence number, in random layouts.
+ */
+static void
+test_record_stream(void *arg)
+{
+	const struct suite *su = arg;
+	struct session s;
+	uint32_t *lens = lens_buf;
+	uint32_t content_len, n, plen, reclen;
+	uint64_t seqno;
+	int k;
+
+	REQUIRE_EQ(session_open(&s, su), 0);
+	seqno = UINT64_MAX - 30;
+	for (k = 0; k < 60; k++, seqno++) {
+		switch (rng_below(4)) {
+		case 0:
+			content_len = TLS_MAX_MSG_SIZE_V10_2;
+			break;
+		case 1:
+			content_len = rng_below(64);
+			break;
+		default:
+			content_len = rng_below(3000);
+			break;
+		}
+		rng_bytes(content_buf, content_len);
+		reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf,
+		    content_len, su->minor == TLS_MINOR_VER_THREE ?
+		    rng_below(40) : 0, rec_buf, payload_buf, &plen);
+		n = random_segs(reclen, rng_below(10), SEG_MAX, lens);
+		expect_open(&s, rec_buf, reclen, lens, n, seqno, payload_buf,
+		    plen, "stream");
+	}
+	session_close(&s);
+}
+
+static const char *
+suite_name(const void *p)
+{
+	return ((const struct suite *)p)->name;
+}
+
+__attribute__((constructor)) static void
+register_suite_tests(void)
+{
+	harness_register_param("short_every_split", test_short_every_split,
+	    suites, sizeof(suites[0]), NITEMS(suites), suite_name);
+	harness_register_param("long_random_splits", test_long_random_splits,
+	    suites, sizeof(suites[0]), NITEMS(suites), suite_name);
+	harness_register_param("bad_records", test_bad_records, suites,
+	    sizeof(suites[0]), NITEMS(suites), suite_name);
+	harness_register_param("tag_straddles", test_tag_straddles, suites,
+	    sizeof(suites[0]), NITEMS(suites), suite_name);
+	harness_register_param("empty_records", test_empty_records, suites,
+	    sizeof(suites[0]), NITEMS(suites), suite_name);
+	harness_register_param("record_stream", test_record_stream, suites,
+	    sizeof(suites[0]), NITEMS(suites), suite_name);
+}
+
+/* ---- probe, setup, threads --------------------------------------------- */
+
+static void
+params_for(struct tls_session_params *p, int cipher, int key_len, int minor)
+{
+	memset(p, 0, sizeof(*p));
+	p->cipher_algorithm = cipher;
+	p->cipher_key_len = key_len;
+	p->iv_len = 12;
+	p->tls_vmajor = TLS_MAJOR_VER_ONE;
+	p->tls_vminor = (uint8_t)minor;
+	p->tls_hlen = TLS_HEADER_LEN;
+	p->tls_tlen = TLS_AEAD_TAG_LEN;
+}
+
+TEST(probe)
+{
+	struct tls_session_params p;
+	size_t i;
+
+	for (i = 0; i < NITEMS(suites); i++) {
+		params_for(&p, suites[i].cipher, suites[i].key_len,
+		    suites[i].minor);
+		CHECK_EQ(be_test->probe(&p), 0);
+	}
+	params_for(&p, CRYPTO_AES_CBC, 16, TLS_MINOR_VER_TWO);
+	CHECK_EQ(be_test->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 24, TLS_MINOR_VER_THREE);
+	CHECK_EQ(be_test->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_CHACHA20_POLY1305, 16, TLS_MINOR_VER_THREE);
+	CHECK_EQ(be_test->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_ONE);
+	CHECK_EQ(be_test->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_THREE);
+	p.tls_vmajor = 2;
+	CHECK_EQ(be_test->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_THREE);
+	p.tls_tlen = 12;
+	CHECK_EQ(be_test->probe(&p), ENOTSUP);
+	CHECK(strcmp(be_test->name, "ipsecmb") == 0);
+}
+
+TEST(setup_teardown)
+{
+	struct session s;
+	size_t i;
+	int k;
+
+	/* Under AddressSanitizer this finds a session left behind. */
+	for (k = 0; k < 200; k++) {
+		for (i = 0; i < NITEMS(suites); i++) {
+			REQUIRE_EQ(session_open(&s, &suites[i]), 0);
+			CHECK(s.cookie != NULL);
+			CHECK(((uintptr_t)s.cookie & 63) == 0);
+			session_close(&s);
+		}
+	}
+}
+
+/* One session's records do not open under another key. */
+TEST(sessions_independent)
+{
+	struct session a, b;
+	uint32_t lens[1], plen, reclen;
+	size_t i;
+
+	for (i = 0; i < NITEMS(suites); i++) {
+		REQUIRE_EQ(session_open(&a, &suites[i]), 0);
+		REQUIRE_EQ(session_open(&b, &suites[i]), 0);
+		rng_bytes(content_buf, 100);
+		reclen = seal_record(&a, 7, TLS_RLTYPE_APP, content_buf, 100,
+		    0, rec_buf, payload_buf, &plen);
+		lens[0] = reclen;
+		CHECK_EQ(open_record(&b, rec_buf, reclen, lens, 1, 7, NULL,
+		    payload_buf, plen, "other key"), EBADMSG);
+		expect_open(&a, rec_buf, reclen, lens, 1, 7, payload_buf, plen,
+		    "own key");
+		session_close(&a);
+		session_close(&b);
+	}
+}
+
+/*
+ * Threads other than the one that set a session up decrypt records at the
+ * same time, as workers and waiting readers do, all through the process's
+ * one manager (ThreadSanitizer checks that sharing it is clean).
+ */
+#define THR_N 4
+#define THR_RECORDS 50
+
+struct thr_arg {
+	const struct suite *su;
+	struct session s;
+	uint8_t rec[REC_MAX];
+	uint8_t payload[REC_MAX];
+	uint8_t content[2048];
+	uint32_t reclen, plen;
+	int failures;
+};
+
+static void *
+thr_main(void *arg)
+{
+	struct thr_arg *t = arg;
+	struct tls_record_layer hdr;
+	struct mbuf *m;
+	uint32_t lens[3];
+	int k, trailer_len;
+
+	for (k = 0; k < THR_RECORDS; k++) {
+		lens[0] = 1 + (uint32_t)k % 40;
+		lens[1] = (t->reclen - lens[0]) / 2;
+		lens[2] = t->reclen - lens[0] - lens[1];
+		m = chain_from_segs(t->rec, lens, 3);
+		memcpy(&hdr, t->rec, sizeof(hdr));
+		if (be_test->decrypt(t->s.cookie, &t->s.p, &hdr, m, 5,
+		    &trailer_len) != 0)
+			t->failures++;
+		else {
+			m_copydata(m, t->s.hlen, t->plen, t->content);
+			if (memcmp(t->content, t->payload, t->plen) != 0)
+				t->failures++;
+		}
+		m_freem(m);
+	}
+	mbuf_thread_flush();
+	return NULL;
+}
+
+TEST(threads)
+{
+	static struct thr_arg args[THR_N];
+	pthread_t tid[THR_N];
+	size_t i;
+
+	for (i = 0; i < THR_N; i++) {
+		memset(&args[i], 0, sizeof(args[i]));
+		args[i].su = &suites[i % NITEMS(suites)];
+		REQUIRE_EQ(session_open(&args[i].s, args[i].su), 0);
+		rng_bytes(content_buf, 1500);
+		args[i].reclen = seal_record(&args[i].s, 5, TLS_RLTYPE_APP,
+		    content_buf, 1500, 0, args[i].rec, args[i].payload,
+		    &args[i].plen);
+	}
+	for (i = 0; i < THR_N; i++)
+		REQUIRE_EQ(pthread_create(&tid[i], NULL, thr_main, &args[i]),
+		    0);
+	for (i = 0; i < THR_N; i++) {
+		pthread_join(tid[i], NULL);
+		CHECK_EQ(args[i].failures, 0);
+		session_close(&args[i].s);
+	}
+}
+
+/* ---- the choice of backend --------------------------------------------- */
+
+/*
+ * Restore UKTLS_CRYPTO as it was when the program started, so that one
+ * test's setting does not leak into the next.
+ */
+static char *saved_env;
+static int saved_env_set;
+
+__attribute__((constructor)) static void
+save_env(void)
+{
+	const char *v = getenv("UKTLS_CRYPTO");
+
+	saved_env_set = v != NULL;
+	saved_env = v != NULL ? strdup(v) : NULL;
+}
+
+static void
+restore_env(void)
+{
+	if (saved_env_set)
+		setenv("UKTLS_CRYPTO", saved_env, 1);
+	else
+		unsetenv("UKTLS_CRYPTO");
+}
+
+__attribute__((destructor)) static void
+free_env(void)
+{
+	free(saved_env);
+}
+
+TEST(select_forced)
+{
+	struct tls_session_params p;
+	const struct ktls_crypto_backend *be;
+	size_t i;
+
+	for (i = 0; i < NITEMS(suites); i++) {
+		params_for(&p, suites[i].cipher, suites[i].key_len,
+		    suites[i].minor);
+		setenv("UKTLS_CRYPTO", "openssl", 1);
+		CHECK(ktls_crypto_select(&p) == &ktls_crypto_openssl);
+		setenv("UKTLS_CRYPTO", "ipsecmb", 1);
+		CHECK(ktls_crypto_select(&p) == &ktls_crypto_ipsecmb);
+		/* An unknown name is no name: the measured choice. */
+		setenv("UKTLS_CRYPTO", "nonesuch", 1);
+		be = ktls_crypto_select(&p);
+		CHECK(be == &ktls_crypto_openssl ||
+		    be == &ktls_crypto_ipsecmb);
+		unsetenv("UKTLS_CRYPTO");
+		CHECK(ktls_crypto_select(&p) == be);
+	}
+	setenv("UKTLS_CRYPTO", "openssl", 1);
+	CHECK(strcmp(ktls_crypto_default_name(), "openssl") == 0);
+	setenv("UKTLS_CRYPTO", "ipsecmb", 1);
+	CHECK(strcmp(ktls_crypto_default_name(), "ipsecmb") == 0);
+	/* Forcing never makes an unsupported suite selectable. */
+	params_for(&p, CRYPTO_AES_CBC, 16, TLS_MINOR_VER_TWO);
+	CHECK(ktls_crypto_select(&p) == NULL);
+	restore_env();
+}
+
+TEST(select_measured)
+{
+	struct tls_session_params p;
+	const struct ktls_crypto_backend *be, *be12;
+	const char *name;
+	size_t i;
+
+	unsetenv("UKTLS_CRYPTO");
+	/* The name reported is the backend an AES-128-GCM 1.3 session gets. */
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_THREE);
+	be = ktls_crypto_select(&p);
+	REQUIRE(be != NULL);
+	name = ktls_crypto_default_name();
+	CHECK(strcmp(name, be->name) == 0);
+	fprintf(stderr, "test_crypto_ipsecmb: measured choice for "
+	    "AES-128-GCM: %s\n", name);
+	/* A choice is kept, and is the same for both versions. */
+	for (i = 0; i < NITEMS(suites); i++) {
+		params_for(&p, suites[i].cipher, suites[i].key_len,
+		    TLS_MINOR_VER_THREE);
+		be = ktls_crypto_select(&p);
+		params_for(&p, suites[i].cipher, suites[i].key_len,
+		    TLS_MINOR_VER_TWO);
+		be12 = ktls_crypto_select(&p);
+		CHECK(be != NULL && be == be12);
+		CHECK(ktls_crypto_select(&p) == be12);
+	}
+	params_for(&p, CRYPTO_AES_CBC, 16, TLS_MINOR_VER_TWO);
+	CHECK(ktls_crypto_select(&p) == NULL);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 24, TLS_MINOR_VER_THREE);
+	CHECK(ktls_crypto_select(&p) == NULL);
+	restore_env();
+}
+
+#else /* !UKTLS_HAVE_IPSECMB */
+
+/* Without the library there is one backend, and nothing here to test. */
+TEST(ipsecmb_not_built)
+{
+	fprintf(stderr, "test_crypto_ipsecmb: built without ipsec-mb\n");
+	CHECK(strcmp(ktls_crypto_default_name(), "openssl") == 0);
+}
+
+#endif /* UKTLS_HAVE_IPSECMB */
+
+int
+main(int argc, char **argv)
+{
+	return harness_main(argc, argv);
+}
