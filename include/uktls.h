@@ -173,7 +173,7 @@ int uktls_event_fd(int fd);
  * Engine settings.  Defaults come from the environment when set
  * (UKTLS_WORKERS, UKTLS_PIN_WORKERS, UKTLS_INPUT_THREADS, UKTLS_RCVBUF,
  * UKTLS_POOL_MAX, UKTLS_STATS, UKTLS_INLINE_DECRYPT) and otherwise: one
- * worker per online CPU, pinned; one input thread per four workers; a 256
+ * worker per online CPU, pinned; one input thread per worker; a 256
  * KiB receive buffer per socket; no cap on pool memory; counters private to
  * the process; a reader blocked with nothing readable decrypts the next
  * record itself rather than wait for a worker (lower latency).  uktls_configure() applies settings to the engine and must be

@@ -27,7 +27,7 @@
 #include "socket.h"
 
 /* At most this many clusters are filled by one recvmsg. */
-#define INPUT_IOV 4
+#define INPUT_IOV 8
 /* A cluster with less room than this is retired rather than read into. */
 #define INPUT_MIN_ROOM 512
 #define INPUT_EVENTS 64
@@ -58,12 +58,14 @@ input_room(const struct mbuf *cl)
  * Read what so has, up to its free space, into the clusters cl[0..ncl-1]
  * that the calling thread owns, and queue it.  Called with the sockbuf
  * locked and the socket SOI_ARMED; returns with it locked, the socket
- * re-armed, paused or done.  The lock is dropped around recvmsg, with the
+ * paused, done, or armed again (the epoll registration too when rearm is
+ * set: the input thread's event disarmed it, or a reader had it quiesced).  The lock is dropped around recvmsg, with the
  * socket SOI_BUSY so that nobody else reads it and close waits.  Returns
  * ENOBUFS when the pools were empty (the caller backs off), else 0.
  */
 static int
-input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so)
+input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
+    int rearm)
 {
 	struct sockbuf *sb = &so->so_rcv;
 	struct iovec iov[INPUT_IOV];
@@ -203,7 +205,8 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so)
 		so->so_input_state = SOI_PAUSED;
 	} else {
 		so->so_input_state = SOI_ARMED;
-		input_rearm_locked(so);
+		if (rearm)
+			input_rearm_locked(so);
 	}
 	return error == ENOBUFS ? ENOBUFS : 0;
 }
@@ -220,7 +223,7 @@ input_read(struct input_thread *it, struct socket *so)
 
 	SOCKBUF_LOCK(sb);
 	if (so->so_input_state == SOI_ARMED)
-		error = input_fill_locked(it->it_cl, INPUT_IOV, so);
+		error = input_fill_locked(it->it_cl, INPUT_IOV, so, 1);
 	SOCKBUF_UNLOCK(sb);
 	/* Out of buffers: give the readers and workers time to free some. */
 	if (error == ENOBUFS)
@@ -231,7 +234,7 @@ input_read(struct input_thread *it, struct socket *so)
  * Clusters a reading application thread fills when it reads its socket
  * itself (input_read_locked), released when the thread exits.
  */
-#define READER_IOV 2
+#define READER_IOV 4
 static __thread struct mbuf *reader_cl[READER_IOV];
 static __thread int reader_cl_init;
 static pthread_key_t reader_cl_key;
@@ -260,7 +263,7 @@ reader_cl_key_init(void)
 }
 
 int
-input_read_locked(struct socket *so)
+input_read_locked(struct socket *so, int rearm)
 {
 	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
 	if (so->so_input_state != SOI_ARMED)
@@ -271,7 +274,7 @@ input_read_locked(struct socket *so)
 		mbuf_pool_reserve(0, READER_IOV);
 		reader_cl_init = 1;
 	}
-	return input_fill_locked(reader_cl, READER_IOV, so);
+	return input_fill_locked(reader_cl, READER_IOV, so, rearm);
 }
 
 static void *

@@ -22,11 +22,12 @@ int input_register(struct socket *so);
 
 /*
  * A reader that would block reads its socket itself when it is armed,
- * as the input thread would, into clusters of its own thread.  Sockbuf
- * locked (dropped around the read).  0, or ENOBUFS when the pools are
- * empty.
+ * as the input thread would, into clusters of its own thread.  rearm: the
+ * epoll registration was quiesced and must be armed again afterwards.
+ * Sockbuf locked (dropped around the read).  0, or ENOBUFS when the pools
+ * are empty.
  */
-int input_read_locked(struct socket *so);
+int input_read_locked(struct socket *so, int rearm);
 
 /*
  * Disarm so's registration while a reader waits on the socket itself; the

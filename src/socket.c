@@ -647,7 +647,7 @@ so_wait_direct(struct socket *so, const struct timespec *abstime)
 	if (r > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
 	    so->so_input_state == SOI_ARMED) {
 		/* Still counted as waiting: a whole record is left to us. */
-		(void)input_read_locked(so);
+		(void)input_read_locked(so, 1);
 	} else if (so->so_input_state == SOI_ARMED) {
 		/* Woken for something else: the input thread watches again. */
 		input_rearm_locked(so);
@@ -675,7 +675,7 @@ so_wait_record_locked(struct socket *so, int flags, int skip_empty)
 		if ((sb->sb_flags & SB_TLS_RX_INLINE) != 0) {
 			/* check_rx left a whole record to us. */
 			sb->sb_flags &= (uint16_t)~SB_TLS_RX_INLINE;
-			ktls_decrypt_locked(so);
+			ktls_decrypt_locked(so, 1);
 		}
 		if ((so->so_state & SS_CLOSING) != 0)
 			return EBADF;
@@ -709,7 +709,7 @@ so_wait_record_locked(struct socket *so, int flags, int skip_empty)
 			 * A whole record waits for a worker that has not
 			 * started on it: decrypt it here rather than wait.
 			 */
-			ktls_decrypt_locked(so);
+			ktls_decrypt_locked(so, 1);
 			continue;
 		}
 		if (so_nonblocking(so, flags))
