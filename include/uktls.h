@@ -107,7 +107,12 @@ struct tls_get_record {
 	uint16_t tls_length;
 };
 
-/* The calls.  Each returns what the system call would, errno on failure. */
+/*
+ * The calls.  Each returns what the system call would, errno on failure.
+ * On an RX-enabled socket, set SO_RCVTIMEO through uktls_setsockopt (uktls
+ * keeps its own copy); O_NONBLOCK is read from the descriptor when a read
+ * would block, as the kernel does.
+ */
 int uktls_setsockopt(int fd, int level, int optname, const void *optval,
     socklen_t optlen);
 int uktls_getsockopt(int fd, int level, int optname, void *optval,

@@ -366,6 +366,13 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	}
 	atomic_init(&so->so_count, 1);
 	so->so_fd = fd;
+	{
+		socklen_t tvlen = sizeof(so->so_rcvtimeo);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &so->so_rcvtimeo,
+		    &tvlen) != 0)
+			memset(&so->so_rcvtimeo, 0, sizeof(so->so_rcvtimeo));
+	}
 	so->so_evfd = -1;
 	so->so_wq = ktls_pick_wq(fd);
 	sbinit(&so->so_rcv, ktls_config.rcvbuf);
@@ -422,6 +429,26 @@ uktls_setsockopt(int fd, int level, int optname, const void *optval,
 {
 	int error;
 
+	if (level == SOL_SOCKET && optname == SO_RCVTIMEO) {
+		struct timeval tv;
+		socklen_t tvlen = sizeof(tv);
+		struct socket *so;
+
+		if (setsockopt(fd, level, optname, optval, optlen) != 0)
+			return -1;
+		/* Keep the RX socket's copy (as the kernel normalised it). */
+		so = so_lookup(fd);
+		if (so != NULL) {
+			if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+			    &tvlen) == 0) {
+				SOCKBUF_LOCK(&so->so_rcv);
+				so->so_rcvtimeo = tv;
+				SOCKBUF_UNLOCK(&so->so_rcv);
+			}
+			sorele(so);
+		}
+		return 0;
+	}
 	if (level != IPPROTO_TCP || optname != TCP_RXTLS_ENABLE)
 		return setsockopt(fd, level, optname, optval, optlen);
 	if (optval == NULL) {
@@ -522,19 +549,21 @@ so_nonblocking(const struct socket *so, int flags)
 	return fl >= 0 && (fl & O_NONBLOCK) != 0;
 }
 
-/* The deadline for a blocking read from SO_RCVTIMEO; 0 if none. */
+/*
+ * The deadline for a blocking read from SO_RCVTIMEO; 0 if none.  The value
+ * is the socket's at enable, kept current by uktls_setsockopt(), so that a
+ * wait costs no system call for it.
+ */
 static int
 so_rcvtimeo(const struct socket *so, struct timespec *abstime)
 {
-	struct timeval tv;
-	socklen_t len = sizeof(tv);
+	const struct timeval *tv = &so->so_rcvtimeo;
 
-	if (getsockopt(so->so_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) != 0 ||
-	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+	if (tv->tv_sec == 0 && tv->tv_usec == 0)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, abstime);
-	abstime->tv_sec += tv.tv_sec;
-	abstime->tv_nsec += tv.tv_usec * 1000;
+	abstime->tv_sec += tv->tv_sec;
+	abstime->tv_nsec += tv->tv_usec * 1000;
 	if (abstime->tv_nsec >= 1000000000) {
 		abstime->tv_sec++;
 		abstime->tv_nsec -= 1000000000;

@@ -16,6 +16,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #include "sockbuf.h"
 
@@ -40,6 +41,7 @@ struct socket {
 	uint32_t so_error_recs;     /* (sb) records queued ahead of it */
 	int so_rcverror;            /* (sb) sticky error: receive side dead */
 	int so_eof_error;           /* (sb) why input ended: 0 (FIN) or errno */
+	struct timeval so_rcvtimeo; /* (sb) SO_RCVTIMEO, see so_rcvtimeo() */
 	int so_evfd;                /* (sb) readiness eventfd, -1 if none */
 	int so_evfd_ready;          /* (sb) so_evfd holds a count */
 	int so_evfd_perm;           /* (sb) kept current: poll/event_fd use */
