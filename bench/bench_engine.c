@@ -230,14 +230,14 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 		if (inl && sb->sb_mb == NULL &&
 		    (sb->sb_flags & SB_TLS_RX_INLINE) != 0) {
 			sb->sb_flags &= (uint16_t)~SB_TLS_RX_INLINE;
-			ktls_decrypt_locked(so, 1);
+			ktls_decrypt_locked(so);
 			continue;
 		}
 		if (inl && sb->sb_mb == NULL &&
 		    (sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE |
 		    SB_TLS_RX_INLINE)) == SB_TLS_RX_RUNNING) {
 			/* Queued for a worker that has not started. */
-			ktls_decrypt_locked(so, 1);
+			ktls_decrypt_locked(so);
 			continue;
 		}
 #else

@@ -205,7 +205,9 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		so->so_input_state = SOI_PAUSED;
 	} else {
 		so->so_input_state = SOI_ARMED;
-		if (rearm)
+		/* An event the input thread received while we read found
+		 * the socket busy and disarmed the registration: arm it. */
+		if (rearm || so->so_input_missed)
 			input_rearm_locked(so);
 	}
 	return error == ENOBUFS ? ENOBUFS : 0;
@@ -224,6 +226,10 @@ input_read(struct input_thread *it, struct socket *so)
 	SOCKBUF_LOCK(sb);
 	if (so->so_input_state == SOI_ARMED)
 		error = input_fill_locked(it->it_cl, INPUT_IOV, so, 1);
+	else if (so->so_input_state == SOI_BUSY)
+		/* A reader is reading it: it re-arms the registration this
+		 * event has disarmed when it is done. */
+		so->so_input_missed = 1;
 	SOCKBUF_UNLOCK(sb);
 	/* Out of buffers: give the readers and workers time to free some. */
 	if (error == ENOBUFS)
@@ -386,6 +392,7 @@ input_rearm_locked(struct socket *so)
 	    so->so_input_state == SOI_PAUSED,
 	    ("input_rearm_locked: state %u", so->so_input_state));
 	so->so_input_state = SOI_ARMED;
+	so->so_input_missed = 0;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.ptr = so;

@@ -429,7 +429,7 @@ ktls_trim_record(struct mbuf *m, uint32_t hlen, uint32_t trailer)
  * record after a control mbuf holding struct tls_get_record.
  */
 void
-ktls_decrypt_locked(struct socket *so, unsigned int max_records)
+ktls_decrypt_locked(struct socket *so)
 {
 	struct sockbuf *sb = &so->so_rcv;
 	struct ktls_session *tls;
@@ -439,7 +439,6 @@ ktls_decrypt_locked(struct socket *so, unsigned int max_records)
 	uint32_t reclen, content_len;
 	uint64_t seqno;
 	uint8_t type;
-	unsigned int done = 0;
 	int error, trailer_len, nobufs = 0;
 
 	SOCKBUF_LOCK_ASSERT(sb);
@@ -451,8 +450,6 @@ ktls_decrypt_locked(struct socket *so, unsigned int max_records)
 	sb->sb_flags |= SB_TLS_RX_ACTIVE;
 	for (;;) {
 		if ((so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
-			break;
-		if (max_records != 0 && done == max_records)
 			break;
 		error = ktls_peek_header(so, &hdr, &reclen);
 		if (error == EAGAIN)
@@ -555,7 +552,6 @@ ktls_decrypt_locked(struct socket *so, unsigned int max_records)
 		sbappendcontrol_locked(sb, data, control);
 		KTLS_COUNT(records_decrypted, 1);
 		KTLS_COUNT(bytes_decrypted, content_len);
-		done++;
 		/* Wake a waiting reader at the first record of a batch, so
 		 * that latency does not wait for the whole batch. */
 		if (sb->sb_mb == sb->sb_lastrecord)
@@ -565,9 +561,7 @@ ktls_decrypt_locked(struct socket *so, unsigned int max_records)
 	/*
 	 * Bytes may have arrived while the lock was dropped; anything whole is
 	 * picked up by the loop above, but EOF with a partial record left is
-	 * only noticed here.  After a pass cut short by max_records (a reader
-	 * decrypting for itself) the rest goes to the worker, which decrypts
-	 * it while the reader copies the first record out.
+	 * only noticed here.
 	 */
 	ktls_check_rx(so);
 	/* Once per batch, and also after a cancelled record or an error, so
@@ -590,6 +584,6 @@ ktls_worker_visit(struct socket *so)
 	so->so_wq_onlist = 0;
 	if ((sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE |
 	    SB_TLS_RX_INLINE)) == SB_TLS_RX_RUNNING)
-		ktls_decrypt_locked(so, 0);
+		ktls_decrypt_locked(so);
 	SOCKBUF_UNLOCK(sb);
 }

@@ -66,13 +66,11 @@ void ktls_session_free(struct ktls_session *tls);
 void ktls_check_rx(struct socket *so);
 
 /*
- * Decrypt the whole records queued on so, all of them or at most
- * max_records (0: all), with the sockbuf locked (it is dropped around each
- * decryption) and the socket RUNNING; clears RUNNING, and queues what is
- * left on the worker.  Workers call it, and so does a reader that would
- * otherwise wait (one record: the rest is decrypted in parallel).
+ * Decrypt every whole record queued on so, with the sockbuf locked (it is
+ * dropped around each decryption) and the socket RUNNING; clears RUNNING.
+ * Workers call it, and so does a reader that would otherwise wait.
  */
-void ktls_decrypt_locked(struct socket *so, unsigned int max_records);
+void ktls_decrypt_locked(struct socket *so);
 
 
 #ifdef UKTLS_TEST_HOOKS

@@ -698,13 +698,13 @@ so_wait_record_locked(struct socket *so, int flags, int skip_empty)
 	struct sockbuf *sb = &so->so_rcv;
 	struct timespec abstime;
 	struct mbuf *rec;
-	int timed = -1, error;
+	int timed = -1, error, tried_read = 0;
 
 	for (;;) {
 		if ((sb->sb_flags & SB_TLS_RX_INLINE) != 0) {
 			/* check_rx left a whole record to us. */
 			sb->sb_flags &= (uint16_t)~SB_TLS_RX_INLINE;
-			ktls_decrypt_locked(so, 1);
+			ktls_decrypt_locked(so);
 		}
 		if ((so->so_state & SS_CLOSING) != 0)
 			return EBADF;
@@ -738,7 +738,24 @@ so_wait_record_locked(struct socket *so, int flags, int skip_empty)
 			 * A whole record waits for a worker that has not
 			 * started on it: decrypt it here rather than wait.
 			 */
-			ktls_decrypt_locked(so, 1);
+			ktls_decrypt_locked(so);
+			continue;
+		}
+		if (ktls_config.inline_decrypt && !tried_read &&
+		    so->so_input_state == SOI_ARMED) {
+			/*
+			 * The reader has caught up.  The next bytes are often
+			 * in the kernel already: read them now, without
+			 * blocking, and decrypt them in this thread (above),
+			 * rather than be told by the input thread and then a
+			 * worker.  Cross-thread wake-ups cost more CPU than
+			 * the decryption; a reader that falls behind leaves
+			 * the work to the input threads and workers again.
+			 */
+			tried_read = 1;
+			sb->sb_rwaiters++;
+			(void)input_read_locked(so, 0);
+			sb->sb_rwaiters--;
 			continue;
 		}
 		if (so_nonblocking(so, flags))

@@ -47,6 +47,7 @@ struct socket {
 	int so_evfd_perm;           /* (sb) kept current: poll/event_fd use */
 	int so_rpolling;            /* (sb) readers polling fd and so_evfd */
 	int so_closewait;           /* (sb) a closer waits for SOI_BUSY */
+	int so_input_missed;        /* (sb) an epoll event found it SOI_BUSY */
 	unsigned int so_wq;         /* work queue index, chosen once */
 	int so_wq_onlist;           /* (sb) on the queue's list: worker visits */
 	struct socket *so_wq_next;  /* work-queue linkage (wq lock) */
