@@ -205,10 +205,18 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		so->so_input_state = SOI_PAUSED;
 	} else {
 		so->so_input_state = SOI_ARMED;
-		/* An event the input thread received while we read found
-		 * the socket busy and disarmed the registration: arm it. */
-		if (rearm || so->so_input_missed)
+		if (rearm)
 			input_rearm_locked(so);
+		else if (so->so_input_missed) {
+			/*
+			 * An event the input thread received while a reader
+			 * read found the socket busy, which disarmed the
+			 * registration: the reader has the socket to itself
+			 * and re-arms it when it leaves (socket.c).
+			 */
+			so->so_input_missed = 0;
+			so->so_input_disarmed = 1;
+		}
 	}
 	return error == ENOBUFS ? ENOBUFS : 0;
 }
@@ -393,6 +401,7 @@ input_rearm_locked(struct socket *so)
 	    ("input_rearm_locked: state %u", so->so_input_state));
 	so->so_input_state = SOI_ARMED;
 	so->so_input_missed = 0;
+	so->so_input_disarmed = 0;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.ptr = so;

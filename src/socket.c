@@ -686,6 +686,26 @@ so_wait_direct(struct socket *so, const struct timespec *abstime)
 	return r == 0 ? EAGAIN : 0;
 }
 
+static int so_wait_record_impl(struct socket *so, int flags, int skip_empty);
+
+/*
+ * so_wait_record_impl, then hand the socket back to the input thread if a
+ * reader had taken it over (so_input_disarmed): unless a blocking reader
+ * is leaving with a record, since it comes back for the next one and reads
+ * the socket itself then.  Pollers and event loops always get it back.
+ */
+static int
+so_wait_record_locked(struct socket *so, int flags, int skip_empty)
+{
+	int error;
+
+	error = so_wait_record_impl(so, flags, skip_empty);
+	if (so->so_input_disarmed && so->so_input_state == SOI_ARMED &&
+	    (error != 0 || so->so_evfd_perm || !so->so_rblocking))
+		input_rearm_locked(so);
+	return error;
+}
+
 /*
  * Wait until the reader has something: a record at sb_mb (returns 0), an
  * error (returns it; a one-shot error is consumed unless MSG_PEEK), or the
@@ -693,7 +713,7 @@ so_wait_direct(struct socket *so, const struct timespec *abstime)
  * way, for readers that cannot see a control message.  Sockbuf locked.
  */
 static int
-so_wait_record_locked(struct socket *so, int flags, int skip_empty)
+so_wait_record_impl(struct socket *so, int flags, int skip_empty)
 {
 	struct sockbuf *sb = &so->so_rcv;
 	struct timespec abstime;
@@ -758,7 +778,8 @@ so_wait_record_locked(struct socket *so, int flags, int skip_empty)
 			sb->sb_rwaiters--;
 			continue;
 		}
-		if (so_nonblocking(so, flags))
+		so->so_rblocking = !so_nonblocking(so, flags);
+		if (!so->so_rblocking)
 			return EAGAIN;
 		if (timed < 0)
 			timed = so_rcvtimeo(so, &abstime);
@@ -1022,6 +1043,8 @@ uktls_event_fd(int fd)
 	}
 	SOCKBUF_LOCK(&so->so_rcv);
 	so->so_evfd_perm = 1;
+	if (so->so_input_disarmed && so->so_input_state == SOI_ARMED)
+		input_rearm_locked(so);
 	error = so_evfd_get_locked(so);
 	efd = so->so_evfd;
 	SOCKBUF_UNLOCK(&so->so_rcv);
@@ -1073,6 +1096,9 @@ uktls_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 		n++;
 		SOCKBUF_LOCK(&sos[i]->so_rcv);
 		sos[i]->so_evfd_perm = 1;
+		if (sos[i]->so_input_disarmed &&
+		    sos[i]->so_input_state == SOI_ARMED)
+			input_rearm_locked(sos[i]);
 		error = so_evfd_get_locked(sos[i]);
 		p[n].fd = sos[i]->so_evfd;
 		SOCKBUF_UNLOCK(&sos[i]->so_rcv);

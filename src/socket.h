@@ -48,6 +48,9 @@ struct socket {
 	int so_rpolling;            /* (sb) readers polling fd and so_evfd */
 	int so_closewait;           /* (sb) a closer waits for SOI_BUSY */
 	int so_input_missed;        /* (sb) an epoll event found it SOI_BUSY */
+	int so_input_disarmed;      /* (sb) SOI_ARMED, registration disarmed:
+				       a reader has the socket to itself */
+	int so_rblocking;           /* (sb) the last reader to wait blocks */
 	unsigned int so_wq;         /* work queue index, chosen once */
 	int so_wq_onlist;           /* (sb) on the queue's list: worker visits */
 	struct socket *so_wq_next;  /* work-queue linkage (wq lock) */
