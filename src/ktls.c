@@ -251,9 +251,9 @@ ktls_engine_start(void)
 		error = ENXIO;
 		goto out;
 	}
-	ktls_stats->nwq = ktls_nwq;
-	ktls_stats->workers = ktls_nwq;
-	ktls_stats->input_threads = ktls_config.input_threads;
+	KTLS_SET(nwq, ktls_nwq);
+	KTLS_SET(workers, ktls_nwq);
+	KTLS_SET(input_threads, ktls_config.input_threads);
 	atomic_store_explicit(&ktls_started, 1, memory_order_release);
 out:
 	pthread_mutex_unlock(&ktls_start_mtx);

@@ -44,7 +44,12 @@ ktls_stats_publish(void)
 	int fd, error = 0;
 
 	snprintf(stats_name, sizeof(stats_name), "/uktls.%d", (int)getpid());
-	fd = shm_open(stats_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+	/*
+	 * An object by this name is a dead process's with our pid: remove it
+	 * and create ours exclusively, never adopting one made by another.
+	 */
+	(void)shm_unlink(stats_name);
+	fd = shm_open(stats_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600);
 	if (fd < 0) {
 		error = errno;
@@ -98,8 +103,8 @@ stats_fill(const struct uktls_stats_region *r, struct uktls_stats *st)
 	st->pool_clusters_total = KTLS_GET(r, pool_clusters_total);
 	st->pool_clusters_free = KTLS_GET(r, pool_clusters_free);
 	st->pool_bytes = KTLS_GET(r, pool_bytes);
-	st->workers = r->workers;
-	st->input_threads = r->input_threads;
+	st->workers = KTLS_GET(r, workers);
+	st->input_threads = KTLS_GET(r, input_threads);
 	memcpy(st->crypto_backend, r->backend, sizeof(st->crypto_backend));
 	st->crypto_backend[sizeof(st->crypto_backend) - 1] = '\0';
 }
@@ -111,10 +116,11 @@ uktls_get_stats(struct uktls_stats *st)
 
 	if (st == NULL)
 		return EINVAL;
-	if (r->backend[0] == '\0')
-		strncpy(r->backend, ktls_crypto_default_name(),
-		    sizeof(r->backend) - 1);
 	stats_fill(r, st);
+	/* This process's backend, without writing to the shared region. */
+	strncpy(st->crypto_backend, ktls_crypto_default_name(),
+	    sizeof(st->crypto_backend) - 1);
+	st->crypto_backend[sizeof(st->crypto_backend) - 1] = '\0';
 	return 0;
 }
 
@@ -123,6 +129,7 @@ uktls_get_stats_pid(pid_t pid, struct uktls_stats *st, uint64_t *wq_depth,
     unsigned int *nwq)
 {
 	struct uktls_stats_region *r;
+	struct stat sst;
 	char name[64];
 	unsigned int i, n;
 	int fd, error = 0;
@@ -133,6 +140,11 @@ uktls_get_stats_pid(pid_t pid, struct uktls_stats *st, uint64_t *wq_depth,
 	fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return errno;
+	/* Mapping past the object's end would fault on the first read. */
+	if (fstat(fd, &sst) != 0 || (size_t)sst.st_size < sizeof(*r)) {
+		close(fd);
+		return EPROTO;
+	}
 	r = mmap(NULL, sizeof(*r), PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (r == MAP_FAILED)
@@ -149,7 +161,9 @@ uktls_get_stats_pid(pid_t pid, struct uktls_stats *st, uint64_t *wq_depth,
 	}
 	stats_fill(r, st);
 	if (wq_depth != NULL && nwq != NULL) {
-		n = r->nwq < *nwq ? r->nwq : *nwq;
+		n = KTLS_GET(r, nwq);
+		if (n > *nwq)
+			n = *nwq;
 		if (n > UKTLS_STATS_MAXWQ)
 			n = UKTLS_STATS_MAXWQ;
 		for (i = 0; i < n; i++)

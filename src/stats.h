@@ -22,10 +22,10 @@ struct uktls_stats_region {
 	uint32_t version;
 	uint32_t size;
 	int32_t pid;
-	uint32_t nwq;
-	uint32_t workers;
-	uint32_t input_threads;
-	char backend[32];
+	atomic_uint_least32_t nwq;  /* set once the engine runs */
+	atomic_uint_least32_t workers;
+	atomic_uint_least32_t input_threads;
+	char backend[32];           /* written before the region is shared */
 	atomic_uint_least64_t sockets_enabled, sockets_active;
 	atomic_uint_least64_t records_decrypted, bytes_decrypted;
 	atomic_uint_least64_t bytes_received;

@@ -354,20 +354,25 @@ tg_watchdog_fire(int sig)
 	_exit(3);
 }
 
+static void
+tg_watchdog_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tg_watchdog_fire;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 void
 tg_watchdog(unsigned int seconds)
 {
-	static int installed;
-	struct sigaction sa;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	if (!installed) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = tg_watchdog_fire;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGALRM, &sa, NULL);
-		signal(SIGPIPE, SIG_IGN);
-		installed = 1;
-	}
+	/* Test threads may make pairs at the same time. */
+	pthread_once(&once, tg_watchdog_install);
 	alarm(seconds);
 }
 
