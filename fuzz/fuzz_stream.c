@@ -515,6 +515,36 @@ rd_next(const struct reader *r, int want_ctl, int want_err, int err)
 	return j;
 }
 
+/*
+ * Would a read without a control buffer make the model ambiguous?  It would
+ * drop the empty records it steps over, and when an error precedes them and
+ * another error with the same errno follows them, which of the two it
+ * reports cannot be told from the errno (the second was kept only if the
+ * first had been read when it happened).  Such reads use a control buffer.
+ */
+static int
+rd_ambiguous_ahead(const struct reader *r)
+{
+	size_t j, k;
+	int empties;
+
+	for (j = r->i; j < fs_nev && fs_ev[j].kind != EV_ERR; j++)
+		;
+	if (j >= fs_nev)
+		return 0;
+	for (k = j + 1, empties = 0; k < fs_nev; k++) {
+		if (fs_ev[k].kind == EV_ERR) {
+			if (empties && fs_ev[k].err == fs_ev[j].err)
+				return 1;
+			continue;
+		}
+		if (fs_ev[k].len > 0)
+			return 0;
+		empties = 1;
+	}
+	return 0;
+}
+
 static void
 rd_choose(struct reader *r, struct rop *op, int nonblock)
 {
@@ -537,6 +567,8 @@ rd_choose(struct reader *r, struct rop *op, int nonblock)
 	 */
 	op->api = !nonblock && fz_rng_below(&r->rng, 8) == 0 ?
 	    1 + (int)fz_rng_below(&r->rng, 2) : 0;
+	if (rd_ambiguous_ahead(r))
+		op->api = 0;
 	/* Zero-copy reads take whole records and, like a control buffer,
 	 * see empty ones: they may be non-blocking. */
 	if (fz_rng_below(&r->rng, 8) == 0)
@@ -548,7 +580,7 @@ rd_choose(struct reader *r, struct rop *op, int nonblock)
 		op->flags = 0;
 	if (op->api == 3)
 		op->flags &= MSG_DONTWAIT | MSG_WAITALL;
-	op->ctl = op->api == 0 && (nonblock ||
+	op->ctl = op->api == 0 && (nonblock || rd_ambiguous_ahead(r) ||
 	    fz_rng_below(&r->rng, 6) != 0);
 	if (op->ctl)
 		op->ctlspace = ctlsizes[fz_rng_below(&r->rng, 8)];

@@ -12,8 +12,8 @@
  *
  * Every call takes the application's own descriptor.  On a descriptor that
  * does not have RX enabled the calls behave as the system call they are
- * named after, except that TCP_RXTLS_ENABLE and TCP_RXTLS_MODE are always
- * answered by uktls.
+ * named after, except that TCP_RXTLS_ENABLE and TCP_RXTLS_MODE (and Linux's
+ * SOL_TLS TLS_RX and TLS_TX, below) are always answered by uktls.
  */
 #ifndef UKTLS_H
 #define UKTLS_H
@@ -106,6 +106,139 @@ struct tls_get_record {
 	uint8_t tls_vminor;
 	uint16_t tls_length;
 };
+
+/*
+ * Linux kernel TLS's receive enable (uapi/linux/tls.h), accepted as a second
+ * way in so that a Linux kTLS program hands over with a rename:
+ *
+ *	uktls_setsockopt(fd, SOL_TLS, TLS_RX, &crypto_info, sizeof(crypto_info))
+ *
+ * with one of the tls12_crypto_info_* structures below; optlen must be that
+ * structure's size exactly, as Linux requires.  AES-128-GCM, AES-256-GCM and
+ * ChaCha20-Poly1305 on TLS 1.2 and 1.3 are supported; the other ciphers
+ * Linux names (CCM, SM4, ARIA) fail with EOPNOTSUPP.  Linux's TCP_ULP "tls"
+ * step is not needed: uktls_setsockopt passes it to the kernel unchanged, so
+ * drop it where the tls module may be absent.
+ *
+ * Only the enable takes Linux's form.  Reads keep FreeBSD's semantics (one
+ * record per read, its type in a TLS_GET_RECORD control message at level
+ * IPPROTO_TCP, not Linux's TLS_GET_RECORD_TYPE at SOL_TLS), a second enable
+ * is EALREADY, and TLS_TX is EOPNOTSUPP (uktls does no transmit).
+ * uktls_getsockopt(SOL_TLS, TLS_RX) with a 4-byte buffer reads back
+ * struct tls_crypto_info (version and cipher); keys are never handed out,
+ * so any other length is EINVAL.
+ *
+ * Each name is defined only where the system has not already defined it, so
+ * <linux/tls.h> or glibc's <sys/socket.h> (SOL_TLS) may come first.
+ * Including <linux/tls.h> after this header is not supported.
+ */
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+/* Linux's structures, unless <linux/tls.h> has given them. */
+#ifndef _LINUX_TLS_H
+struct tls_crypto_info {
+	uint16_t version;     /* TLS_1_2_VERSION or TLS_1_3_VERSION */
+	uint16_t cipher_type; /* TLS_CIPHER_* */
+};
+
+struct tls12_crypto_info_aes_gcm_128 {
+	struct tls_crypto_info info;
+	unsigned char iv[8]; /* ignored for RX: each record carries its own */
+	unsigned char key[16];
+	unsigned char salt[4];
+	unsigned char rec_seq[8];
+};
+
+struct tls12_crypto_info_aes_gcm_256 {
+	struct tls_crypto_info info;
+	unsigned char iv[8]; /* ignored for RX: each record carries its own */
+	unsigned char key[32];
+	unsigned char salt[4];
+	unsigned char rec_seq[8];
+};
+#endif
+
+/*
+ * ChaCha20-Poly1305 came to <linux/tls.h> later than AES-GCM, so an older
+ * header may lack it.  Linux declares a zero-length salt array after the
+ * key, a GNU extension; leaving it out gives the same layout in C11.
+ */
+#if !defined(_LINUX_TLS_H) || !defined(TLS_CIPHER_CHACHA20_POLY1305)
+struct tls12_crypto_info_chacha20_poly1305 {
+	struct tls_crypto_info info;
+	unsigned char iv[12];
+	unsigned char key[32];
+	unsigned char rec_seq[8];
+};
+#endif
+
+#ifndef TLS_TX
+#define TLS_TX 1 /* transmit parameters: uktls answers EOPNOTSUPP */
+#endif
+#ifndef TLS_RX
+#define TLS_RX 2 /* receive parameters */
+#endif
+#ifndef TLS_1_2_VERSION
+#define TLS_1_2_VERSION 0x0303
+#endif
+#ifndef TLS_1_3_VERSION
+#define TLS_1_3_VERSION 0x0304
+#endif
+
+#ifndef TLS_CIPHER_AES_GCM_128
+#define TLS_CIPHER_AES_GCM_128 51
+#define TLS_CIPHER_AES_GCM_128_IV_SIZE 8
+#define TLS_CIPHER_AES_GCM_128_KEY_SIZE 16
+#define TLS_CIPHER_AES_GCM_128_SALT_SIZE 4
+#define TLS_CIPHER_AES_GCM_128_TAG_SIZE 16
+#define TLS_CIPHER_AES_GCM_128_REC_SEQ_SIZE 8
+#endif
+#ifndef TLS_CIPHER_AES_GCM_256
+#define TLS_CIPHER_AES_GCM_256 52
+#define TLS_CIPHER_AES_GCM_256_IV_SIZE 8
+#define TLS_CIPHER_AES_GCM_256_KEY_SIZE 32
+#define TLS_CIPHER_AES_GCM_256_SALT_SIZE 4
+#define TLS_CIPHER_AES_GCM_256_TAG_SIZE 16
+#define TLS_CIPHER_AES_GCM_256_REC_SEQ_SIZE 8
+#endif
+#ifndef TLS_CIPHER_AES_CCM_128
+#define TLS_CIPHER_AES_CCM_128 53 /* not supported: EOPNOTSUPP */
+#endif
+#ifndef TLS_CIPHER_CHACHA20_POLY1305
+#define TLS_CIPHER_CHACHA20_POLY1305 54
+#define TLS_CIPHER_CHACHA20_POLY1305_IV_SIZE 12
+#define TLS_CIPHER_CHACHA20_POLY1305_KEY_SIZE 32
+#define TLS_CIPHER_CHACHA20_POLY1305_SALT_SIZE 0
+#define TLS_CIPHER_CHACHA20_POLY1305_TAG_SIZE 16
+#define TLS_CIPHER_CHACHA20_POLY1305_REC_SEQ_SIZE 8
+#endif
+/* Not supported by uktls (EOPNOTSUPP), named so that they can be refused. */
+#ifndef TLS_CIPHER_SM4_GCM
+#define TLS_CIPHER_SM4_GCM 55
+#endif
+#ifndef TLS_CIPHER_SM4_CCM
+#define TLS_CIPHER_SM4_CCM 56
+#endif
+#ifndef TLS_CIPHER_ARIA_GCM_128
+#define TLS_CIPHER_ARIA_GCM_128 57
+#endif
+#ifndef TLS_CIPHER_ARIA_GCM_256
+#define TLS_CIPHER_ARIA_GCM_256 58
+#endif
+
+/* optlen is checked against these sizes: they must be Linux's. */
+#ifndef __cplusplus
+_Static_assert(sizeof(struct tls_crypto_info) == 4,
+    "struct tls_crypto_info differs from Linux's");
+_Static_assert(sizeof(struct tls12_crypto_info_aes_gcm_128) == 40,
+    "struct tls12_crypto_info_aes_gcm_128 differs from Linux's");
+_Static_assert(sizeof(struct tls12_crypto_info_aes_gcm_256) == 56,
+    "struct tls12_crypto_info_aes_gcm_256 differs from Linux's");
+_Static_assert(sizeof(struct tls12_crypto_info_chacha20_poly1305) == 56,
+    "struct tls12_crypto_info_chacha20_poly1305 differs from Linux's");
+#endif
 
 /*
  * The calls.  Each returns what the system call would, errno on failure.

@@ -423,11 +423,50 @@ out:
 	return error;
 }
 
+/*
+ * Linux's TLS_RX enable: translated to a struct tls_enable and handed to the
+ * same enable as TCP_RXTLS_ENABLE.  The translation may put the TLS 1.3 IV
+ * in ivbuf, so it is wiped here, with en, on every path.
+ */
+static int
+so_enable_rx_linux(int fd, const void *optval, socklen_t optlen)
+{
+	struct tls_enable en;
+	uint8_t ivbuf[TLS_NONCE_LEN];
+	int error;
+
+	memset(&en, 0, sizeof(en));
+	memset(ivbuf, 0, sizeof(ivbuf));
+	if (optval == NULL) {
+		error = EFAULT;
+		goto out;
+	}
+	error = tls_enable_from_crypto_info(optval, optlen, &en, ivbuf);
+	if (error != 0)
+		goto out;
+	error = ktls_enable_rx(fd, &en, NULL, 0, NULL, 0);
+out:
+	tls_explicit_bzero(ivbuf, sizeof(ivbuf));
+	tls_explicit_bzero(&en, sizeof(en));
+	return error;
+}
+
 int
 uktls_setsockopt(int fd, int level, int optname, const void *optval,
     socklen_t optlen)
 {
 	int error;
+
+	if (level == SOL_TLS && (optname == TLS_RX || optname == TLS_TX)) {
+		/* uktls has no transmit side to configure. */
+		error = optname == TLS_TX ? EOPNOTSUPP :
+		    so_enable_rx_linux(fd, optval, optlen);
+		if (error != 0) {
+			errno = error;
+			return -1;
+		}
+		return 0;
+	}
 
 	if (level == SOL_SOCKET && optname == SO_RCVTIMEO) {
 		struct timeval tv;
@@ -487,6 +526,47 @@ uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
 	return 0;
 }
 
+/*
+ * Linux's TLS_RX read-back, limited to what is not secret: with a buffer of
+ * exactly struct tls_crypto_info, the version and cipher, derived from the
+ * session's parameters (which never change after the enable, so a socket
+ * reference is enough).  Linux hands the keys back for a full-size buffer;
+ * uktls refuses every other length.  Errors in Linux's order: EINVAL for a
+ * buffer too short to mean anything, EBUSY if RX is not enabled.
+ */
+static int
+so_getsockopt_linux_rx(int fd, void *optval, socklen_t *optlen)
+{
+	const struct tls_session_params *p;
+	struct tls_crypto_info info;
+	struct socket *so;
+
+	if (optval == NULL || optlen == NULL)
+		return EFAULT;
+	if (*optlen < sizeof(info))
+		return EINVAL;
+	so = so_lookup(fd);
+	if (so == NULL)
+		return EBUSY;
+	if (*optlen != sizeof(info)) {
+		sorele(so);
+		return EINVAL;
+	}
+	p = &so->so_rcv.sb_tls_info->params;
+	info.version = p->tls_vminor == TLS_MINOR_VER_THREE ?
+	    TLS_1_3_VERSION : TLS_1_2_VERSION;
+	if (p->cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
+		info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+	else if (p->cipher_key_len == TLS_CIPHER_AES_GCM_128_KEY_SIZE)
+		info.cipher_type = TLS_CIPHER_AES_GCM_128;
+	else
+		info.cipher_type = TLS_CIPHER_AES_GCM_256;
+	sorele(so);
+	memcpy(optval, &info, sizeof(info));
+	*optlen = sizeof(info);
+	return 0;
+}
+
 int
 uktls_getsockopt(int fd, int level, int optname, void *optval,
     socklen_t *optlen)
@@ -494,6 +574,14 @@ uktls_getsockopt(int fd, int level, int optname, void *optval,
 	struct socket *so;
 	int mode = TCP_TLS_MODE_NONE, error;
 
+	if (level == SOL_TLS && optname == TLS_RX) {
+		error = so_getsockopt_linux_rx(fd, optval, optlen);
+		if (error != 0) {
+			errno = error;
+			return -1;
+		}
+		return 0;
+	}
 	if (level != IPPROTO_TCP ||
 	    (optname != TCP_RXTLS_MODE && optname != TCP_RXTLS_ENABLE))
 		return getsockopt(fd, level, optname, optval, optlen);
@@ -686,7 +774,8 @@ so_wait_direct(struct socket *so, const struct timespec *abstime)
 	return r == 0 ? EAGAIN : 0;
 }
 
-static int so_wait_record_impl(struct socket *so, int flags, int skip_empty);
+static int so_wait_record_impl(struct socket *so, int flags, int skip_empty,
+    struct mbuf **recp);
 
 /*
  * so_wait_record_impl, then hand the socket back to the input thread if a
@@ -695,25 +784,35 @@ static int so_wait_record_impl(struct socket *so, int flags, int skip_empty);
  * the socket itself then.  Pollers and event loops always get it back.
  */
 static int
-so_wait_record_locked(struct socket *so, int flags, int skip_empty)
+so_wait_record_locked(struct socket *so, int flags, int skip_empty,
+    struct mbuf **recp)
 {
 	int error;
 
-	error = so_wait_record_impl(so, flags, skip_empty);
+	error = so_wait_record_impl(so, flags, skip_empty, recp);
 	if (so->so_input_disarmed && so->so_input_state == SOI_ARMED &&
 	    (error != 0 || so->so_evfd_perm || !so->so_rblocking))
 		input_rearm_locked(so);
 	return error;
 }
 
+static int
+so_record_empty(const struct mbuf *rec)
+{
+	return m_length(rec->m_type == MT_CONTROL ? rec->m_next : rec,
+	    NULL) == 0;
+}
+
 /*
- * Wait until the reader has something: a record at sb_mb (returns 0), an
- * error (returns it; a one-shot error is consumed unless MSG_PEEK), or the
- * end of the stream (returns -1).  skip_empty: drop empty records on the
- * way, for readers that cannot see a control message.  Sockbuf locked.
+ * Wait until the reader has something: a record at sb_mb (returns 0, *recp
+ * set to it), an error (returns it; a one-shot error is consumed unless
+ * MSG_PEEK), or the end of the stream (returns -1).  skip_empty: empty
+ * records are invisible, for readers that cannot see a control message, and
+ * dropped on the way.  Sockbuf locked.
  */
 static int
-so_wait_record_impl(struct socket *so, int flags, int skip_empty)
+so_wait_record_impl(struct socket *so, int flags, int skip_empty,
+    struct mbuf **recp)
 {
 	struct sockbuf *sb = &so->so_rcv;
 	struct timespec abstime;
@@ -731,12 +830,17 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty)
 		rec = sb->sb_mb;
 		if (rec != NULL &&
 		    (so->so_error == 0 || so->so_error_recs > 0)) {
-			if (skip_empty && m_length(rec->m_type == MT_CONTROL ?
-			    rec->m_next : rec, NULL) == 0) {
-				so_record_done_locked(so);
-				continue;
+			if (!skip_empty || !so_record_empty(rec)) {
+				*recp = rec;
+				return 0;
 			}
-			return 0;
+			/*
+			 * An empty record means nothing to a reader without a
+			 * control buffer: it is dropped, under MSG_PEEK too
+			 * (there is nothing in it to leave for a later read).
+			 */
+			so_record_done_locked(so);
+			continue;
 		}
 		if (so->so_error != 0) {
 			error = so->so_error;
@@ -834,7 +938,7 @@ soreceive(struct socket *so, struct msghdr *msg, int flags)
 	msg->msg_flags = 0;
 	msg->msg_controllen = want_ctl ? msg->msg_controllen : 0;
 	SOCKBUF_LOCK(sb);
-	error = so_wait_record_locked(so, flags, !want_ctl);
+	error = so_wait_record_locked(so, flags, !want_ctl, &rec);
 	if (error != 0) {
 		SOCKBUF_UNLOCK(sb);
 		msg->msg_controllen = 0;
@@ -843,7 +947,7 @@ soreceive(struct socket *so, struct msghdr *msg, int flags)
 		errno = error;
 		return -1;
 	}
-	rec = sb->sb_mb;
+	KASSERT(rec == sb->sb_mb, ("soreceive: not the first record"));
 	data = rec->m_type == MT_CONTROL ? rec->m_next : rec;
 	reclen = m_length(data, NULL);
 	if (rec->m_type == MT_CONTROL && want_ctl)
@@ -896,7 +1000,7 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 	}
 	sb = &so->so_rcv;
 	SOCKBUF_LOCK(sb);
-	error = so_wait_record_locked(so, flags, 0);
+	error = so_wait_record_locked(so, flags, 0, &rec);
 	if (error != 0) {
 		SOCKBUF_UNLOCK(sb);
 		sorele(so);
@@ -905,7 +1009,6 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 		errno = error;
 		return -1;
 	}
-	rec = sb->sb_mb;
 	memset(&t, 0, sizeof(t));
 	if (rec->m_type == MT_CONTROL) {
 		memcpy(&t, CMSG_DATA(mtod(rec, struct cmsghdr *)), sizeof(t));

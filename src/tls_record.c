@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -242,6 +243,122 @@ out:
 	if (error != 0)
 		tls_explicit_bzero(p, sizeof(*p));
 	return error;
+}
+
+/*
+ * Where each supported Linux structure keeps its fields.  Linux's 8-byte
+ * `iv' of the AES-GCM structures is, for TLS 1.2, the explicit nonce of the
+ * first record the holder would send; a receiver reads each record's own
+ * explicit nonce, so only the salt matters there.  For TLS 1.3 the 12-byte
+ * static IV is salt || iv.  ChaCha20 has a 12-byte iv and no salt.
+ */
+struct tls_linux_cipher {
+	uint16_t cipher_type;
+	int cipher_algorithm;
+	size_t size;
+	size_t key_off;
+	int key_len;
+	size_t iv_off;
+	size_t iv_len;
+	size_t salt_off;
+	size_t salt_len;
+	size_t seq_off;
+};
+
+#define TLS_LINUX_GCM(type, st, klen) {					\
+	(type), CRYPTO_AES_NIST_GCM_16, sizeof(struct st),		\
+	offsetof(struct st, key), (klen),				\
+	offsetof(struct st, iv), sizeof(((struct st *)0)->iv),		\
+	offsetof(struct st, salt), sizeof(((struct st *)0)->salt),	\
+	offsetof(struct st, rec_seq) }
+
+static const struct tls_linux_cipher tls_linux_ciphers[] = {
+	TLS_LINUX_GCM(TLS_CIPHER_AES_GCM_128, tls12_crypto_info_aes_gcm_128,
+	    TLS_AES128_KEY_LEN),
+	TLS_LINUX_GCM(TLS_CIPHER_AES_GCM_256, tls12_crypto_info_aes_gcm_256,
+	    TLS_AES256_KEY_LEN),
+	{ TLS_CIPHER_CHACHA20_POLY1305, CRYPTO_CHACHA20_POLY1305,
+	    sizeof(struct tls12_crypto_info_chacha20_poly1305),
+	    offsetof(struct tls12_crypto_info_chacha20_poly1305, key),
+	    TLS_CHACHA20_KEY_LEN,
+	    offsetof(struct tls12_crypto_info_chacha20_poly1305, iv),
+	    TLS_CHACHA20_IV_LEN, 0, 0,
+	    offsetof(struct tls12_crypto_info_chacha20_poly1305, rec_seq) },
+};
+
+_Static_assert(TLS_CIPHER_AES_GCM_128_SALT_SIZE +
+    TLS_CIPHER_AES_GCM_128_IV_SIZE == TLS_1_3_GCM_IV_LEN &&
+    TLS_CIPHER_AES_GCM_256_SALT_SIZE + TLS_CIPHER_AES_GCM_256_IV_SIZE ==
+    TLS_1_3_GCM_IV_LEN, "salt || iv is not a TLS 1.3 IV");
+
+int
+tls_enable_from_crypto_info(const void *optval, socklen_t optlen,
+    struct tls_enable *en, uint8_t ivbuf[TLS_NONCE_LEN])
+{
+	const struct tls_linux_cipher *lc;
+	const uint8_t *base = optval;
+	struct tls_crypto_info info;
+	uint8_t vminor;
+	size_t i;
+
+	memset(en, 0, sizeof(*en));
+	if (optval == NULL)
+		return EFAULT;
+	if (optlen < sizeof(info))
+		return EINVAL;
+	/* optval need not be aligned for a uint16_t. */
+	memcpy(&info, optval, sizeof(info));
+	switch (info.version) {
+	case TLS_1_2_VERSION:
+		vminor = TLS_MINOR_VER_TWO;
+		break;
+	case TLS_1_3_VERSION:
+		vminor = TLS_MINOR_VER_THREE;
+		break;
+	default:
+		return EINVAL;
+	}
+	lc = NULL;
+	for (i = 0; i < sizeof(tls_linux_ciphers) /
+	    sizeof(tls_linux_ciphers[0]); i++)
+		if (tls_linux_ciphers[i].cipher_type == info.cipher_type)
+			lc = &tls_linux_ciphers[i];
+	if (lc == NULL) {
+		switch (info.cipher_type) {
+		case TLS_CIPHER_AES_CCM_128:
+		case TLS_CIPHER_SM4_GCM:
+		case TLS_CIPHER_SM4_CCM:
+		case TLS_CIPHER_ARIA_GCM_128:
+		case TLS_CIPHER_ARIA_GCM_256:
+			/* A valid Linux request that uktls cannot serve. */
+			return EOPNOTSUPP;
+		default:
+			return EINVAL;
+		}
+	}
+	/* Linux takes exactly the structure, no more, no less. */
+	if (optlen != lc->size)
+		return EINVAL;
+
+	en->cipher_algorithm = lc->cipher_algorithm;
+	en->cipher_key = base + lc->key_off;
+	en->cipher_key_len = lc->key_len;
+	en->tls_vmajor = TLS_MAJOR_VER_ONE;
+	en->tls_vminor = vminor;
+	memcpy(en->rec_seq, base + lc->seq_off, sizeof(en->rec_seq));
+	if (lc->cipher_algorithm == CRYPTO_CHACHA20_POLY1305) {
+		en->iv = base + lc->iv_off;
+		en->iv_len = TLS_CHACHA20_IV_LEN;
+	} else if (vminor == TLS_MINOR_VER_TWO) {
+		en->iv = base + lc->salt_off;
+		en->iv_len = TLS_AEAD_GCM_LEN;
+	} else {
+		memcpy(ivbuf, base + lc->salt_off, lc->salt_len);
+		memcpy(ivbuf + lc->salt_len, base + lc->iv_off, lc->iv_len);
+		en->iv = ivbuf;
+		en->iv_len = TLS_1_3_GCM_IV_LEN;
+	}
+	return 0;
 }
 
 void

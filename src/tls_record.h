@@ -65,6 +65,23 @@ struct tls_session_params {
 int tls_params_from_enable(const struct tls_enable *en,
     struct tls_session_params *p);
 
+/*
+ * Translate Linux's TLS_RX argument (optlen bytes at optval, a struct
+ * tls12_crypto_info_*) into a struct tls_enable for tls_params_from_enable,
+ * with the checks Linux's do_tls_setsockopt_conf makes, in its order:
+ *  EINVAL: optlen < sizeof(struct tls_crypto_info); version not TLS 1.2 or
+ *          1.3; a cipher_type Linux does not know; optlen not exactly the
+ *          size of that cipher's structure.
+ *  EOPNOTSUPP: a cipher Linux knows that uktls does not decrypt (AES-CCM,
+ *          SM4-GCM, SM4-CCM, ARIA-GCM).
+ *  EFAULT: optval NULL.
+ * On success en->cipher_key points into optval and en->iv into optval or
+ * ivbuf (TLS 1.3 AES-GCM: salt || iv), so both must outlive en; the caller
+ * wipes ivbuf after use.  en is zeroed on failure and ivbuf left untouched.
+ */
+int tls_enable_from_crypto_info(const void *optval, socklen_t optlen,
+    struct tls_enable *en, uint8_t ivbuf[TLS_NONCE_LEN]);
+
 /* Zero every secret in p (keys and IV), with a store the compiler keeps. */
 void tls_params_wipe(struct tls_session_params *p);
 
