@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 
 #include "crypto.h"
+#include "kassert.h"
 #include "mbuf.h"
 #include "tls_record.h"
 
@@ -330,4 +331,59 @@ ktls_crypto_default_name(void)
 	p.tls_tlen = TLS_AEAD_TAG_LEN;
 	be = ktls_crypto_select(&p);
 	return be != NULL ? be->name : "none";
+}
+
+void
+ktls_seg_init(struct ktls_seg_cursor *c, struct mbuf *m, uint32_t from,
+    uint32_t to)
+{
+	uint32_t off = from;
+
+	while (m != NULL && off >= m->m_len) {
+		off -= m->m_len;
+		m = m->m_next;
+	}
+	c->sc_m = m;
+	c->sc_off = off;
+	c->sc_pos = from;
+	c->sc_end = to;
+}
+
+uint8_t *
+ktls_seg_next(struct ktls_seg_cursor *c, uint32_t *len)
+{
+	struct mbuf *m;
+	uint8_t *buf;
+	uint32_t n;
+
+	while (c->sc_pos < c->sc_end) {
+		m = c->sc_m;
+		KASSERT(m != NULL, ("ktls_seg_next: chain ends at %u",
+		    c->sc_pos));
+		n = m->m_len - c->sc_off;
+		if (n > c->sc_end - c->sc_pos)
+			n = c->sc_end - c->sc_pos;
+		if (n == 0) {
+			c->sc_m = m->m_next;
+			c->sc_off = 0;
+			continue;
+		}
+		/*
+		 * Never hand out storage the receive path does not own: a
+		 * cluster may be shared, but only with other mbufs of the
+		 * receive path holding disjoint ranges of it.
+		 */
+		KASSERT((m->m_flags & M_RDONLY) == 0,
+		    ("ktls_seg_next: mbuf %p is read-only", (void *)m));
+		buf = mtod(m, uint8_t *) + c->sc_off;
+		c->sc_pos += n;
+		c->sc_off += n;
+		if (c->sc_off == m->m_len) {
+			c->sc_m = m->m_next;
+			c->sc_off = 0;
+		}
+		*len = n;
+		return buf;
+	}
+	return NULL;
 }

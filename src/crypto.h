@@ -47,6 +47,23 @@ struct ktls_crypto_backend {
 	    uint64_t seqno, int *trailer_len);
 };
 
+/*
+ * Walking a byte range of an mbuf chain one mbuf's share at a time, as the
+ * backends do to decrypt in place: ktls_seg_init(&c, m, from, to), then
+ * ktls_seg_next(&c, &len) gives each segment's address and length, NULL
+ * after the last.  The range must lie inside the chain.
+ */
+struct ktls_seg_cursor {
+	struct mbuf *sc_m;
+	uint32_t sc_off; /* in sc_m */
+	uint32_t sc_pos; /* in the chain */
+	uint32_t sc_end;
+};
+
+void ktls_seg_init(struct ktls_seg_cursor *c, struct mbuf *m, uint32_t from,
+    uint32_t to);
+uint8_t *ktls_seg_next(struct ktls_seg_cursor *c, uint32_t *len);
+
 extern const struct ktls_crypto_backend ktls_crypto_openssl;
 #ifdef UKTLS_HAVE_IPSECMB
 extern const struct ktls_crypto_backend ktls_crypto_ipsecmb;

@@ -212,20 +212,13 @@ imb_teardown(void *cookie)
 static void
 imb_wipe_range(struct mbuf *m, uint32_t from, uint32_t to)
 {
-	uint32_t n, off, pos;
+	struct ktls_seg_cursor cur;
+	uint8_t *buf;
+	uint32_t n;
 
-	off = from;
-	while (m != NULL && off >= m->m_len) {
-		off -= m->m_len;
-		m = m->m_next;
-	}
-	for (pos = from; pos < to && m != NULL; m = m->m_next, off = 0) {
-		n = m->m_len - off;
-		if (n > to - pos)
-			n = to - pos;
-		tls_explicit_bzero(mtod(m, uint8_t *) + off, n);
-		pos += n;
-	}
+	ktls_seg_init(&cur, m, from, to);
+	while ((buf = ktls_seg_next(&cur, &n)) != NULL)
+		tls_explicit_bzero(buf, n);
 }
 
 static int
@@ -244,7 +237,8 @@ imb_decrypt(void *cookie, const struct tls_session_params *p,
 	uint8_t tag[TLS_AEAD_TAG_LEN];
 	uint8_t calc[TLS_AEAD_TAG_LEN];
 	struct mbuf *m0 = m;
-	uint32_t end, n, off, pos, reclen;
+	struct ktls_seg_cursor cur;
+	uint32_t end, n, reclen;
 	unsigned int aadlen;
 	IMB_MGR *mgr;
 	uint8_t *buf;
@@ -300,26 +294,8 @@ imb_decrypt(void *cookie, const struct tls_session_params *p,
 	 * update calls carry partial blocks over from one call to the next,
 	 * so any split gives the same bytes as one call over the whole.
 	 */
-	off = p->tls_hlen;
-	while (m != NULL && off >= m->m_len) {
-		off -= m->m_len;
-		m = m->m_next;
-	}
-	for (pos = p->tls_hlen; pos < end; m = m->m_next, off = 0) {
-		KASSERT(m != NULL, ("%s: chain ends at %u", __func__, pos));
-		n = m->m_len - off;
-		if (n > end - pos)
-			n = end - pos;
-		if (n == 0)
-			continue;
-		/*
-		 * Never write to storage the receive path does not own: a
-		 * cluster may be shared, but only with other mbufs of the
-		 * receive path holding disjoint ranges of it.
-		 */
-		KASSERT((m->m_flags & M_RDONLY) == 0,
-		    ("%s: mbuf %p is read-only", __func__, (void *)m));
-		buf = mtod(m, uint8_t *) + off;
+	ktls_seg_init(&cur, m, p->tls_hlen, end);
+	while ((buf = ktls_seg_next(&cur, &n)) != NULL) {
 		switch (s->is_kind) {
 		case IMB_KIND_AES128_GCM:
 			IMB_AES128_GCM_DEC_UPDATE(mgr, &s->is_key.gcm,
@@ -334,7 +310,6 @@ imb_decrypt(void *cookie, const struct tls_session_params *p,
 			    s->is_key.chacha, &ctx.chacha, buf, buf, n);
 			break;
 		}
-		pos += n;
 	}
 
 	switch (s->is_kind) {

@@ -118,7 +118,8 @@ ossl_decrypt(void *cookie, const struct tls_session_params *p,
 	uint8_t aad[TLS_MAX_AAD_LEN];
 	uint8_t tag[TLS_AEAD_TAG_LEN];
 	uint8_t fin[TLS_AEAD_TAG_LEN];
-	uint32_t end, n, off, pos, reclen;
+	struct ktls_seg_cursor cur;
+	uint32_t end, n, reclen;
 	unsigned int aadlen;
 	uint8_t *buf;
 	int error, outl;
@@ -167,32 +168,13 @@ ossl_decrypt(void *cookie, const struct tls_session_params *p,
 	 * as it was given, whatever the split, so the output lands exactly
 	 * over the input.
 	 */
-	off = p->tls_hlen;
-	while (m != NULL && off >= m->m_len) {
-		off -= m->m_len;
-		m = m->m_next;
-	}
-	for (pos = p->tls_hlen; pos < end; m = m->m_next, off = 0) {
-		KASSERT(m != NULL, ("%s: chain ends at %u", __func__, pos));
-		n = m->m_len - off;
-		if (n > end - pos)
-			n = end - pos;
-		if (n == 0)
-			continue;
-		/*
-		 * Never write to storage the receive path does not own: a
-		 * cluster may be shared, but only with other mbufs of the
-		 * receive path holding disjoint ranges of it.
-		 */
-		KASSERT((m->m_flags & M_RDONLY) == 0,
-		    ("%s: mbuf %p is read-only", __func__, (void *)m));
-		buf = mtod(m, uint8_t *) + off;
+	ktls_seg_init(&cur, m, p->tls_hlen, end);
+	while ((buf = ktls_seg_next(&cur, &n)) != NULL) {
 		if (EVP_DecryptUpdate(ctx, buf, &outl, buf, (int)n) != 1 ||
 		    outl != (int)n) {
 			error = ENOMEM;
 			goto out;
 		}
-		pos += n;
 	}
 
 	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, sizeof(tag),
