@@ -15,6 +15,7 @@
  *    it changes only the nonce and 8 bytes of additional data, not the
  *    cost of the bulk cipher.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -386,4 +387,43 @@ ktls_seg_next(struct ktls_seg_cursor *c, uint32_t *len)
 		return buf;
 	}
 	return NULL;
+}
+
+void
+ktls_aead_input(const struct tls_session_params *p,
+    const struct tls_record_layer *hdr, const struct mbuf *m, uint64_t seqno,
+    struct ktls_aead_input *in)
+{
+	uint8_t explicit_nonce[TLS_GCM_EXPLICIT_NONCE_LEN];
+	uint32_t reclen;
+
+	_Static_assert(sizeof(in->ai_nonce) == TLS_NONCE_LEN &&
+	    sizeof(in->ai_aad) == TLS_MAX_AAD_LEN &&
+	    sizeof(in->ai_tag) == TLS_AEAD_TAG_LEN, "ktls_aead_input sizes");
+	reclen = TLS_HEADER_LEN + (uint32_t)ntohs(hdr->tls_length);
+	KASSERT(p->tls_tlen == TLS_AEAD_TAG_LEN,
+	    ("ktls_aead_input: trailer length %u", p->tls_tlen));
+	KASSERT(reclen >= (uint32_t)p->tls_hlen + p->tls_tlen,
+	    ("ktls_aead_input: record of %u bytes too short", reclen));
+	KASSERT(m_length(m, NULL) == reclen,
+	    ("ktls_aead_input: chain of %u bytes for a record of %u",
+	    m_length(m, NULL), reclen));
+	in->ai_end = reclen - TLS_AEAD_TAG_LEN;
+	/*
+	 * Only TLS 1.2 AES-GCM has an explicit nonce: the bytes between the
+	 * header and the payload.
+	 */
+	if (p->tls_hlen > TLS_HEADER_LEN) {
+		KASSERT(p->tls_hlen == TLS_HEADER_LEN +
+		    TLS_GCM_EXPLICIT_NONCE_LEN,
+		    ("ktls_aead_input: header length %u", p->tls_hlen));
+		m_copydata(m, TLS_HEADER_LEN, sizeof(explicit_nonce),
+		    explicit_nonce);
+		tls_nonce(p, explicit_nonce, seqno, in->ai_nonce);
+		tls_explicit_bzero(explicit_nonce, sizeof(explicit_nonce));
+	} else
+		tls_nonce(p, NULL, seqno, in->ai_nonce);
+	in->ai_aadlen = tls_aad(p, hdr, seqno, in->ai_end - p->tls_hlen,
+	    in->ai_aad);
+	m_copydata(m, in->ai_end, sizeof(in->ai_tag), in->ai_tag);
 }

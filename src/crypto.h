@@ -64,6 +64,24 @@ void ktls_seg_init(struct ktls_seg_cursor *c, struct mbuf *m, uint32_t from,
     uint32_t to);
 uint8_t *ktls_seg_next(struct ktls_seg_cursor *c, uint32_t *len);
 
+/*
+ * What every AEAD backend reads before the bulk of a record: the nonce,
+ * the additional data and the received tag, and where the payload ends.
+ * Secrets (the nonce derives from the IV): wipe with tls_explicit_bzero.
+ */
+struct ktls_aead_input {
+	uint8_t ai_nonce[12];
+	uint8_t ai_aad[13];
+	uint8_t ai_tag[16];
+	unsigned int ai_aadlen;
+	uint32_t ai_end;  /* offset of the tag: the payload is [tls_hlen, end) */
+};
+
+/* Fill *in for the record in chain m (exactly the record, header first). */
+void ktls_aead_input(const struct tls_session_params *p,
+    const struct tls_record_layer *hdr, const struct mbuf *m, uint64_t seqno,
+    struct ktls_aead_input *in);
+
 extern const struct ktls_crypto_backend ktls_crypto_openssl;
 #ifdef UKTLS_HAVE_IPSECMB
 extern const struct ktls_crypto_backend ktls_crypto_ipsecmb;

@@ -231,61 +231,32 @@ imb_decrypt(void *cookie, const struct tls_session_params *p,
 		struct gcm_context_data gcm;
 		struct chacha20_poly1305_context_data chacha;
 	} ctx;
-	uint8_t explicit_nonce[TLS_GCM_EXPLICIT_NONCE_LEN];
-	uint8_t nonce[TLS_NONCE_LEN];
-	uint8_t aad[TLS_MAX_AAD_LEN];
-	uint8_t tag[TLS_AEAD_TAG_LEN];
+	struct ktls_aead_input in;
 	uint8_t calc[TLS_AEAD_TAG_LEN];
-	struct mbuf *m0 = m;
 	struct ktls_seg_cursor cur;
-	uint32_t end, n, reclen;
-	unsigned int aadlen;
 	IMB_MGR *mgr;
 	uint8_t *buf;
+	uint32_t n;
 	int error;
-
-	reclen = TLS_HEADER_LEN + (uint32_t)ntohs(hdr->tls_length);
-	KASSERT(p->tls_tlen == TLS_AEAD_TAG_LEN,
-	    ("%s: trailer length %u", __func__, p->tls_tlen));
-	KASSERT(reclen >= (uint32_t)p->tls_hlen + p->tls_tlen,
-	    ("%s: record of %u bytes too short", __func__, reclen));
-	KASSERT(m_length(m, NULL) == reclen,
-	    ("%s: chain of %u bytes for a record of %u", __func__,
-	    m_length(m, NULL), reclen));
-	end = reclen - TLS_AEAD_TAG_LEN;
 
 	/* Set up before any session could be: never NULL here. */
 	mgr = imb_mgr();
 	KASSERT(mgr != NULL, ("%s: no manager", __func__));
 
-	/*
-	 * Only TLS 1.2 AES-GCM has an explicit nonce: the bytes between the
-	 * header and the payload.
-	 */
-	if (p->tls_hlen > TLS_HEADER_LEN) {
-		KASSERT(p->tls_hlen == TLS_HEADER_LEN +
-		    TLS_GCM_EXPLICIT_NONCE_LEN,
-		    ("%s: header length %u", __func__, p->tls_hlen));
-		m_copydata(m, TLS_HEADER_LEN, sizeof(explicit_nonce),
-		    explicit_nonce);
-		tls_nonce(p, explicit_nonce, seqno, nonce);
-	} else
-		tls_nonce(p, NULL, seqno, nonce);
-	aadlen = tls_aad(p, hdr, seqno, end - p->tls_hlen, aad);
-	m_copydata(m, end, sizeof(tag), tag);
+	ktls_aead_input(p, hdr, m, seqno, &in);
 
 	switch (s->is_kind) {
 	case IMB_KIND_AES128_GCM:
 		IMB_AES128_GCM_INIT_VAR_IV(mgr, &s->is_key.gcm, &ctx.gcm,
-		    nonce, sizeof(nonce), aad, aadlen);
+		    in.ai_nonce, sizeof(in.ai_nonce), in.ai_aad, in.ai_aadlen);
 		break;
 	case IMB_KIND_AES256_GCM:
 		IMB_AES256_GCM_INIT_VAR_IV(mgr, &s->is_key.gcm, &ctx.gcm,
-		    nonce, sizeof(nonce), aad, aadlen);
+		    in.ai_nonce, sizeof(in.ai_nonce), in.ai_aad, in.ai_aadlen);
 		break;
 	default:
 		IMB_CHACHA20_POLY1305_INIT(mgr, s->is_key.chacha, &ctx.chacha,
-		    nonce, aad, aadlen);
+		    in.ai_nonce, in.ai_aad, in.ai_aadlen);
 		break;
 	}
 
@@ -294,7 +265,7 @@ imb_decrypt(void *cookie, const struct tls_session_params *p,
 	 * update calls carry partial blocks over from one call to the next,
 	 * so any split gives the same bytes as one call over the whole.
 	 */
-	ktls_seg_init(&cur, m, p->tls_hlen, end);
+	ktls_seg_init(&cur, m, p->tls_hlen, in.ai_end);
 	while ((buf = ktls_seg_next(&cur, &n)) != NULL) {
 		switch (s->is_kind) {
 		case IMB_KIND_AES128_GCM:
@@ -328,8 +299,8 @@ imb_decrypt(void *cookie, const struct tls_session_params *p,
 	}
 
 	/* CRYPTO_memcmp takes the same time whichever byte differs. */
-	if (CRYPTO_memcmp(calc, tag, sizeof(tag)) != 0) {
-		imb_wipe_range(m0, p->tls_hlen, end);
+	if (CRYPTO_memcmp(calc, in.ai_tag, sizeof(calc)) != 0) {
+		imb_wipe_range(m, p->tls_hlen, in.ai_end);
 		error = EBADMSG;
 		goto out;
 	}
@@ -338,10 +309,7 @@ imb_decrypt(void *cookie, const struct tls_session_params *p,
 out:
 	/* The contexts hold key stream, the GHASH state and Poly's key. */
 	tls_explicit_bzero(&ctx, sizeof(ctx));
-	tls_explicit_bzero(explicit_nonce, sizeof(explicit_nonce));
-	tls_explicit_bzero(nonce, sizeof(nonce));
-	tls_explicit_bzero(aad, sizeof(aad));
-	tls_explicit_bzero(tag, sizeof(tag));
+	tls_explicit_bzero(&in, sizeof(in));
 	tls_explicit_bzero(calc, sizeof(calc));
 	return error;
 }

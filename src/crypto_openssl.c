@@ -113,26 +113,12 @@ ossl_decrypt(void *cookie, const struct tls_session_params *p,
     int *trailer_len)
 {
 	EVP_CIPHER_CTX *ctx = cookie;
-	uint8_t explicit_nonce[TLS_GCM_EXPLICIT_NONCE_LEN];
-	uint8_t nonce[TLS_NONCE_LEN];
-	uint8_t aad[TLS_MAX_AAD_LEN];
-	uint8_t tag[TLS_AEAD_TAG_LEN];
+	struct ktls_aead_input in;
 	uint8_t fin[TLS_AEAD_TAG_LEN];
 	struct ktls_seg_cursor cur;
-	uint32_t end, n, reclen;
-	unsigned int aadlen;
 	uint8_t *buf;
+	uint32_t n;
 	int error, outl;
-
-	reclen = TLS_HEADER_LEN + (uint32_t)ntohs(hdr->tls_length);
-	KASSERT(p->tls_tlen == TLS_AEAD_TAG_LEN,
-	    ("%s: trailer length %u", __func__, p->tls_tlen));
-	KASSERT(reclen >= (uint32_t)p->tls_hlen + p->tls_tlen,
-	    ("%s: record of %u bytes too short", __func__, reclen));
-	KASSERT(m_length(m, NULL) == reclen,
-	    ("%s: chain of %u bytes for a record of %u", __func__,
-	    m_length(m, NULL), reclen));
-	end = reclen - TLS_AEAD_TAG_LEN;
 
 	/*
 	 * decrypt may run on a thread of the application's (see ossl_setup);
@@ -140,24 +126,11 @@ ossl_decrypt(void *cookie, const struct tls_session_params *p,
 	 */
 	ERR_set_mark();
 
-	/*
-	 * Only TLS 1.2 AES-GCM has an explicit nonce: the bytes between the
-	 * header and the payload.
-	 */
-	if (p->tls_hlen > TLS_HEADER_LEN) {
-		KASSERT(p->tls_hlen == TLS_HEADER_LEN +
-		    TLS_GCM_EXPLICIT_NONCE_LEN,
-		    ("%s: header length %u", __func__, p->tls_hlen));
-		m_copydata(m, TLS_HEADER_LEN, sizeof(explicit_nonce),
-		    explicit_nonce);
-		tls_nonce(p, explicit_nonce, seqno, nonce);
-	} else
-		tls_nonce(p, NULL, seqno, nonce);
-	aadlen = tls_aad(p, hdr, seqno, end - p->tls_hlen, aad);
-	m_copydata(m, end, sizeof(tag), tag);
+	ktls_aead_input(p, hdr, m, seqno, &in);
 
-	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
-	    EVP_DecryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1) {
+	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, in.ai_nonce) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &outl, in.ai_aad,
+	    (int)in.ai_aadlen) != 1) {
 		error = ENOMEM;
 		goto out;
 	}
@@ -168,7 +141,7 @@ ossl_decrypt(void *cookie, const struct tls_session_params *p,
 	 * as it was given, whatever the split, so the output lands exactly
 	 * over the input.
 	 */
-	ktls_seg_init(&cur, m, p->tls_hlen, end);
+	ktls_seg_init(&cur, m, p->tls_hlen, in.ai_end);
 	while ((buf = ktls_seg_next(&cur, &n)) != NULL) {
 		if (EVP_DecryptUpdate(ctx, buf, &outl, buf, (int)n) != 1 ||
 		    outl != (int)n) {
@@ -177,8 +150,8 @@ ossl_decrypt(void *cookie, const struct tls_session_params *p,
 		}
 	}
 
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, sizeof(tag),
-	    tag) != 1) {
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG,
+	    sizeof(in.ai_tag), in.ai_tag) != 1) {
 		error = ENOMEM;
 		goto out;
 	}
@@ -190,10 +163,7 @@ ossl_decrypt(void *cookie, const struct tls_session_params *p,
 	*trailer_len = p->tls_tlen;
 	error = 0;
 out:
-	tls_explicit_bzero(explicit_nonce, sizeof(explicit_nonce));
-	tls_explicit_bzero(nonce, sizeof(nonce));
-	tls_explicit_bzero(aad, sizeof(aad));
-	tls_explicit_bzero(tag, sizeof(tag));
+	tls_explicit_bzero(&in, sizeof(in));
 	tls_explicit_bzero(fin, sizeof(fin));
 	ERR_pop_to_mark();
 	return error;
