@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "crypto.h"
+#include "crypto_kat.h"
 #include "harness.h"
 #include "mbuf.h"
 #include "tls_record.h"
@@ -30,85 +31,23 @@
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A record at its largest: header, explicit nonce, 2^14 + 256, tag. */
-#define REC_MAX (TLS_HEADER_LEN + TLS_GCM_EXPLICIT_NONCE_LEN + \
-	TLS13_MAX_CIPHERTEXT_LEN + TLS_AEAD_TAG_LEN)
-#define SEG_MAX 4096
-
 static const struct ktls_crypto_backend *const be_test = &ktls_crypto_ipsecmb;
 static const struct ktls_crypto_backend *const be_ref = &ktls_crypto_openssl;
 
-struct suite {
-	const char *name;
-	int cipher;
-	int key_len;
-	int minor;
-};
-
-static struct suite suites[] = {
-	{ "aes128_gcm_1_2", CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_TWO },
-	{ "aes256_gcm_1_2", CRYPTO_AES_NIST_GCM_16, 32, TLS_MINOR_VER_TWO },
-	{ "chacha20_poly1305_1_2", CRYPTO_CHACHA20_POLY1305, 32,
-	    TLS_MINOR_VER_TWO },
-	{ "aes128_gcm_1_3", CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_THREE },
-	{ "aes256_gcm_1_3", CRYPTO_AES_NIST_GCM_16, 32, TLS_MINOR_VER_THREE },
-	{ "chacha20_poly1305_1_3", CRYPTO_CHACHA20_POLY1305, 32,
-	    TLS_MINOR_VER_THREE },
-};
 
 /* ---- a reproducible random source -------------------------------------- */
-
-static uint64_t rng_state;
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t z;
-
-	/* splitmix64 */
-	z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint32_t
-rng_below(uint32_t n)
-{
-	return (uint32_t)(rng_next() % n);
-}
-
-static void
-rng_bytes(void *buf, size_t len)
-{
-	uint8_t *b = buf;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		b[i] = (uint8_t)rng_next();
-}
 
 __attribute__((constructor)) static void
 rng_init(void)
 {
-	const char *env;
-	uint64_t seed;
-
-	env = getenv("UKTLS_TEST_SEED");
-	if (env != NULL)
-		seed = strtoull(env, NULL, 0);
-	else
-		seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
-	rng_state = seed;
-	fprintf(stderr, "test_crypto_ipsecmb: UKTLS_TEST_SEED=%" PRIu64 "\n",
-	    seed);
+	kat_rng_init("test_crypto_ipsecmb");
 }
 
 /* ---- sessions and sealing, independent of the code under test ---------- */
 
 /* One key, opened by the backend under test and by the reference. */
 struct session {
-	const struct suite *su;
+	const struct kat_suite *su;
 	struct tls_session_params p;
 	void *cookie;     /* ipsec-mb */
 	void *ref_cookie; /* OpenSSL */
@@ -119,15 +58,15 @@ struct session {
 };
 
 static int
-session_open(struct session *s, const struct suite *su)
+session_open(struct session *s, const struct kat_suite *su)
 {
 	struct tls_enable en;
 	int error;
 
 	memset(s, 0, sizeof(*s));
 	s->su = su;
-	rng_bytes(s->key, sizeof(s->key));
-	rng_bytes(s->iv, sizeof(s->iv));
+	kat_rng_bytes(s->key, sizeof(s->key));
+	kat_rng_bytes(s->iv, sizeof(s->iv));
 	s->iv_len = su->cipher == CRYPTO_AES_NIST_GCM_16 &&
 	    su->minor == TLS_MINOR_VER_TWO ? 4 : 12;
 	s->hlen = su->cipher == CRYPTO_AES_NIST_GCM_16 &&
@@ -164,133 +103,17 @@ session_close(struct session *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static const EVP_CIPHER *
-suite_cipher(const struct suite *su)
-{
-	if (su->cipher == CRYPTO_CHACHA20_POLY1305)
-		return EVP_chacha20_poly1305();
-	return su->key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
-}
-
-/*
- * Seal one record of content type type into rec and return its length.
- * TLS 1.3 records hold content || type || pad zero bytes.  For TLS 1.2
- * AES-GCM the explicit nonce is random, as a sender may choose it.  The
- * bytes the backend should leave between header and tag go to payload,
- * their count to *payload_len.
- */
+/* Seal with the session's key (crypto_kat.h). */
 static uint32_t
 seal_record(const struct session *s, uint64_t seqno, uint8_t type,
     const uint8_t *content, uint32_t content_len, uint32_t pad, uint8_t *rec,
     uint8_t *payload, uint32_t *payload_len)
 {
-	EVP_CIPHER_CTX *ctx;
-	uint8_t aad[13], nonce[12];
-	uint32_t len, plen, reclen;
-	int aadlen, i, outl;
-	int tls13;
-
-	tls13 = s->su->minor == TLS_MINOR_VER_THREE;
-	memcpy(payload, content, content_len);
-	plen = content_len;
-	if (tls13) {
-		payload[plen++] = type;
-		memset(payload + plen, 0, pad);
-		plen += pad;
-	}
-	*payload_len = plen;
-	reclen = s->hlen + plen + TLS_AEAD_TAG_LEN;
-	len = reclen - TLS_HEADER_LEN;
-	if (reclen > REC_MAX)
-		abort();
-
-	rec[0] = tls13 ? TLS_RLTYPE_APP : type;
-	rec[1] = 3;
-	rec[2] = 3;
-	rec[3] = (uint8_t)(len >> 8);
-	rec[4] = (uint8_t)len;
-
-	if (s->hlen == 13) {
-		/* RFC 5288: salt || explicit nonce carried in the record. */
-		rng_bytes(rec + 5, 8);
-		memcpy(nonce, s->iv, 4);
-		memcpy(nonce + 4, rec + 5, 8);
-	} else {
-		/* RFC 8446 5.3, RFC 7905: iv xor seqno. */
-		memcpy(nonce, s->iv, 12);
-		for (i = 0; i < 8; i++)
-			nonce[4 + i] ^= (uint8_t)(seqno >> (56 - 8 * i));
-	}
-	if (tls13) {
-		memcpy(aad, rec, 5);
-		aadlen = 5;
-	} else {
-		for (i = 0; i < 8; i++)
-			aad[i] = (uint8_t)(seqno >> (56 - 8 * i));
-		aad[8] = type;
-		aad[9] = 3;
-		aad[10] = 3;
-		aad[11] = (uint8_t)(plen >> 8);
-		aad[12] = (uint8_t)plen;
-		aadlen = 13;
-	}
-
-	ctx = EVP_CIPHER_CTX_new();
-	if (ctx == NULL ||
-	    EVP_EncryptInit_ex(ctx, suite_cipher(s->su), NULL, NULL,
-	    NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1 ||
-	    EVP_EncryptInit_ex(ctx, NULL, NULL, s->key, nonce) != 1 ||
-	    EVP_EncryptUpdate(ctx, NULL, &outl, aad, aadlen) != 1 ||
-	    EVP_EncryptUpdate(ctx, rec + s->hlen, &outl, payload,
-	    (int)plen) != 1 || (uint32_t)outl != plen ||
-	    EVP_EncryptFinal_ex(ctx, rec + s->hlen + plen, &outl) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16,
-	    rec + s->hlen + plen) != 1)
-		abort();
-	EVP_CIPHER_CTX_free(ctx);
-	return reclen;
+	return kat_seal(s->su, s->key, s->iv, s->hlen, seqno, type, content,
+	    content_len, pad, rec, payload, payload_len);
 }
 
 /* ---- chains ------------------------------------------------------------ */
-
-/*
- * Lay buf into a chain of nseg mbufs of lens[i] bytes each: inline storage
- * when it fits, else a 2 KiB or 16 KiB cluster.  Where room allows, the
- * data starts a few bytes into the storage, so that segments begin at odd
- * addresses as after m_adj or m_split.
- */
-static struct mbuf *
-chain_from_segs(const uint8_t *buf, const uint32_t *lens, unsigned int nseg)
-{
-	struct mbuf *head, **tailp, *m;
-	uint32_t lead;
-	unsigned int i;
-
-	head = NULL;
-	tailp = &head;
-	for (i = 0; i < nseg; i++) {
-		if (lens[i] <= (uint32_t)MLEN)
-			m = m_get(MT_DATA);
-		else if (lens[i] <= MCLBYTES)
-			m = m_getcl(MT_DATA, MCLBYTES);
-		else if (lens[i] <= MJUM16BYTES)
-			m = m_getcl(MT_DATA, MJUM16BYTES);
-		else
-			m = NULL;
-		if (m == NULL)
-			abort();
-		lead = (i * 7 + lens[i]) % 16;
-		if (lens[i] + lead <= m_bufsize(m))
-			m->m_data += lead;
-		memcpy(m->m_data, buf, lens[i]);
-		m->m_len = lens[i];
-		buf += lens[i];
-		*tailp = m;
-		tailp = &m->m_next;
-	}
-	return head;
-}
 
 /*
  * Open a record laid out as lens[] with the backend under test and, in a
@@ -315,8 +138,8 @@ open_record(const struct session *s, const uint8_t *rec, uint32_t reclen,
 	memcpy(&hdr, rec, sizeof(hdr));
 	if (hdr_override != NULL)
 		hdr = *hdr_override;
-	m = chain_from_segs(rec, lens, nseg);
-	mr = chain_from_segs(rec, lens, nseg);
+	m = kat_chain(rec, lens, nseg);
+	mr = kat_chain(rec, lens, nseg);
 	if (m_length(m, NULL) != reclen)
 		abort();
 	trailer_len = ref_trailer = -1;
@@ -388,7 +211,7 @@ random_segs(uint32_t reclen, unsigned int ncuts, uint32_t max, uint32_t *lens)
 	if (ncuts > NITEMS(cuts))
 		abort();
 	for (i = 0; i < ncuts; i++)
-		cuts[i] = 1 + rng_below(reclen - 1);
+		cuts[i] = 1 + kat_rng_below(reclen - 1);
 	/* Insertion sort: there are few cuts. */
 	for (i = 1; i < ncuts; i++) {
 		c = cuts[i];
@@ -429,7 +252,7 @@ pick_seqno(int i)
 	case 2:
 		return UINT64_MAX - 1;
 	default:
-		return rng_next();
+		return kat_rng_next();
 	}
 }
 
@@ -443,7 +266,7 @@ pick_seqno(int i)
 static void
 test_short_every_split(void *arg)
 {
-	const struct suite *su = arg;
+	const struct kat_suite *su = arg;
 	struct session s;
 	uint32_t *lens = lens_buf;
 	uint32_t i, j, plen, reclen, clen;
@@ -458,7 +281,7 @@ test_short_every_split(void *arg)
 			seqno = pick_seqno(k);
 			/* 64 bytes, and once a length that is no block's. */
 			clen = k == 3 ? 77 : 64;
-			rng_bytes(content_buf, clen);
+			kat_rng_bytes(content_buf, clen);
 			reclen = seal_record(&s, seqno, TLS_RLTYPE_APP,
 			    content_buf, clen, (uint32_t)pad, rec_buf,
 			    payload_buf, &plen);
@@ -507,7 +330,7 @@ test_short_every_split(void *arg)
 static void
 test_long_random_splits(void *arg)
 {
-	const struct suite *su = arg;
+	const struct kat_suite *su = arg;
 	struct session s;
 	uint32_t *lens = lens_buf;
 	uint32_t content_len, i, n, plen, pos, reclen;
@@ -521,7 +344,7 @@ test_long_random_splits(void *arg)
 				continue;
 			seqno = pick_seqno(k);
 			content_len = TLS_MAX_MSG_SIZE_V10_2 - (uint32_t)k;
-			rng_bytes(content_buf, content_len);
+			kat_rng_bytes(content_buf, content_len);
 			reclen = seal_record(&s, seqno, TLS_RLTYPE_APP,
 			    content_buf, content_len, (uint32_t)pad, rec_buf,
 			    payload_buf, &plen);
@@ -539,7 +362,7 @@ test_long_random_splits(void *arg)
 			    payload_buf, plen, "16k cluster");
 
 			for (r = 0; r < 40; r++) {
-				n = random_segs(reclen, 1 + rng_below(r < 20 ?
+				n = random_segs(reclen, 1 + kat_rng_below(r < 20 ?
 				    8 : 200), SEG_MAX, lens);
 				expect_open(&s, rec_buf, reclen, lens, n, seqno,
 				    payload_buf, plen, "random cuts");
@@ -571,7 +394,7 @@ struct flip {
 static void
 test_bad_records(void *arg)
 {
-	const struct suite *su = arg;
+	const struct kat_suite *su = arg;
 	static uint8_t bad[REC_MAX];
 	struct tls_record_layer hdr;
 	struct session s;
@@ -584,9 +407,9 @@ test_bad_records(void *arg)
 
 	REQUIRE_EQ(session_open(&s, su), 0);
 	for (big = 0; big <= 1; big++) {
-		seqno = rng_next();
+		seqno = kat_rng_next();
 		clen = big ? TLS_MAX_MSG_SIZE_V10_2 : 64;
-		rng_bytes(content_buf, clen);
+		kat_rng_bytes(content_buf, clen);
 		reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf,
 		    clen, 0, rec_buf, payload_buf, &plen);
 		/* The tag straddles two mbufs throughout. */
@@ -650,15 +473,15 @@ test_bad_records(void *arg)
 static void
 test_tag_straddles(void *arg)
 {
-	const struct suite *su = arg;
+	const struct kat_suite *su = arg;
 	struct session s;
 	uint32_t *lens = lens_buf;
 	uint32_t i, j, n, plen, reclen;
 	uint64_t seqno;
 
 	REQUIRE_EQ(session_open(&s, su), 0);
-	seqno = rng_next();
-	rng_bytes(content_buf, 300);
+	seqno = kat_rng_next();
+	kat_rng_bytes(content_buf, 300);
 	reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf, 300, 3,
 	    rec_buf, payload_buf, &plen);
 
@@ -702,7 +525,7 @@ test_tag_straddles(void *arg)
 static void
 test_empty_records(void *arg)
 {
-	const struct suite *su = arg;
+	const struct kat_suite *su = arg;
 	struct session s;
 	uint32_t lens[2], plen, reclen;
 	uint64_t seqno;
@@ -726,7 +549,7 @@ test_empty_records(void *arg)
 	}
 	if (su->minor == TLS_MINOR_VER_THREE) {
 		/* A type byte and 200 bytes of padding. */
-		seqno = rng_next();
+		seqno = kat_rng_next();
 		reclen = seal_record(&s, seqno, TLS_RLTYPE_HANDSHAKE,
 		    content_buf, 0, 200, rec_buf, payload_buf, &plen);
 		lens[0] = reclen;
@@ -743,7 +566,7 @@ test_empty_records(void *arg)
 static void
 test_record_stream(void *arg)
 {
-	const struct suite *su = arg;
+	const struct kat_suite *su = arg;
 	struct session s;
 	uint32_t *lens = lens_buf;
 	uint32_t content_len, n, plen, reclen;
@@ -753,22 +576,22 @@ test_record_stream(void *arg)
 	REQUIRE_EQ(session_open(&s, su), 0);
 	seqno = UINT64_MAX - 30;
 	for (k = 0; k < 60; k++, seqno++) {
-		switch (rng_below(4)) {
+		switch (kat_rng_below(4)) {
 		case 0:
 			content_len = TLS_MAX_MSG_SIZE_V10_2;
 			break;
 		case 1:
-			content_len = rng_below(64);
+			content_len = kat_rng_below(64);
 			break;
 		default:
-			content_len = rng_below(3000);
+			content_len = kat_rng_below(3000);
 			break;
 		}
-		rng_bytes(content_buf, content_len);
+		kat_rng_bytes(content_buf, content_len);
 		reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf,
 		    content_len, su->minor == TLS_MINOR_VER_THREE ?
-		    rng_below(40) : 0, rec_buf, payload_buf, &plen);
-		n = random_segs(reclen, rng_below(10), SEG_MAX, lens);
+		    kat_rng_below(40) : 0, rec_buf, payload_buf, &plen);
+		n = random_segs(reclen, kat_rng_below(10), SEG_MAX, lens);
 		expect_open(&s, rec_buf, reclen, lens, n, seqno, payload_buf,
 		    plen, "stream");
 	}
@@ -778,24 +601,24 @@ test_record_stream(void *arg)
 static const char *
 suite_name(const void *p)
 {
-	return ((const struct suite *)p)->name;
+	return ((const struct kat_suite *)p)->name;
 }
 
 __attribute__((constructor)) static void
 register_suite_tests(void)
 {
 	harness_register_param("short_every_split", test_short_every_split,
-	    suites, sizeof(suites[0]), NITEMS(suites), suite_name);
+	    kat_suites, sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
 	harness_register_param("long_random_splits", test_long_random_splits,
-	    suites, sizeof(suites[0]), NITEMS(suites), suite_name);
-	harness_register_param("bad_records", test_bad_records, suites,
-	    sizeof(suites[0]), NITEMS(suites), suite_name);
-	harness_register_param("tag_straddles", test_tag_straddles, suites,
-	    sizeof(suites[0]), NITEMS(suites), suite_name);
-	harness_register_param("empty_records", test_empty_records, suites,
-	    sizeof(suites[0]), NITEMS(suites), suite_name);
-	harness_register_param("record_stream", test_record_stream, suites,
-	    sizeof(suites[0]), NITEMS(suites), suite_name);
+	    kat_suites, sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
+	harness_register_param("bad_records", test_bad_records, kat_suites,
+	    sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
+	harness_register_param("tag_straddles", test_tag_straddles, kat_suites,
+	    sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
+	harness_register_param("empty_records", test_empty_records, kat_suites,
+	    sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
+	harness_register_param("record_stream", test_record_stream, kat_suites,
+	    sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
 }
 
 /* ---- probe, setup, threads --------------------------------------------- */
@@ -818,9 +641,9 @@ TEST(probe)
 	struct tls_session_params p;
 	size_t i;
 
-	for (i = 0; i < NITEMS(suites); i++) {
-		params_for(&p, suites[i].cipher, suites[i].key_len,
-		    suites[i].minor);
+	for (i = 0; i < NITEMS(kat_suites); i++) {
+		params_for(&p, kat_suites[i].cipher, kat_suites[i].key_len,
+		    kat_suites[i].minor);
 		CHECK_EQ(be_test->probe(&p), 0);
 	}
 	params_for(&p, CRYPTO_AES_CBC, 16, TLS_MINOR_VER_TWO);
@@ -848,8 +671,8 @@ TEST(setup_teardown)
 
 	/* Under AddressSanitizer this finds a session left behind. */
 	for (k = 0; k < 200; k++) {
-		for (i = 0; i < NITEMS(suites); i++) {
-			REQUIRE_EQ(session_open(&s, &suites[i]), 0);
+		for (i = 0; i < NITEMS(kat_suites); i++) {
+			REQUIRE_EQ(session_open(&s, &kat_suites[i]), 0);
 			CHECK(s.cookie != NULL);
 			CHECK(((uintptr_t)s.cookie & 63) == 0);
 			session_close(&s);
@@ -864,10 +687,10 @@ TEST(sessions_independent)
 	uint32_t lens[1], plen, reclen;
 	size_t i;
 
-	for (i = 0; i < NITEMS(suites); i++) {
-		REQUIRE_EQ(session_open(&a, &suites[i]), 0);
-		REQUIRE_EQ(session_open(&b, &suites[i]), 0);
-		rng_bytes(content_buf, 100);
+	for (i = 0; i < NITEMS(kat_suites); i++) {
+		REQUIRE_EQ(session_open(&a, &kat_suites[i]), 0);
+		REQUIRE_EQ(session_open(&b, &kat_suites[i]), 0);
+		kat_rng_bytes(content_buf, 100);
 		reclen = seal_record(&a, 7, TLS_RLTYPE_APP, content_buf, 100,
 		    0, rec_buf, payload_buf, &plen);
 		lens[0] = reclen;
@@ -889,7 +712,7 @@ TEST(sessions_independent)
 #define THR_RECORDS 50
 
 struct thr_arg {
-	const struct suite *su;
+	const struct kat_suite *su;
 	struct session s;
 	uint8_t rec[REC_MAX];
 	uint8_t payload[REC_MAX];
@@ -911,7 +734,7 @@ thr_main(void *arg)
 		lens[0] = 1 + (uint32_t)k % 40;
 		lens[1] = (t->reclen - lens[0]) / 2;
 		lens[2] = t->reclen - lens[0] - lens[1];
-		m = chain_from_segs(t->rec, lens, 3);
+		m = kat_chain(t->rec, lens, 3);
 		memcpy(&hdr, t->rec, sizeof(hdr));
 		if (be_test->decrypt(t->s.cookie, &t->s.p, &hdr, m, 5,
 		    &trailer_len) != 0)
@@ -935,9 +758,9 @@ TEST(threads)
 
 	for (i = 0; i < THR_N; i++) {
 		memset(&args[i], 0, sizeof(args[i]));
-		args[i].su = &suites[i % NITEMS(suites)];
+		args[i].su = &kat_suites[i % NITEMS(kat_suites)];
 		REQUIRE_EQ(session_open(&args[i].s, args[i].su), 0);
-		rng_bytes(content_buf, 1500);
+		kat_rng_bytes(content_buf, 1500);
 		args[i].reclen = seal_record(&args[i].s, 5, TLS_RLTYPE_APP,
 		    content_buf, 1500, 0, args[i].rec, args[i].payload,
 		    &args[i].plen);
@@ -991,9 +814,9 @@ TEST(select_forced)
 	const struct ktls_crypto_backend *be;
 	size_t i;
 
-	for (i = 0; i < NITEMS(suites); i++) {
-		params_for(&p, suites[i].cipher, suites[i].key_len,
-		    suites[i].minor);
+	for (i = 0; i < NITEMS(kat_suites); i++) {
+		params_for(&p, kat_suites[i].cipher, kat_suites[i].key_len,
+		    kat_suites[i].minor);
 		setenv("UKTLS_CRYPTO", "openssl", 1);
 		CHECK(ktls_crypto_select(&p) == &ktls_crypto_openssl);
 		setenv("UKTLS_CRYPTO", "ipsecmb", 1);
@@ -1033,11 +856,11 @@ TEST(select_measured)
 	fprintf(stderr, "test_crypto_ipsecmb: measured choice for "
 	    "AES-128-GCM: %s\n", name);
 	/* A choice is kept, and is the same for both versions. */
-	for (i = 0; i < NITEMS(suites); i++) {
-		params_for(&p, suites[i].cipher, suites[i].key_len,
+	for (i = 0; i < NITEMS(kat_suites); i++) {
+		params_for(&p, kat_suites[i].cipher, kat_suites[i].key_len,
 		    TLS_MINOR_VER_THREE);
 		be = ktls_crypto_select(&p);
-		params_for(&p, suites[i].cipher, suites[i].key_len,
+		params_for(&p, kat_suites[i].cipher, kat_suites[i].key_len,
 		    TLS_MINOR_VER_TWO);
 		be12 = ktls_crypto_select(&p);
 		CHECK(be != NULL && be == be12);
