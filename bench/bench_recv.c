@@ -19,6 +19,10 @@
  *   ssl-ra   SSL_read() with read-ahead and a 256 KiB read buffer
  *   uktls    the receive side handed to uktls with uktls_openssl_prepare()
  *            and uktls_openssl_enable_rx(), then uktls_read() into 256 KiB
+ *   uktls-zc the same, through the zero-copy interface: uktls_recv_zc()
+ *            hands over each record's decrypted buffers, released unread
+ *            with uktls_zc_free() (the other modes do not read theirs
+ *            either)
  *
  * Parts:
  *   throughput  one connection: MB/s, receive CPU seconds per GB, and
@@ -43,7 +47,7 @@
  *   build/bench/bench_recv [--mb N] [--rounds N] [--max-conns N]
  *       [--lat-records N] [--quick] [--json FILE] [--png FILE]
  *       [--only throughput,scaling,latency,memory]
- *       [--modes plain,ssl,ssl-ra,uktls]
+ *       [--modes plain,ssl,ssl-ra,uktls,uktls-zc]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -88,11 +92,35 @@
 #define MAXROUNDS 32
 #define IDLE_SOCKETS 1000
 
-enum mode { M_PLAIN, M_SSL, M_SSL_RA, M_UKTLS, NMODES };
+enum mode { M_PLAIN, M_SSL, M_SSL_RA, M_UKTLS, M_UKTLS_ZC, NMODES };
 static const char *const mnames[NMODES] = { "plain", "ssl", "ssl-ra",
-	"uktls" };
+	"uktls", "uktls-zc" };
 /* Modes selected with --modes (all by default). */
-static int mode_on[NMODES] = { 1, 1, 1, 1 };
+static int mode_on[NMODES] = { 1, 1, 1, 1, 1 };
+
+/* Is m one of the modes whose receive side uktls runs? */
+static int
+is_uktls(enum mode m)
+{
+	return m == M_UKTLS || m == M_UKTLS_ZC;
+}
+
+/*
+ * The zero-copy interface: the next record's decrypted buffers are handed
+ * over and released, as an in-process consumer that parses them in place
+ * would do; like read() in the other modes, the content is not looked at.
+ */
+static ssize_t
+recv_zc(int fd)
+{
+	struct uktls_zc_record *rec;
+	ssize_t n;
+
+	n = uktls_recv_zc(fd, &rec, NULL, 0);
+	if (n > 0 || (n == 0 && rec != NULL))
+		uktls_zc_free(rec);
+	return n;
+}
 
 /* ==== heap allocation counting ====================================== */
 
@@ -591,6 +619,9 @@ recv_thread(void *arg)
 		case M_SSL_RA:
 			n = SSL_read(rc->ssl, rc->buf, RBUF);
 			break;
+		case M_UKTLS_ZC:
+			n = recv_zc(rc->fd);
+			break;
 		default:
 			n = uktls_read(rc->fd, rc->buf, RBUF);
 			break;
@@ -618,7 +649,7 @@ recv_thread(void *arg)
 		    errno == EINTR)
 			continue;
 		/* SSL_read ends with an error at EOF without close_notify. */
-		if (n < 0 && (rc->mode == M_PLAIN || rc->mode == M_UKTLS))
+		if (n < 0 && (rc->mode == M_PLAIN || is_uktls(rc->mode)))
 			rc->error = errno;
 		break;
 	}
@@ -642,14 +673,14 @@ client_handshakes(enum mode m, int n, const int *cfd, SSL **ssl)
 			SSL_set_read_ahead(ssl[i], 1);
 			SSL_set_default_read_buffer_len(ssl[i], RBUF);
 		}
-		if (m == M_UKTLS) {
+		if (is_uktls(m)) {
 			error = uktls_openssl_prepare(ssl[i]);
 			if (error != 0)
 				die("uktls_openssl_prepare", error);
 		}
 		if (SSL_connect(ssl[i]) != 1)
 			die_ssl("SSL_connect");
-		if (m == M_UKTLS) {
+		if (is_uktls(m)) {
 			error = uktls_openssl_enable_rx(ssl[i]);
 			if (error != 0)
 				die("uktls_openssl_enable_rx", error);
@@ -773,7 +804,7 @@ run_stream(enum mode m, int n, size_t total, struct run_result *res)
 		free(rc[i].buf);
 		if (ssl[i] != NULL)
 			SSL_free(ssl[i]);
-		if (m == M_UKTLS)
+		if (is_uktls(m))
 			uktls_close(cfd[i]);
 		else
 			close(cfd[i]);
@@ -829,11 +860,11 @@ report_cell(const char *group, enum mode m, struct cell *c, int rounds)
 	bl_result_add(group, mnames[m], "csw_per_record", "switches", cs,
 	    bl_min(c->csw_per_rec, (size_t)rounds),
 	    bl_max(c->csw_per_rec, (size_t)rounds), (unsigned int)rounds);
-	printf("%-10s %-7s %8.1f MB/s [%.1f..%.1f]  %.3f CPU-s/GB "
+	printf("%-10s %-8s %8.1f MB/s [%.1f..%.1f]  %.3f CPU-s/GB "
 	    "[%.3f..%.3f] = %.2f GB/CPU-s  %.4f allocs/rec  %.2f csw/rec\n",
 	    group, mnames[m], mb, mblo, mbhi, cpu, cpulo, cpuhi, 1 / cpu, al,
 	    cs);
-	printf("%-10s %-7s   allocs per 16 KiB after warm-up (max) %.4f;"
+	printf("%-10s %-8s   allocs per 16 KiB after warm-up (max) %.4f;"
 	    " syscalls per 16 KiB:", "", "", st);
 	for (k = 0; k < NSYS; k++) {
 		char metric[32];
@@ -1011,6 +1042,9 @@ lat_recv_one(struct lat_peer *lp, uint8_t *buf, size_t size)
 		case M_SSL_RA:
 			n = SSL_read(lp->ssl, buf + got, (int)(RBUF - got));
 			break;
+		case M_UKTLS_ZC:
+			n = recv_zc(lp->fd);
+			break;
 		default:
 			n = uktls_read(lp->fd, buf + got, RBUF - got);
 			break;
@@ -1029,7 +1063,7 @@ lat_stop(struct lat_peer *lp)
 	close(lp->tok);
 	if (lp->ssl != NULL)
 		SSL_free(lp->ssl);
-	if (lp->mode == M_UKTLS)
+	if (is_uktls(lp->mode))
 		uktls_close(lp->fd);
 	else
 		close(lp->fd);
@@ -1325,26 +1359,39 @@ mode_in_list(const char *list, const char *name)
 	return 0;
 }
 
+/*
+ * One line of ratios, mode u (uktls or uktls-zc) over each of the others,
+ * for whichever of them ran.
+ */
 static void
-ratio_line(const char *group, const char *metric, const char *what,
-    int invert)
+ratio_line(const char *group, const char *u, const char *metric,
+    const char *what, int invert)
 {
-	double u, p, s, sr;
+	static const char *const others[] = { "plain", "ssl", "ssl-ra" };
+	double x, y;
+	size_t i;
 
-	u = bl_result_get(group, "uktls", metric);
-	p = bl_result_get(group, "plain", metric);
-	s = bl_result_get(group, "ssl", metric);
-	sr = bl_result_get(group, "ssl-ra", metric);
-	if (u <= 0 || p <= 0 || s <= 0 || sr <= 0)
+	x = bl_result_get(group, u, metric);
+	if (x <= 0)
 		return;
-	if (invert) {
-		u = 1 / u;
-		p = 1 / p;
-		s = 1 / s;
-		sr = 1 / sr;
+	printf("%-10s %-9s %-11s", group, u, what);
+	for (i = 0; i < NITEMS(others); i++) {
+		y = bl_result_get(group, others[i], metric);
+		if (y <= 0)
+			printf(" %12s", "-");
+		else
+			printf(" %12.3f", invert ? y / x : x / y);
 	}
-	printf("%-10s %-12s %12.3f %12.3f %12.3f\n", group, what, u / p,
-	    u / s, u / sr);
+	printf("\n");
+}
+
+static void
+ratio_table(const char *group)
+{
+	ratio_line(group, "uktls", "throughput", "throughput", 0);
+	ratio_line(group, "uktls", "cpu_per_gb", "efficiency", 1);
+	ratio_line(group, "uktls-zc", "throughput", "throughput", 0);
+	ratio_line(group, "uktls-zc", "cpu_per_gb", "efficiency", 1);
 }
 
 int
@@ -1427,10 +1474,9 @@ main(int argc, char **argv)
 	bl_note("uktls_backend", "%s", st.crypto_backend);
 	if (only == NULL || strstr(only, "throughput") != NULL) {
 		measure("stream/1", 1, total_mb << 20, rounds);
-		printf("\n# ratios of medians: uktls over\n%-10s %-12s %12s "
-		    "%12s %12s\n", "", "", "plain", "ssl", "ssl-ra");
-		ratio_line("stream/1", "throughput", "throughput", 0);
-		ratio_line("stream/1", "cpu_per_gb", "efficiency", 1);
+		printf("\n# ratios of medians: uktls over\n%-10s %-9s %-11s "
+		    "%12s %12s %12s\n", "", "", "", "plain", "ssl", "ssl-ra");
+		ratio_table("stream/1");
 		printf("\n");
 	}
 	if (only == NULL || strstr(only, "scaling") != NULL) {
@@ -1443,12 +1489,11 @@ main(int argc, char **argv)
 			measure(group, conns[i], total_mb << 20,
 			    rounds > 3 ? 3 : rounds);
 		}
-		printf("\n# ratios of medians: uktls over\n%-10s %-12s %12s "
-		    "%12s %12s\n", "", "", "plain", "ssl", "ssl-ra");
+		printf("\n# ratios of medians: uktls over\n%-10s %-9s %-11s "
+		    "%12s %12s %12s\n", "", "", "", "plain", "ssl", "ssl-ra");
 		for (i = 0; i < nconns; i++) {
 			snprintf(group, sizeof(group), "scaling/%d", conns[i]);
-			ratio_line(group, "throughput", "throughput", 0);
-			ratio_line(group, "cpu_per_gb", "efficiency", 1);
+			ratio_table(group);
 		}
 		chart(png, conns, nconns);
 		printf("\n");
