@@ -756,15 +756,25 @@ so_wait_direct(struct socket *so, const struct timespec *abstime)
 	pfd[0].revents = pfd[1].revents = 0;
 	so->so_rpolling++;
 	sb->sb_rwaiters++;
-	input_quiesce_locked(so);
+	if (!so->so_input_disarmed) {
+		input_quiesce_locked(so);
+		so->so_input_disarmed = 1;
+	}
 	SOCKBUF_UNLOCK(sb);
 	r = poll(pfd, 2, (int)ms);
 	SOCKBUF_LOCK(sb);
 	so->so_rpolling--;
 	if (r > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
 	    so->so_input_state == SOI_ARMED) {
-		/* Still counted as waiting: a whole record is left to us. */
-		(void)input_read_locked(so, 1);
+		/*
+		 * Still counted as waiting: a whole record is left to us.
+		 * The registration stays disarmed: this reader keeps the
+		 * socket while it comes back for more, and hands it back
+		 * when it leaves otherwise (so_wait_record_locked).
+		 */
+		(void)input_read_locked(so, 0);
+		if (so->so_input_state == SOI_ARMED)
+			so->so_input_disarmed = 1;
 	} else if (so->so_input_state == SOI_ARMED) {
 		/* Woken for something else: the input thread watches again. */
 		input_rearm_locked(so);
@@ -864,6 +874,18 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 			 */
 			ktls_decrypt_locked(so);
 			continue;
+		}
+		if (!tried_read && so->so_input_disarmed &&
+		    so->so_input_state == SOI_ARMED) {
+			/*
+			 * This reader already has the socket to itself: a
+			 * blocking one polls it below, which returns at once
+			 * when bytes are there, and so saves the read that
+			 * usually finds none.
+			 */
+			so->so_rblocking = !so_nonblocking(so, flags);
+			if (so->so_rblocking)
+				tried_read = 1;
 		}
 		if (ktls_config.inline_decrypt && !tried_read &&
 		    so->so_input_state == SOI_ARMED) {
