@@ -6,8 +6,12 @@
  *
  * The stream is sealed once (--records records, 64 MiB by default) and, for
  * each engine turn, copied into 16 KiB clusters as the input threads fill
- * them; that copy stands for the socket read and is not timed.  The timed
- * part is what the engine adds on the way from there to the reader:
+ * them; that copy stands for the socket read and is not timed.  It is made
+ * in batches (--batch clusters, 64 by default: 1 MiB), each just before the
+ * engine takes it, because a socket read leaves the bytes in the cache for
+ * the decryption that follows; the cipher alone gets its bytes the same
+ * way.  The timed part is what the engine adds on the way from there to
+ * the reader:
  *
  *   cipher          the cipher library alone over each contiguous record
  *                   (raw EVP or ipsec-mb's direct API), one thread
@@ -19,17 +23,23 @@
  *                   buffer (uktls_read's part); a pinned worker on another
  *                   CPU detaches, decrypts and publishes them
  *   engine-nocopy   the same, the reader dropping records uncopied
- *   engine-inline   as engine, but the reader counts as waiting, so that
- *                   records are left to it and it decrypts them itself
- *                   (ktls_decrypt_locked), as soreceive does when no
- *                   worker has started on them: no hand-off at all
+ *   engine-inline   the reader-driven path of soreceive: a reader that
+ *                   has nothing to read appends the next 4 clusters itself
+ *                   (as it reads its socket when it has caught up),
+ *                   counting as waiting, so that the whole records are
+ *                   left to it and it decrypts them in this thread
+ *                   (ktls_decrypt_locked): no hand-off at all
+ *   engine-inline-nocopy
+ *                   the same, the reader dropping records uncopied: the
+ *                   engine path proper (append, decrypt, readable record),
+ *                   as a waiting reader of uktls_recv_zc runs it
  *
  * for each backend (chosen through UKTLS_CRYPTO).  Every variant takes its
  * turn in each round (A B C D A B C D ...); medians over --rounds rounds.
  * Reported: wall-clock throughput, CPU time of all threads of the process
  * per record (workers included), and the ratio of each to the cipher's.
  *
- *   build/bench/bench_engine [--rounds N] [--records N] [--quick]
+ *   build/bench/bench_engine [--rounds N] [--records N] [--batch N] [--quick]
  *                            [--json FILE] [--only VARIANT] [--backend NAME]
  *
  * --only and --backend restrict the run to one variant or backend, for
@@ -56,11 +66,17 @@
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define CONTENT 16384u
 #define MAXROUNDS 64
+/* Clusters a reader reads at once (input.c's READER_IOV). */
+#define READ_CHUNKS 4
 
 enum variant { V_CIPHER, V_BACKEND, V_ENGINE, V_ENGINE_NOCOPY, V_ENGINE_INLINE,
-	NVARIANTS };
+	V_ENGINE_INLINE_NOCOPY, NVARIANTS };
 static const char *const vnames[NVARIANTS] = { "cipher", "backend", "engine",
-	"engine-nocopy", "engine-inline" };
+	"engine-nocopy", "engine-inline", "engine-inline-nocopy" };
+
+/* Does variant v copy each record out, and does the reader decrypt? */
+#define V_COPIES(v) ((v) == V_ENGINE || (v) == V_ENGINE_INLINE)
+#define V_INLINE(v) ((v) == V_ENGINE_INLINE || (v) == V_ENGINE_INLINE_NOCOPY)
 
 struct backend {
 	const char *name; /* for UKTLS_CRYPTO */
@@ -79,6 +95,8 @@ static struct tls_enable en;
 static struct tls_session_params params;
 static uint8_t *wire, *work;     /* the sealed stream, a scratch copy */
 static size_t wire_len, nrec, reclen;
+/* A batch: clusters staged at once, and the records they hold. */
+static size_t batch_chunks = 64, batch_recs;
 static uint8_t *outbuf;          /* the reader's buffer */
 
 /* One measurement: wall and CPU nanoseconds for nrec records. */
@@ -102,11 +120,10 @@ run_direct(const struct backend *b, int chains, struct sample *s)
 	struct mbuf m[3];
 	struct bl_raw *raw = NULL;
 	void *cookie = NULL;
-	uint64_t t0, c0;
-	size_t i, pos, cut, seglen;
+	uint64_t t0 = 0, c0 = 0;
+	size_t i, k, pos, cut, seglen;
 	int n, trailer_len, error;
 
-	memcpy(work, wire, wire_len);
 	if (chains) {
 		setenv("UKTLS_CRYPTO", b->name, 1);
 		be = ktls_crypto_select(&params);
@@ -121,9 +138,19 @@ run_direct(const struct backend *b, int chains, struct sample *s)
 		if (raw == NULL)
 			die(b->raw, ENOTSUP);
 	}
-	t0 = bl_now_ns();
-	c0 = bl_cpu_ns();
+	s->cpu_ns = s->wall_ns = 0;
 	for (i = 0, pos = 0; i < nrec; i++, pos += reclen) {
+		if (i % batch_recs == 0) {
+			/* Stage the next batch where the cipher finds it. */
+			if (i > 0) {
+				s->cpu_ns += bl_cpu_ns() - c0;
+				s->wall_ns += bl_now_ns() - t0;
+			}
+			k = nrec - i < batch_recs ? nrec - i : batch_recs;
+			memcpy(work + pos, wire + pos, k * reclen);
+			t0 = bl_now_ns();
+			c0 = bl_cpu_ns();
+		}
 		if (!chains) {
 			error = bl_raw_decrypt(raw, work + pos,
 			    (uint32_t)reclen, i);
@@ -148,8 +175,8 @@ run_direct(const struct backend *b, int chains, struct sample *s)
 		if (error != 0)
 			die("decrypt", error);
 	}
-	s->cpu_ns = bl_cpu_ns() - c0;
-	s->wall_ns = bl_now_ns() - t0;
+	s->cpu_ns += bl_cpu_ns() - c0;
+	s->wall_ns += bl_now_ns() - t0;
 	if (be != NULL)
 		be->teardown(cookie);
 	bl_raw_free(raw);
@@ -167,8 +194,8 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 	struct mbuf **chunks, *rec, *data, *m;
 	struct socket *so;
 	struct sockbuf *sb;
-	size_t nchunks, next, nread, i, off, len;
-	uint64_t t0, c0, bytes = 0;
+	size_t nchunks, next, nread, i, off, len, first, batch_end, whole;
+	uint64_t t0 = 0, c0 = 0, bytes = 0;
 	int appended, error;
 
 	setenv("UKTLS_CRYPTO", b->name, 1);
@@ -203,49 +230,74 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 		chunks[i] = m_getcl(MT_DATA, MJUM16BYTES);
 		if (chunks[i] == NULL)
 			die("m_getcl", ENOBUFS);
-		memcpy(chunks[i]->m_data, wire + off, len);
 		chunks[i]->m_len = (uint32_t)len;
 	}
 
-	t0 = bl_now_ns();
-	c0 = bl_cpu_ns();
+	s->cpu_ns = s->wall_ns = 0;
 	next = nread = 0;
 	SOCKBUF_LOCK(sb);
+	batch_end = whole = 0;
 	while (nread < nrec) {
+		if (nread == whole) {
+			/* Stage the next batch: the socket reads, untimed. */
+			if (batch_end > 0) {
+				s->cpu_ns += bl_cpu_ns() - c0;
+				s->wall_ns += bl_now_ns() - t0;
+			}
+			first = batch_end;
+			batch_end = nchunks - first <= batch_chunks ? nchunks :
+			    first + batch_chunks;
+			for (i = first; i < batch_end; i++)
+				memcpy(chunks[i]->m_data, wire + i *
+				    MJUM16BYTES, chunks[i]->m_len);
+			/* The records that end inside what is staged. */
+			whole = batch_end == nchunks ? nrec :
+			    batch_end * MJUM16BYTES / reclen;
+			t0 = bl_now_ns();
+			c0 = bl_cpu_ns();
+		}
+#ifdef SB_TLS_RX_INLINE
+		if (inl) {
+			/*
+			 * The reader-driven path of soreceive: a reader with
+			 * nothing to read reads the socket itself (up to
+			 * READ_CHUNKS clusters), counting as waiting, and
+			 * decrypts the whole records it finds in this thread.
+			 */
+			if (sb->sb_mb == NULL) {
+				sb->sb_rwaiters++;
+				for (i = 0; i < READ_CHUNKS &&
+				    next < batch_end &&
+				    sbspace_ktls_rx(sb) > 0; i++) {
+					sbappend_ktls_rx(sb, chunks[next]);
+					chunks[next++] = NULL;
+				}
+				ktls_check_rx(so);
+				sb->sb_rwaiters--;
+				if ((sb->sb_flags & SB_TLS_RX_INLINE) != 0) {
+					sb->sb_flags &=
+					    (uint16_t)~SB_TLS_RX_INLINE;
+					ktls_decrypt_locked(so);
+				}
+				if (sb->sb_mb == NULL)
+					die("engine-inline: no record", EIO);
+			}
+			goto read_one;
+		}
+#endif
 		/* The input thread's part: queue what the buffer takes. */
 		appended = 0;
-		while (next < nchunks && sbspace_ktls_rx(sb) > 0) {
+		while (next < batch_end && sbspace_ktls_rx(sb) > 0) {
 			sbappend_ktls_rx(sb, chunks[next]);
 			chunks[next++] = NULL;
 			appended = 1;
 		}
-#ifdef SB_TLS_RX_INLINE
-		/* A reader with nothing to read counts as waiting. */
-		if (inl && sb->sb_mb == NULL)
-			sb->sb_rwaiters++;
-		if (appended)
-			ktls_check_rx(so);
-		if (inl && sb->sb_mb == NULL)
-			sb->sb_rwaiters--;
-		if (inl && sb->sb_mb == NULL &&
-		    (sb->sb_flags & SB_TLS_RX_INLINE) != 0) {
-			sb->sb_flags &= (uint16_t)~SB_TLS_RX_INLINE;
-			ktls_decrypt_locked(so);
-			continue;
-		}
-		if (inl && sb->sb_mb == NULL &&
-		    (sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE |
-		    SB_TLS_RX_INLINE)) == SB_TLS_RX_RUNNING) {
-			/* Queued for a worker that has not started. */
-			ktls_decrypt_locked(so);
-			continue;
-		}
-#else
+#ifndef SB_TLS_RX_INLINE
 		if (inl)
 			die("engine-inline", ENOTSUP);
+#endif
 		if (appended)
 			ktls_check_rx(so);
-#endif
 		if ((so->so_state & SS_RCVDEAD) != 0 || so->so_error != 0)
 			die("engine", so->so_rcverror != 0 ? so->so_rcverror :
 			    so->so_error);
@@ -260,6 +312,7 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 			continue;
 		}
 		/* The reader's part: one record per lock hold. */
+read_one:
 		rec = sb->sb_mb;
 		data = rec->m_type == MT_CONTROL ? rec->m_next : rec;
 		off = 0;
@@ -276,8 +329,8 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 		SOCKBUF_LOCK(sb);
 	}
 	SOCKBUF_UNLOCK(sb);
-	s->cpu_ns = bl_cpu_ns() - c0;
-	s->wall_ns = bl_now_ns() - t0;
+	s->cpu_ns += bl_cpu_ns() - c0;
+	s->wall_ns += bl_now_ns() - t0;
 	if (bytes != (uint64_t)nrec * CONTENT)
 		die("engine: short read", EIO);
 
@@ -315,7 +368,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: bench_engine [--rounds N] [--records N] "
-	    "[--quick] [--json FILE] [--only VARIANT] [--backend NAME]\n");
+	    "[--batch N] [--quick] [--json FILE] [--only VARIANT] "
+	    "[--backend NAME]\n");
 	exit(2);
 }
 
@@ -349,13 +403,16 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--backend") == 0 &&
 		    i + 1 < (size_t)argc)
 			only_backend = argv[++i];
+		else if (strcmp(argv[i], "--batch") == 0 &&
+		    i + 1 < (size_t)argc)
+			batch_chunks = (size_t)atol(argv[++i]);
 		else if (strcmp(argv[i], "--quick") == 0) {
 			rounds = 5;
 			nrec = 1024;
 		} else
 			usage();
 	}
-	if (rounds < 1 || rounds > MAXROUNDS || nrec < 16)
+	if (rounds < 1 || rounds > MAXROUNDS || nrec < 16 || batch_chunks < 4)
 		usage();
 
 	for (i = 0; i < sizeof(key); i++)
@@ -376,6 +433,7 @@ main(int argc, char **argv)
 
 	reclen = bl_sealed_len(CRYPTO_AES_NIST_GCM_16, TLS_MINOR_VER_THREE,
 	    CONTENT);
+	batch_recs = batch_chunks * MJUM16BYTES / reclen;
 	wire_len = nrec * reclen;
 	wire = malloc(wire_len);
 	work = malloc(wire_len);
@@ -417,7 +475,8 @@ main(int argc, char **argv)
 	wq = 0;
 
 	printf("# engine path, TLS 1.3 AES-128-GCM, %zu records of 16 KiB per "
-	    "turn, median of %d rounds [min..max]\n", nrec, rounds);
+	    "turn in batches of %zu clusters, median of %d rounds "
+	    "[min..max]\n", nrec, batch_chunks, rounds);
 	printf("# %u workers (queue %u pinned to CPU %d), reader on CPU %d\n",
 	    ktls_config.workers, wq, first, last);
 	/* Warm up: pools, per-thread state, the backends' first use. */
@@ -426,8 +485,8 @@ main(int argc, char **argv)
 			if (!selected(only, only_backend, b, v))
 				continue;
 			if (v >= V_ENGINE)
-				run_engine(&backends[b], v != V_ENGINE_NOCOPY,
-				    v == V_ENGINE_INLINE, wq, &smp);
+				run_engine(&backends[b], V_COPIES(v),
+				    V_INLINE(v), wq, &smp);
 			else
 				run_direct(&backends[b], v == V_BACKEND, &smp);
 		}
@@ -440,8 +499,8 @@ main(int argc, char **argv)
 			if (!selected(only, only_backend, b, v))
 				continue;
 			if (v >= V_ENGINE)
-				run_engine(&backends[b], v != V_ENGINE_NOCOPY,
-				    v == V_ENGINE_INLINE, wq, &smp);
+				run_engine(&backends[b], V_COPIES(v),
+				    V_INLINE(v), wq, &smp);
 			else
 				run_direct(&backends[b], v == V_BACKEND, &smp);
 			mbps[b][v][r] = (double)nrec * CONTENT * 1e3 /
@@ -473,14 +532,14 @@ main(int argc, char **argv)
 			    "cpu_efficiency", "MB/cpu-s", CONTENT * 1e3 / cm,
 			    CONTENT * 1e3 / chi, CONTENT * 1e3 / clo,
 			    (unsigned int)rounds);
-			printf("%-8s %-14s %9.1f MB/s [%.1f..%.1f]  CPU %7.1f "
+			printf("%-8s %-20s %9.1f MB/s [%.1f..%.1f]  CPU %7.1f "
 			    "ns/record [%.1f..%.1f] = %8.1f MB/CPU-s\n",
 			    backends[b].name, vnames[v], m, lo, hi, cm, clo,
 			    chi, CONTENT * 1e3 / cm);
 		}
 	}
 	printf("\n# ratios of medians to the cipher alone (target: engine "
-	    ">= 0.8)\n%-8s %-14s %10s %14s\n", "backend", "variant", "wall",
+	    ">= 0.8)\n%-8s %-20s %10s %14s\n", "backend", "variant", "wall",
 	    "CPU-efficiency");
 	for (b = 0; b < NITEMS(backends); b++) {
 		double cw, cc;
@@ -497,7 +556,7 @@ main(int argc, char **argv)
 			    "throughput") / cw;
 			c2 = cc / bl_result_get(backends[b].name, vnames[v],
 			    "cpu_per_record");
-			printf("%-8s %-14s %10.3f %14.3f\n", backends[b].name,
+			printf("%-8s %-20s %10.3f %14.3f\n", backends[b].name,
 			    vnames[v], w, c2);
 			bl_result_add(backends[b].name, vnames[v],
 			    "ratio_wall_vs_cipher", "x", w, w, w, 1);
@@ -505,9 +564,10 @@ main(int argc, char **argv)
 			    "ratio_cpu_vs_cipher", "x", c2, c2, c2, 1);
 		}
 	}
-	bl_note("method", "%zu records of 16 KiB per turn, median of %d "
-	    "interleaved rounds; CPU is CLOCK_PROCESS_CPUTIME_ID (all "
-	    "threads)", nrec, rounds);
+	bl_note("method", "%zu records of 16 KiB per turn, staged in "
+	    "batches of %zu clusters, median of %d interleaved rounds; CPU is "
+	    "CLOCK_PROCESS_CPUTIME_ID (all threads)", nrec, batch_chunks,
+	    rounds);
 	if (json != NULL) {
 		error = bl_json_write(json, "bench_engine");
 		if (error != 0)
