@@ -1,21 +1,24 @@
 /*
- * Tests for the crypto backends (src/crypto.c, src/crypto_openssl.c).
+ * Tests for the crypto backends (src/crypto_openssl.c and, where the build
+ * has it, src/crypto_ipsecmb.c) and for the choice between them
+ * (src/crypto.c).
  *
  * Records are sealed here with OpenSSL EVP directly, with nonce and
  * additional data computed in this file, never by the code under test, so
  * that a mistake shared by both sides cannot pass.  They are then laid into
  * mbuf chains cut at every byte (short records) or at random places (16 KiB
- * records) and opened with the backend, for each of the six suites: TLS 1.2
- * and 1.3 with AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305.
+ * records) and opened with each backend, for each of the six suites: TLS 1.2
+ * and 1.3 with AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305.  Every test
+ * body below runs once per backend and suite and is reported as
+ * "body/backend/suite".  A backend other than OpenSSL also has every record
+ * opened, in the same layout, by the OpenSSL backend as a reference, and
+ * the two must agree on the verdict and on every byte of the result.
  *
  * The random choices come from a generator seeded from UKTLS_TEST_SEED, or
  * from the clock; the seed is printed so that a failure can be replayed.
  */
-#include <arpa/inet.h>
+#include <pthread.h>
 #include <stdint.h>
-#include <time.h>
-
-#include <openssl/evp.h>
 
 #include "crypto.h"
 #include "crypto_kat.h"
@@ -25,6 +28,45 @@
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* ---- the backends under test ------------------------------------------- */
+
+/*
+ * A backend and what its tests hold it to beyond the interface of crypto.h.
+ * The interface lets a failed record's payload hold garbage; a backend that
+ * promises more (wipes_bad) is checked for it, as is a promised alignment
+ * of the session state.
+ */
+struct backend {
+	const char *name; /* as the backend reports it */
+	const struct ktls_crypto_backend *be;
+	/* The backend every record is also opened with; NULL for none. */
+	const struct ktls_crypto_backend *ref;
+	int wipes_bad; /* the payload reads as zeros after EBADMSG */
+	uintptr_t cookie_align; /* of what setup returns; 0 if not promised */
+};
+
+/*
+ * OpenSSL is the reference for the others, which is why it has none: the
+ * records of its own tests are checked against the answers known here.
+ * ipsec-mb wipes a failed record so that no unauthenticated plaintext stays
+ * in pooled memory, and keeps its key schedule on 64 bytes for its vector
+ * code.
+ */
+static struct backend backends[] = {
+	{ "openssl", &ktls_crypto_openssl, NULL, 0, 0 },
+#ifdef UKTLS_HAVE_IPSECMB
+	{ "ipsecmb", &ktls_crypto_ipsecmb, &ktls_crypto_openssl, 1, 64 },
+#endif
+};
+
+/* A backend and a suite: the parameter of the record tests. */
+struct crypto_case {
+	const struct backend *bk;
+	const struct kat_suite *su;
+	char name[48]; /* "backend/suite" */
+};
+
+static struct crypto_case cases[NITEMS(backends) * KAT_NSUITES];
 
 /* ---- a reproducible random source -------------------------------------- */
 
@@ -36,10 +78,13 @@ rng_init(void)
 
 /* ---- sessions and sealing, independent of the code under test ---------- */
 
+/* One key, opened by the backend under test and by its reference. */
 struct session {
+	const struct backend *bk;
 	const struct kat_suite *su;
 	struct tls_session_params p;
-	void *cookie;
+	void *cookie;     /* the backend under test */
+	void *ref_cookie; /* its reference, if it has one */
 	uint8_t key[32];
 	uint8_t iv[12];
 	int iv_len;
@@ -47,12 +92,14 @@ struct session {
 };
 
 static int
-session_open(struct session *s, const struct kat_suite *su)
+session_open(struct session *s, const struct backend *bk,
+    const struct kat_suite *su)
 {
 	struct tls_enable en;
 	int error;
 
 	memset(s, 0, sizeof(*s));
+	s->bk = bk;
 	s->su = su;
 	kat_rng_bytes(s->key, sizeof(s->key));
 	kat_rng_bytes(s->iv, sizeof(s->iv));
@@ -72,17 +119,22 @@ session_open(struct session *s, const struct kat_suite *su)
 	error = tls_params_from_enable(&en, &s->p);
 	if (error != 0)
 		return error;
-	error = ktls_crypto_openssl.probe(&s->p);
+	error = bk->be->probe(&s->p);
 	if (error != 0)
 		return error;
-	return ktls_crypto_openssl.setup(&s->p, &s->cookie);
+	error = bk->be->setup(&s->p, &s->cookie);
+	if (error != 0 || bk->ref == NULL)
+		return error;
+	return bk->ref->setup(&s->p, &s->ref_cookie);
 }
 
 static void
 session_close(struct session *s)
 {
 	if (s->cookie != NULL)
-		ktls_crypto_openssl.teardown(s->cookie);
+		s->bk->be->teardown(s->cookie);
+	if (s->ref_cookie != NULL)
+		s->bk->ref->teardown(s->ref_cookie);
 	tls_params_wipe(&s->p);
 	memset(s, 0, sizeof(*s));
 }
@@ -100,8 +152,45 @@ seal_record(const struct session *s, uint64_t seqno, uint8_t type,
 /* ---- chains ------------------------------------------------------------ */
 
 /*
- * Open a record laid out as lens[] with the backend.  On success check the
- * payload against want and the header against the original.
+ * Open the record in a second chain of the same layout with the session's
+ * reference, which must return the error the backend under test did
+ * (error) and, when both succeed, the same payload (got holds the tested
+ * backend's whole record).
+ */
+static void
+check_reference(const struct session *s, const uint8_t *rec, uint32_t reclen,
+    const uint32_t *lens, unsigned int nseg, uint64_t seqno,
+    const struct tls_record_layer *hdr, const uint8_t *got, int error,
+    const char *what)
+{
+	static uint8_t ref[REC_MAX];
+	struct mbuf *mr;
+	uint32_t end;
+	int ref_error, ref_trailer;
+
+	mr = kat_chain(rec, lens, nseg);
+	ref_trailer = -1;
+	ref_error = s->bk->ref->decrypt(s->ref_cookie, &s->p, hdr, mr, seqno,
+	    &ref_trailer);
+	if (error != ref_error)
+		harness_fail(__FILE__, __LINE__,
+		    "%s: %s error %d, %s error %d (%u segments)", what,
+		    s->bk->name, error, s->bk->ref->name, ref_error, nseg);
+	end = reclen - TLS_AEAD_TAG_LEN;
+	if (error == 0 && ref_error == 0) {
+		m_copydata(mr, 0, reclen, ref);
+		if (memcmp(got + s->hlen, ref + s->hlen, end - s->hlen) != 0)
+			harness_fail(__FILE__, __LINE__, "%s: %s and %s differ",
+			    what, s->bk->name, s->bk->ref->name);
+	}
+	m_freem(mr);
+}
+
+/*
+ * Open a record laid out as lens[] with the backend under test.  On success
+ * the payload must be want and the header and explicit nonce untouched.  On
+ * EBADMSG a backend that wipes must have left no plaintext: the payload
+ * reads as zeros.  A backend with a reference must agree with it.
  */
 static int
 open_record(const struct session *s, const uint8_t *rec, uint32_t reclen,
@@ -112,6 +201,7 @@ open_record(const struct session *s, const uint8_t *rec, uint32_t reclen,
 	static uint8_t got[REC_MAX];
 	struct tls_record_layer hdr;
 	struct mbuf *m;
+	uint32_t i, end;
 	int error, trailer_len;
 
 	memcpy(&hdr, rec, sizeof(hdr));
@@ -121,22 +211,34 @@ open_record(const struct session *s, const uint8_t *rec, uint32_t reclen,
 	if (m_length(m, NULL) != reclen)
 		abort();
 	trailer_len = -1;
-	error = ktls_crypto_openssl.decrypt(s->cookie, &s->p, &hdr, m, seqno,
+	error = s->bk->be->decrypt(s->cookie, &s->p, &hdr, m, seqno,
 	    &trailer_len);
+	m_copydata(m, 0, reclen, got);
+	m_freem(m);
+	end = reclen - TLS_AEAD_TAG_LEN;
 	if (error == 0) {
 		if (trailer_len != TLS_AEAD_TAG_LEN)
 			harness_fail(__FILE__, __LINE__,
 			    "%s: trailer_len %d", what, trailer_len);
-		m_copydata(m, 0, reclen, got);
 		if (memcmp(got, rec, s->hlen) != 0)
 			harness_fail(__FILE__, __LINE__,
 			    "%s: header or explicit nonce changed", what);
-		if (reclen - s->hlen - TLS_AEAD_TAG_LEN != want_len ||
+		if (end - s->hlen != want_len ||
 		    memcmp(got + s->hlen, want, want_len) != 0)
 			harness_fail(__FILE__, __LINE__,
 			    "%s: wrong plaintext (%u segments)", what, nseg);
+	} else if (error == EBADMSG && s->bk->wipes_bad) {
+		for (i = s->hlen; i < end; i++)
+			if (got[i] != 0)
+				break;
+		if (i != end)
+			harness_fail(__FILE__, __LINE__,
+			    "%s: payload byte %u not wiped after EBADMSG",
+			    what, i);
 	}
-	m_freem(m);
+	if (s->bk->ref != NULL)
+		check_reference(s, rec, reclen, lens, nseg, seqno, &hdr, got,
+		    error, what);
 	return error;
 }
 
@@ -189,7 +291,7 @@ random_segs(uint32_t reclen, unsigned int ncuts, uint32_t max, uint32_t *lens)
 	return n;
 }
 
-/* ---- parameterised tests ----------------------------------------------- */
+/* ---- tests over backend x suite ---------------------------------------- */
 
 static uint8_t rec_buf[REC_MAX];
 static uint8_t payload_buf[REC_MAX];
@@ -212,29 +314,34 @@ pick_seqno(int i)
 }
 
 /*
- * FreeBSD's "short" case (64 bytes; for TLS 1.3 also "short_padded" with
- * 16 zero bytes) cut at every byte boundary, in two and three pieces, and
- * as a chain of one-byte mbufs.
+ * FreeBSD's "short" case (64 bytes of content, and once a length that is
+ * no block's; for TLS 1.3 also "short_padded" with 16 zero bytes) cut at
+ * every byte boundary, in two and three pieces, and as a chain of one-byte
+ * mbufs with and without empty ones between.  Splits inside a 16-byte block
+ * and in the 64-byte ChaCha block both matter: each update call must carry
+ * the partial block over to the next.
  */
 static void
 test_short_every_split(void *arg)
 {
-	const struct kat_suite *su = arg;
+	const struct crypto_case *c = arg;
+	const struct kat_suite *su = c->su;
 	struct session s;
 	uint32_t *lens = lens_buf;
-	uint32_t i, j, plen, reclen;
+	uint32_t i, j, plen, reclen, clen;
 	uint64_t seqno;
 	int k, pad;
 
-	REQUIRE_EQ(session_open(&s, su), 0);
+	REQUIRE_EQ(session_open(&s, c->bk, su), 0);
 	for (k = 0; k < 5; k++) {
 		for (pad = 0; pad <= 16; pad += 16) {
 			if (pad != 0 && su->minor != TLS_MINOR_VER_THREE)
 				continue;
 			seqno = pick_seqno(k);
-			kat_rng_bytes(content_buf, 64);
+			clen = k == 3 ? 77 : 64;
+			kat_rng_bytes(content_buf, clen);
 			reclen = seal_record(&s, seqno, TLS_RLTYPE_APP,
-			    content_buf, 64, (uint32_t)pad, rec_buf,
+			    content_buf, clen, (uint32_t)pad, rec_buf,
 			    payload_buf, &plen);
 
 			lens[0] = reclen;
@@ -275,20 +382,22 @@ test_short_every_split(void *arg)
 
 /*
  * Records of 16 KiB (FreeBSD's "long" sends 64 KiB in such records; TLS
- * 1.3 "long_padded" adds 15 zero bytes), as one cluster chain the way the
- * input path fills them and cut at random places.
+ * 1.3 "long_padded" adds 15 zero bytes), laid out as the input path fills
+ * clusters and cut at random places, some into many small mbufs of odd
+ * lengths, with the tag split among them.
  */
 static void
 test_long_random_splits(void *arg)
 {
-	const struct kat_suite *su = arg;
+	const struct crypto_case *c = arg;
+	const struct kat_suite *su = c->su;
 	struct session s;
 	uint32_t *lens = lens_buf;
-	uint32_t content_len, i, n, plen, pos, reclen;
+	uint32_t content_len, i, n, ncuts, plen, pos, reclen;
 	uint64_t seqno;
 	int k, pad, r;
 
-	REQUIRE_EQ(session_open(&s, su), 0);
+	REQUIRE_EQ(session_open(&s, c->bk, su), 0);
 	for (k = 0; k < 4; k++) {
 		for (pad = 0; pad <= 15; pad += 15) {
 			if (pad != 0 && su->minor != TLS_MINOR_VER_THREE)
@@ -313,8 +422,8 @@ test_long_random_splits(void *arg)
 			    payload_buf, plen, "16k cluster");
 
 			for (r = 0; r < 40; r++) {
-				n = random_segs(reclen, 1 + kat_rng_below(r < 20 ?
-				    8 : 200), SEG_MAX, lens);
+				ncuts = 1 + kat_rng_below(r < 20 ? 8 : 200);
+				n = random_segs(reclen, ncuts, SEG_MAX, lens);
 				expect_open(&s, rec_buf, reclen, lens, n, seqno,
 				    payload_buf, plen, "random cuts");
 			}
@@ -339,75 +448,85 @@ struct flip {
 
 /*
  * FreeBSD's bad_data, bad_mac and bad_iv, a wrong seqno and changed
- * additional data: each EBADMSG, and the session still opens a good record
- * afterwards.
+ * additional data (header type and version): each EBADMSG, and the session
+ * still opens a good record afterwards.  Short and 16 KiB records, the tag
+ * straddling mbufs.
  */
 static void
 test_bad_records(void *arg)
 {
-	const struct kat_suite *su = arg;
+	const struct crypto_case *c = arg;
 	static uint8_t bad[REC_MAX];
 	struct tls_record_layer hdr;
 	struct session s;
-	uint32_t lens[3], plen, reclen;
+	uint32_t lens[3], plen, reclen, clen;
 	uint64_t seqno;
 	size_t i;
-	int error;
-	struct flip flips[8];
+	int error, big;
+	struct flip flips[10];
 	size_t nflips;
 
-	REQUIRE_EQ(session_open(&s, su), 0);
-	seqno = kat_rng_next();
-	kat_rng_bytes(content_buf, 64);
-	reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf, 64, 0,
-	    rec_buf, payload_buf, &plen);
-	/* The tag straddles two mbufs throughout. */
-	lens[0] = 20;
-	lens[1] = reclen - 20 - 7;
-	lens[2] = 7;
+	REQUIRE_EQ(session_open(&s, c->bk, c->su), 0);
+	for (big = 0; big <= 1; big++) {
+		seqno = kat_rng_next();
+		clen = big ? TLS_MAX_MSG_SIZE_V10_2 : 64;
+		kat_rng_bytes(content_buf, clen);
+		reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf,
+		    clen, 0, rec_buf, payload_buf, &plen);
+		/* The tag straddles two mbufs throughout. */
+		lens[0] = big ? MJUM16BYTES : 20;
+		lens[1] = reclen - lens[0] - 7;
+		lens[2] = 7;
 
-	nflips = 0;
-	flips[nflips++] = (struct flip){ "first ciphertext byte",
-	    s.hlen, 0x01 };
-	flips[nflips++] = (struct flip){ "last ciphertext byte",
-	    reclen - 17, 0x80 };
-	flips[nflips++] = (struct flip){ "first tag byte", reclen - 16,
-	    0x01 };
-	flips[nflips++] = (struct flip){ "last tag byte", reclen - 1,
-	    0x40 };
-	if (s.hlen == 13) {
-		flips[nflips++] = (struct flip){ "explicit nonce", 5,
-		    0x01 };
-		flips[nflips++] = (struct flip){ "explicit nonce end",
-		    12, 0x80 };
-	}
-	for (i = 0; i < nflips; i++) {
-		memcpy(bad, rec_buf, reclen);
-		bad[flips[i].off] ^= flips[i].bit;
-		error = open_record(&s, bad, reclen, lens, 3, seqno, NULL,
-		    payload_buf, plen, flips[i].what);
-		if (error != EBADMSG)
-			harness_fail(__FILE__, __LINE__, "%s: error %d",
-			    flips[i].what, error);
+		nflips = 0;
+		flips[nflips++] = (struct flip){ "first ciphertext byte",
+		    s.hlen, 0x01 };
+		flips[nflips++] = (struct flip){ "middle ciphertext byte",
+		    s.hlen + plen / 2, 0x10 };
+		flips[nflips++] = (struct flip){ "last ciphertext byte",
+		    reclen - 17, 0x80 };
+		flips[nflips++] = (struct flip){ "first tag byte",
+		    reclen - 16, 0x01 };
+		flips[nflips++] = (struct flip){ "last tag byte", reclen - 1,
+		    0x40 };
+		if (s.hlen == 13) {
+			flips[nflips++] = (struct flip){ "explicit nonce", 5,
+			    0x01 };
+			flips[nflips++] = (struct flip){ "explicit nonce end",
+			    12, 0x80 };
+		}
+		for (i = 0; i < nflips; i++) {
+			memcpy(bad, rec_buf, reclen);
+			bad[flips[i].off] ^= flips[i].bit;
+			error = open_record(&s, bad, reclen, lens, 3, seqno,
+			    NULL, payload_buf, plen, flips[i].what);
+			if (error != EBADMSG)
+				harness_fail(__FILE__, __LINE__,
+				    "%s: error %d", flips[i].what, error);
+			expect_open(&s, rec_buf, reclen, lens, 3, seqno,
+			    payload_buf, plen, "good after bad");
+		}
+
+		CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3, seqno + 1,
+		    NULL, payload_buf, plen, "seqno + 1"), EBADMSG);
+		CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3,
+		    seqno ^ (UINT64_C(1) << 63), NULL, payload_buf, plen,
+		    "seqno high bit"), EBADMSG);
 		expect_open(&s, rec_buf, reclen, lens, 3, seqno, payload_buf,
-		    plen, "good after bad");
+		    plen, "good after bad seqno");
+
+		/* The header is additional data in both versions. */
+		memcpy(&hdr, rec_buf, sizeof(hdr));
+		hdr.tls_type = TLS_RLTYPE_HANDSHAKE;
+		CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3, seqno,
+		    &hdr, payload_buf, plen, "header type"), EBADMSG);
+		memcpy(&hdr, rec_buf, sizeof(hdr));
+		hdr.tls_vminor ^= 1;
+		CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3, seqno,
+		    &hdr, payload_buf, plen, "header version"), EBADMSG);
+		expect_open(&s, rec_buf, reclen, lens, 3, seqno, payload_buf,
+		    plen, "good after bad header");
 	}
-
-	CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3, seqno + 1, NULL,
-	    payload_buf, plen, "seqno + 1"), EBADMSG);
-	CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3,
-	    seqno ^ (UINT64_C(1) << 63), NULL, payload_buf, plen,
-	    "seqno high bit"), EBADMSG);
-	expect_open(&s, rec_buf, reclen, lens, 3, seqno, payload_buf, plen,
-	    "good after bad seqno");
-
-	/* The header is additional data in both versions. */
-	memcpy(&hdr, rec_buf, sizeof(hdr));
-	hdr.tls_type = TLS_RLTYPE_HANDSHAKE;
-	CHECK_EQ(open_record(&s, rec_buf, reclen, lens, 3, seqno, &hdr,
-	    payload_buf, plen, "header type"), EBADMSG);
-	expect_open(&s, rec_buf, reclen, lens, 3, seqno, payload_buf, plen,
-	    "good after bad header");
 	session_close(&s);
 }
 
@@ -415,13 +534,13 @@ test_bad_records(void *arg)
 static void
 test_tag_straddles(void *arg)
 {
-	const struct kat_suite *su = arg;
+	const struct crypto_case *c = arg;
 	struct session s;
 	uint32_t *lens = lens_buf;
 	uint32_t i, j, n, plen, reclen;
 	uint64_t seqno;
 
-	REQUIRE_EQ(session_open(&s, su), 0);
+	REQUIRE_EQ(session_open(&s, c->bk, c->su), 0);
 	seqno = kat_rng_next();
 	kat_rng_bytes(content_buf, 300);
 	reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf, 300, 3,
@@ -467,13 +586,14 @@ test_tag_straddles(void *arg)
 static void
 test_empty_records(void *arg)
 {
-	const struct kat_suite *su = arg;
+	const struct crypto_case *c = arg;
+	const struct kat_suite *su = c->su;
 	struct session s;
 	uint32_t lens[2], plen, reclen;
 	uint64_t seqno;
 	int k;
 
-	REQUIRE_EQ(session_open(&s, su), 0);
+	REQUIRE_EQ(session_open(&s, c->bk, su), 0);
 	for (k = 0; k < 4; k++) {
 		seqno = pick_seqno(k);
 		reclen = seal_record(&s, seqno, TLS_RLTYPE_ALERT, content_buf,
@@ -502,24 +622,34 @@ test_empty_records(void *arg)
 }
 
 /*
- * Consecutive records of one session, of varied sizes, through the wrap of
- * the sequence number, in random layouts.
+ * Consecutive records of one session, of every size class, through the
+ * wrap of the sequence number, in random layouts.
  */
 static void
 test_record_stream(void *arg)
 {
-	const struct kat_suite *su = arg;
+	const struct crypto_case *c = arg;
+	const struct kat_suite *su = c->su;
 	struct session s;
 	uint32_t *lens = lens_buf;
 	uint32_t content_len, n, plen, reclen;
 	uint64_t seqno;
 	int k;
 
-	REQUIRE_EQ(session_open(&s, su), 0);
-	seqno = UINT64_MAX - 20;
-	for (k = 0; k < 40; k++, seqno++) {
-		content_len = kat_rng_below(5) == 0 ? TLS_MAX_MSG_SIZE_V10_2 :
-		    kat_rng_below(3000);
+	REQUIRE_EQ(session_open(&s, c->bk, su), 0);
+	seqno = UINT64_MAX - 30;
+	for (k = 0; k < 60; k++, seqno++) {
+		switch (kat_rng_below(4)) {
+		case 0:
+			content_len = TLS_MAX_MSG_SIZE_V10_2;
+			break;
+		case 1:
+			content_len = kat_rng_below(64);
+			break;
+		default:
+			content_len = kat_rng_below(3000);
+			break;
+		}
 		kat_rng_bytes(content_buf, content_len);
 		reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf,
 		    content_len, su->minor == TLS_MINOR_VER_THREE ?
@@ -532,29 +662,46 @@ test_record_stream(void *arg)
 }
 
 static const char *
-suite_name(const void *p)
+case_name(const void *p)
 {
-	return ((const struct kat_suite *)p)->name;
+	return ((const struct crypto_case *)p)->name;
 }
 
 __attribute__((constructor)) static void
-register_suite_tests(void)
+register_case_tests(void)
 {
-	harness_register_param("short_every_split", test_short_every_split,
-	    kat_suites, sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
-	harness_register_param("long_random_splits", test_long_random_splits,
-	    kat_suites, sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
-	harness_register_param("bad_records", test_bad_records, kat_suites,
-	    sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
-	harness_register_param("tag_straddles", test_tag_straddles, kat_suites,
-	    sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
-	harness_register_param("empty_records", test_empty_records, kat_suites,
-	    sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
-	harness_register_param("record_stream", test_record_stream, kat_suites,
-	    sizeof(kat_suites[0]), NITEMS(kat_suites), suite_name);
+	static const struct {
+		const char *name;
+		void (*fn)(void *);
+	} bodies[] = {
+		{ "short_every_split", test_short_every_split },
+		{ "long_random_splits", test_long_random_splits },
+		{ "bad_records", test_bad_records },
+		{ "tag_straddles", test_tag_straddles },
+		{ "empty_records", test_empty_records },
+		{ "record_stream", test_record_stream },
+	};
+	struct crypto_case *c;
+	size_t b, i, j;
+	int n;
+
+	for (i = 0; i < NITEMS(backends); i++) {
+		for (j = 0; j < NITEMS(kat_suites); j++) {
+			c = &cases[i * NITEMS(kat_suites) + j];
+			c->bk = &backends[i];
+			c->su = &kat_suites[j];
+			n = snprintf(c->name, sizeof(c->name), "%s/%s",
+			    backends[i].name, kat_suites[j].name);
+			if (n < 0 || (size_t)n >= sizeof(c->name))
+				abort();
+		}
+	}
+	for (b = 0; b < NITEMS(bodies); b++)
+		harness_register_param(bodies[b].name, bodies[b].fn, cases,
+		    sizeof(cases[0]), NITEMS(cases), case_name);
 }
 
-/* ---- the backend table ------------------------------------------------- */
+/* ---- tests over backends: probe, setup, threads ------------------------ */
 
 static void
 params_for(struct tls_session_params *p, int cipher, int key_len, int minor)
@@ -569,7 +716,181 @@ params_for(struct tls_session_params *p, int cipher, int key_len, int minor)
 	p->tls_tlen = TLS_AEAD_TAG_LEN;
 }
 
-TEST(probe_and_select)
+static void
+test_probe(void *arg)
+{
+	const struct backend *bk = arg;
+	struct tls_session_params p;
+	size_t i;
+
+	for (i = 0; i < NITEMS(kat_suites); i++) {
+		params_for(&p, kat_suites[i].cipher, kat_suites[i].key_len,
+		    kat_suites[i].minor);
+		CHECK_EQ(bk->be->probe(&p), 0);
+	}
+	params_for(&p, CRYPTO_AES_CBC, 16, TLS_MINOR_VER_TWO);
+	CHECK_EQ(bk->be->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 24, TLS_MINOR_VER_THREE);
+	CHECK_EQ(bk->be->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_CHACHA20_POLY1305, 16, TLS_MINOR_VER_THREE);
+	CHECK_EQ(bk->be->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_ONE);
+	CHECK_EQ(bk->be->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_THREE);
+	p.tls_vmajor = 2;
+	CHECK_EQ(bk->be->probe(&p), ENOTSUP);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_THREE);
+	p.tls_tlen = 12;
+	CHECK_EQ(bk->be->probe(&p), ENOTSUP);
+	CHECK(strcmp(bk->be->name, bk->name) == 0);
+}
+
+static void
+test_setup_teardown(void *arg)
+{
+	const struct backend *bk = arg;
+	struct session s;
+	size_t i;
+	int k;
+
+	/* Under AddressSanitizer this finds a session left behind. */
+	for (k = 0; k < 200; k++) {
+		for (i = 0; i < NITEMS(kat_suites); i++) {
+			REQUIRE_EQ(session_open(&s, bk, &kat_suites[i]), 0);
+			CHECK(s.cookie != NULL);
+			if (bk->cookie_align != 0)
+				CHECK((uintptr_t)s.cookie % bk->cookie_align ==
+				    0);
+			session_close(&s);
+		}
+	}
+}
+
+/* One session's records do not open under another key. */
+static void
+test_sessions_independent(void *arg)
+{
+	const struct backend *bk = arg;
+	struct session a, b;
+	uint32_t lens[1], plen, reclen;
+	size_t i;
+
+	for (i = 0; i < NITEMS(kat_suites); i++) {
+		REQUIRE_EQ(session_open(&a, bk, &kat_suites[i]), 0);
+		REQUIRE_EQ(session_open(&b, bk, &kat_suites[i]), 0);
+		kat_rng_bytes(content_buf, 100);
+		reclen = seal_record(&a, 7, TLS_RLTYPE_APP, content_buf, 100,
+		    0, rec_buf, payload_buf, &plen);
+		lens[0] = reclen;
+		CHECK_EQ(open_record(&b, rec_buf, reclen, lens, 1, 7, NULL,
+		    payload_buf, plen, "other key"), EBADMSG);
+		expect_open(&a, rec_buf, reclen, lens, 1, 7, payload_buf, plen,
+		    "own key");
+		session_close(&a);
+		session_close(&b);
+	}
+}
+
+/*
+ * Threads other than the one that set a session up decrypt records at the
+ * same time, as workers and waiting readers do.  ipsec-mb's sessions all go
+ * through the process's one manager, and ThreadSanitizer checks that
+ * sharing it is clean; OpenSSL's contexts move from the thread that made
+ * them to the one that uses them.
+ */
+#define THR_N 4
+#define THR_RECORDS 50
+
+struct thr_arg {
+	const struct kat_suite *su;
+	struct session s;
+	uint8_t rec[REC_MAX];
+	uint8_t payload[REC_MAX];
+	uint8_t content[2048];
+	uint32_t reclen, plen;
+	int failures;
+};
+
+static void *
+thr_main(void *arg)
+{
+	struct thr_arg *t = arg;
+	struct tls_record_layer hdr;
+	struct mbuf *m;
+	uint32_t lens[3];
+	int k, trailer_len;
+
+	for (k = 0; k < THR_RECORDS; k++) {
+		lens[0] = 1 + (uint32_t)k % 40;
+		lens[1] = (t->reclen - lens[0]) / 2;
+		lens[2] = t->reclen - lens[0] - lens[1];
+		m = kat_chain(t->rec, lens, 3);
+		memcpy(&hdr, t->rec, sizeof(hdr));
+		if (t->s.bk->be->decrypt(t->s.cookie, &t->s.p, &hdr, m, 5,
+		    &trailer_len) != 0)
+			t->failures++;
+		else {
+			m_copydata(m, t->s.hlen, t->plen, t->content);
+			if (memcmp(t->content, t->payload, t->plen) != 0)
+				t->failures++;
+		}
+		m_freem(m);
+	}
+	mbuf_thread_flush();
+	return NULL;
+}
+
+static void
+test_threads(void *arg)
+{
+	const struct backend *bk = arg;
+	static struct thr_arg args[THR_N];
+	pthread_t tid[THR_N];
+	size_t i;
+
+	for (i = 0; i < THR_N; i++) {
+		memset(&args[i], 0, sizeof(args[i]));
+		args[i].su = &kat_suites[i % NITEMS(kat_suites)];
+		REQUIRE_EQ(session_open(&args[i].s, bk, args[i].su), 0);
+		kat_rng_bytes(content_buf, 1500);
+		args[i].reclen = seal_record(&args[i].s, 5, TLS_RLTYPE_APP,
+		    content_buf, 1500, 0, args[i].rec, args[i].payload,
+		    &args[i].plen);
+	}
+	for (i = 0; i < THR_N; i++)
+		REQUIRE_EQ(pthread_create(&tid[i], NULL, thr_main, &args[i]),
+		    0);
+	for (i = 0; i < THR_N; i++) {
+		pthread_join(tid[i], NULL);
+		CHECK_EQ(args[i].failures, 0);
+		session_close(&args[i].s);
+	}
+}
+
+static const char *
+backend_name(const void *p)
+{
+	return ((const struct backend *)p)->name;
+}
+
+__attribute__((constructor)) static void
+register_backend_tests(void)
+{
+	harness_register_param("probe", test_probe, backends,
+	    sizeof(backends[0]), NITEMS(backends), backend_name);
+	harness_register_param("setup_teardown", test_setup_teardown,
+	    backends, sizeof(backends[0]), NITEMS(backends), backend_name);
+	harness_register_param("sessions_independent",
+	    test_sessions_independent, backends, sizeof(backends[0]),
+	    NITEMS(backends), backend_name);
+	harness_register_param("threads", test_threads, backends,
+	    sizeof(backends[0]), NITEMS(backends), backend_name);
+}
+
+/* ---- the choice of backend --------------------------------------------- */
+
+/* Each suite gets a backend; a suite no backend can decrypt gets none. */
+TEST(select_by_suite)
 {
 	struct tls_session_params p;
 	size_t i;
@@ -577,26 +898,21 @@ TEST(probe_and_select)
 	for (i = 0; i < NITEMS(kat_suites); i++) {
 		params_for(&p, kat_suites[i].cipher, kat_suites[i].key_len,
 		    kat_suites[i].minor);
-		CHECK_EQ(ktls_crypto_openssl.probe(&p), 0);
 		CHECK(ktls_crypto_select(&p) != NULL);
 	}
 	params_for(&p, CRYPTO_AES_CBC, 16, TLS_MINOR_VER_TWO);
-	CHECK_EQ(ktls_crypto_openssl.probe(&p), ENOTSUP);
 	CHECK(ktls_crypto_select(&p) == NULL);
 	params_for(&p, CRYPTO_AES_NIST_GCM_16, 24, TLS_MINOR_VER_THREE);
-	CHECK_EQ(ktls_crypto_openssl.probe(&p), ENOTSUP);
 	CHECK(ktls_crypto_select(&p) == NULL);
 	params_for(&p, CRYPTO_CHACHA20_POLY1305, 16, TLS_MINOR_VER_THREE);
-	CHECK_EQ(ktls_crypto_openssl.probe(&p), ENOTSUP);
+	CHECK(ktls_crypto_select(&p) == NULL);
 	params_for(&p, CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_ONE);
-	CHECK_EQ(ktls_crypto_openssl.probe(&p), ENOTSUP);
 	CHECK(ktls_crypto_select(&p) == NULL);
 }
 
 TEST(default_name)
 {
 	const char *name;
-
 	struct tls_session_params p;
 	const struct ktls_crypto_backend *be;
 
@@ -607,44 +923,116 @@ TEST(default_name)
 	be = ktls_crypto_select(&p);
 	REQUIRE(be != NULL);
 	CHECK(strcmp(name, be->name) == 0);
-	CHECK(strcmp(ktls_crypto_openssl.name, "openssl") == 0);
 }
 
-TEST(setup_teardown)
+#ifdef UKTLS_HAVE_IPSECMB
+
+/*
+ * Restore UKTLS_CRYPTO as it was when the program started, so that one
+ * test's setting does not leak into the next.
+ */
+static char *saved_env;
+static int saved_env_set;
+
+__attribute__((constructor)) static void
+save_env(void)
 {
-	struct session s;
+	const char *v = getenv("UKTLS_CRYPTO");
+
+	saved_env_set = v != NULL;
+	saved_env = v != NULL ? strdup(v) : NULL;
+}
+
+static void
+restore_env(void)
+{
+	if (saved_env_set)
+		setenv("UKTLS_CRYPTO", saved_env, 1);
+	else
+		unsetenv("UKTLS_CRYPTO");
+}
+
+__attribute__((destructor)) static void
+free_env(void)
+{
+	free(saved_env);
+}
+
+TEST(select_forced)
+{
+	struct tls_session_params p;
+	const struct ktls_crypto_backend *be;
 	size_t i;
-	int k;
 
-	/* Under AddressSanitizer this finds a context left behind. */
-	for (k = 0; k < 200; k++) {
-		for (i = 0; i < NITEMS(kat_suites); i++) {
-			REQUIRE_EQ(session_open(&s, &kat_suites[i]), 0);
-			CHECK(s.cookie != NULL);
-			session_close(&s);
-		}
+	for (i = 0; i < NITEMS(kat_suites); i++) {
+		params_for(&p, kat_suites[i].cipher, kat_suites[i].key_len,
+		    kat_suites[i].minor);
+		setenv("UKTLS_CRYPTO", "openssl", 1);
+		CHECK(ktls_crypto_select(&p) == &ktls_crypto_openssl);
+		setenv("UKTLS_CRYPTO", "ipsecmb", 1);
+		CHECK(ktls_crypto_select(&p) == &ktls_crypto_ipsecmb);
+		/* An unknown name is no name: the measured choice. */
+		setenv("UKTLS_CRYPTO", "nonesuch", 1);
+		be = ktls_crypto_select(&p);
+		CHECK(be == &ktls_crypto_openssl ||
+		    be == &ktls_crypto_ipsecmb);
+		unsetenv("UKTLS_CRYPTO");
+		CHECK(ktls_crypto_select(&p) == be);
 	}
+	setenv("UKTLS_CRYPTO", "openssl", 1);
+	CHECK(strcmp(ktls_crypto_default_name(), "openssl") == 0);
+	setenv("UKTLS_CRYPTO", "ipsecmb", 1);
+	CHECK(strcmp(ktls_crypto_default_name(), "ipsecmb") == 0);
+	/* Forcing never makes an unsupported suite selectable. */
+	params_for(&p, CRYPTO_AES_CBC, 16, TLS_MINOR_VER_TWO);
+	CHECK(ktls_crypto_select(&p) == NULL);
+	restore_env();
 }
 
-/* One session's records are independent of another's on the same key. */
-TEST(sessions_independent)
+TEST(select_measured)
 {
-	struct session a, b;
-	uint32_t lens[1], plen, reclen;
+	struct tls_session_params p;
+	const struct ktls_crypto_backend *be, *be12;
+	const char *name;
+	size_t i;
 
-	REQUIRE_EQ(session_open(&a, &kat_suites[3]), 0);
-	REQUIRE_EQ(session_open(&b, &kat_suites[3]), 0);
-	kat_rng_bytes(content_buf, 100);
-	reclen = seal_record(&a, 7, TLS_RLTYPE_APP, content_buf, 100, 0,
-	    rec_buf, payload_buf, &plen);
-	lens[0] = reclen;
-	CHECK_EQ(open_record(&b, rec_buf, reclen, lens, 1, 7, NULL,
-	    payload_buf, plen, "other key"), EBADMSG);
-	expect_open(&a, rec_buf, reclen, lens, 1, 7, payload_buf, plen,
-	    "own key");
-	session_close(&a);
-	session_close(&b);
+	unsetenv("UKTLS_CRYPTO");
+	/* The name reported is the backend an AES-128-GCM 1.3 session gets. */
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 16, TLS_MINOR_VER_THREE);
+	be = ktls_crypto_select(&p);
+	REQUIRE(be != NULL);
+	name = ktls_crypto_default_name();
+	CHECK(strcmp(name, be->name) == 0);
+	fprintf(stderr, "test_crypto: measured choice for AES-128-GCM: %s\n",
+	    name);
+	/* A choice is kept, and is the same for both versions. */
+	for (i = 0; i < NITEMS(kat_suites); i++) {
+		params_for(&p, kat_suites[i].cipher, kat_suites[i].key_len,
+		    TLS_MINOR_VER_THREE);
+		be = ktls_crypto_select(&p);
+		params_for(&p, kat_suites[i].cipher, kat_suites[i].key_len,
+		    TLS_MINOR_VER_TWO);
+		be12 = ktls_crypto_select(&p);
+		CHECK(be != NULL && be == be12);
+		CHECK(ktls_crypto_select(&p) == be12);
+	}
+	params_for(&p, CRYPTO_AES_CBC, 16, TLS_MINOR_VER_TWO);
+	CHECK(ktls_crypto_select(&p) == NULL);
+	params_for(&p, CRYPTO_AES_NIST_GCM_16, 24, TLS_MINOR_VER_THREE);
+	CHECK(ktls_crypto_select(&p) == NULL);
+	restore_env();
 }
+
+#else /* !UKTLS_HAVE_IPSECMB */
+
+/* Without the library OpenSSL is the one backend, and every suite's. */
+TEST(ipsecmb_not_built)
+{
+	fprintf(stderr, "test_crypto: built without ipsec-mb\n");
+	CHECK(strcmp(ktls_crypto_default_name(), "openssl") == 0);
+}
+
+#endif /* UKTLS_HAVE_IPSECMB */
 
 int
 main(int argc, char **argv)
