@@ -103,7 +103,7 @@ input_room(const struct mbuf *cl)
  */
 static int
 input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
-    int rearm)
+    int rearm, int wait)
 {
 	struct sockbuf *sb = &so->so_rcv;
 	struct iovec iov[INPUT_IOV];
@@ -160,7 +160,7 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = iov;
 		msg.msg_iovlen = nio;
-		n = recvmsg(so->so_fd, &msg, MSG_DONTWAIT);
+		n = recvmsg(so->so_fd, &msg, wait ? 0 : MSG_DONTWAIT);
 		if (n < 0)
 			error = errno;
 	}
@@ -259,7 +259,7 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			so->so_input_disarmed = 1;
 		}
 	}
-	return error == ENOBUFS ? ENOBUFS : 0;
+	return error == ENOBUFS || error == EAGAIN ? error : 0;
 }
 
 /*
@@ -274,7 +274,7 @@ input_read(struct input_thread *it, struct socket *so)
 
 	SOCKBUF_LOCK(sb);
 	if (so->so_input_state == SOI_ARMED)
-		error = input_fill_locked(it->it_cl, INPUT_IOV, so, 1);
+		error = input_fill_locked(it->it_cl, INPUT_IOV, so, 1, 0);
 	else if (so->so_input_state == SOI_BUSY)
 		/* A reader is reading it: it re-arms the registration this
 		 * event has disarmed when it is done. */
@@ -317,19 +317,36 @@ reader_cl_key_init(void)
 		uktls_panic("reader_cl_key_init: pthread_key_create failed");
 }
 
+/* This thread's first read of a socket: its clusters, released at exit. */
+static void
+reader_cl_setup(void)
+{
+	if (reader_cl_init)
+		return;
+	pthread_once(&reader_cl_once, reader_cl_key_init);
+	pthread_setspecific(reader_cl_key, &reader_cl_init);
+	mbuf_pool_reserve(0, READER_IOV);
+	reader_cl_init = 1;
+}
+
 int
 input_read_locked(struct socket *so, int rearm)
 {
 	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
 	if (so->so_input_state != SOI_ARMED)
 		return 0;
-	if (!reader_cl_init) {
-		pthread_once(&reader_cl_once, reader_cl_key_init);
-		pthread_setspecific(reader_cl_key, &reader_cl_init);
-		mbuf_pool_reserve(0, READER_IOV);
-		reader_cl_init = 1;
-	}
-	return input_fill_locked(reader_cl, READER_IOV, so, rearm);
+	reader_cl_setup();
+	return input_fill_locked(reader_cl, READER_IOV, so, rearm, 0);
+}
+
+int
+input_read_wait_locked(struct socket *so)
+{
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	if (so->so_input_state != SOI_ARMED)
+		return 0;
+	reader_cl_setup();
+	return input_fill_locked(reader_cl, READER_IOV, so, 0, 1);
 }
 
 static void *

@@ -24,10 +24,20 @@ int input_register(struct socket *so);
  * A reader that would block reads its socket itself when it is armed,
  * as the input thread would, into clusters of its own thread.  rearm: the
  * epoll registration was quiesced and must be armed again afterwards.
- * Sockbuf locked (dropped around the read).  0, or ENOBUFS when the pools
- * are empty.
+ * Sockbuf locked (dropped around the read).  0, ENOBUFS when the pools
+ * are empty, or EAGAIN when there was nothing to read.
  */
 int input_read_locked(struct socket *so, int rearm);
+
+/*
+ * The same, but blocking in recvmsg as a blocking socket does (for the
+ * reader that has the socket to itself, so_input_disarmed): returns once
+ * bytes came, at end of stream or an error, or on a signal.  EAGAIN when
+ * the descriptor is non-blocking and nothing was there (or SO_RCVTIMEO
+ * expired); whoever closes the socket meanwhile shuts its receive side
+ * down first to end the wait (so_rblockread).
+ */
+int input_read_wait_locked(struct socket *so);
 
 /*
  * Disarm so's registration while a reader waits on the socket itself; the

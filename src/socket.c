@@ -637,6 +637,12 @@ so_nonblocking(const struct socket *so, int flags)
 	return fl >= 0 && (fl & O_NONBLOCK) != 0;
 }
 
+static int
+so_rcvtimeo_set(const struct socket *so)
+{
+	return so->so_rcvtimeo.tv_sec != 0 || so->so_rcvtimeo.tv_usec != 0;
+}
+
 /*
  * The deadline for a blocking read from SO_RCVTIMEO; 0 if none.  The value
  * is the socket's at enable, kept current by uktls_setsockopt(), so that a
@@ -875,17 +881,39 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 			ktls_decrypt_locked(so);
 			continue;
 		}
-		if (!tried_read && so->so_input_disarmed &&
-		    so->so_input_state == SOI_ARMED) {
+		if (ktls_config.inline_decrypt && so->so_input_disarmed &&
+		    so->so_input_state == SOI_ARMED &&
+		    (flags & MSG_DONTWAIT) == 0 && !so_rcvtimeo_set(so) &&
+		    (sb->sb_flags & SB_TLS_RX_RUNNING) == 0) {
 			/*
-			 * This reader already has the socket to itself: a
-			 * blocking one polls it below, which returns at once
-			 * when bytes are there, and so saves the read that
-			 * usually finds none.
+			 * This reader already has the socket to itself (it
+			 * left with a record and came back): it reads the
+			 * socket the way the socket says, blocking if it
+			 * blocks, as SSL_read would.  One system call per
+			 * read, with no fcntl to learn O_NONBLOCK (a
+			 * non-blocking descriptor answers EAGAIN) and no
+			 * poll.  The socket's own SO_RCVTIMEO would apply
+			 * to each read rather than to the whole record, so
+			 * a socket with one set takes the poll below.
 			 */
-			so->so_rblocking = !so_nonblocking(so, flags);
-			if (so->so_rblocking)
-				tried_read = 1;
+			so->so_rblockread = 1;
+			sb->sb_rwaiters++;
+			error = input_read_wait_locked(so);
+			sb->sb_rwaiters--;
+			so->so_rblockread = 0;
+			if (error == EAGAIN) {
+				so->so_rblocking = 0;
+				return EAGAIN;
+			}
+			so->so_rblocking = 1;
+			if (error == ENOBUFS) {
+				/* The pools are empty: as the input thread
+				 * does, give the others time to free some. */
+				SOCKBUF_UNLOCK(sb);
+				usleep(1000);
+				SOCKBUF_LOCK(sb);
+			}
+			continue;
 		}
 		if (ktls_config.inline_decrypt && !tried_read &&
 		    so->so_input_state == SOI_ARMED) {
@@ -1318,8 +1346,14 @@ uktls_close(int fd)
 	sb = &so->so_rcv;
 	SOCKBUF_LOCK(sb);
 	so->so_state |= SS_CLOSING;
-	/* The input thread may be inside recvmsg on fd: let it finish
-	 * before the descriptor number can be reused. */
+	/*
+	 * The input thread may be inside recvmsg on fd: let it finish
+	 * before the descriptor number can be reused.  A reader blocked in
+	 * recvmsg would wait for the peer: shutting the receive side down
+	 * ends its wait at once (the descriptor is being closed anyway).
+	 */
+	if (so->so_rblockread)
+		(void)shutdown(fd, SHUT_RD);
 	while (so->so_input_state == SOI_BUSY) {
 		so->so_closewait = 1;
 		sbwait(sb, NULL);

@@ -51,6 +51,8 @@ struct socket {
 	int so_input_disarmed;      /* (sb) SOI_ARMED, registration disarmed:
 				       a reader has the socket to itself */
 	int so_rblocking;           /* (sb) the last reader to wait blocks */
+	int so_rblockread;          /* (sb) a reader blocks in recvmsg on
+				       so_fd (input_read_wait_locked) */
 	unsigned int so_wq;         /* work queue index, chosen once */
 	int so_wq_onlist;           /* (sb) on the queue's list: worker visits */
 	struct socket *so_wq_next;  /* work-queue linkage (wq lock) */

@@ -1700,6 +1700,119 @@ t_close_wakes_reader(void *arg)
 	}
 }
 
+/*
+ * A reader that took a record from its own read keeps the socket and, on
+ * its next call, blocks in the socket's own recvmsg: uktls_close() and
+ * uktls_shutdown(SHUT_RD) from another thread still end that wait (EBADF,
+ * end of stream), and a descriptor made non-blocking after the first read
+ * answers EAGAIN at once rather than block.
+ */
+struct owner_reader {
+	int fd;
+	const uint8_t *first;
+	size_t first_len;
+	int first_ok;
+	ssize_t n;
+	int err;
+};
+
+static void *
+owner_reader_main(void *arg)
+{
+	struct owner_reader *or = arg;
+	uint8_t buf[512];
+
+	or->first_ok = uktls_read(or->fd, buf, sizeof(buf)) ==
+	    (ssize_t)or->first_len && memcmp(buf, or->first,
+	    or->first_len) == 0;
+	errno = 0;
+	or->n = uktls_read(or->fd, buf, sizeof(buf));
+	or->err = errno;
+	return (NULL);
+}
+
+static void
+t_owner_wakes(void *arg)
+{
+	static const char *const how[] = { "uktls_close", "uktls_shutdown" };
+	const struct tg_suite *s = arg;
+	struct tg_delayed_write dw;
+	struct owner_reader or;
+	struct tg_conn c;
+	struct timespec ts;
+	uint8_t a[200], buf[512], *rec;
+	pthread_t t;
+	size_t n;
+	int mode, fl;
+	double t0;
+
+	rec = xmalloc(TG_MAX_RECORD);
+	for (mode = 0; mode < 3; mode++) {
+		if (tg_conn_open(&c, s, 1) == -1)
+			break;
+		tg_random(a, sizeof(a));
+		memset(&or, 0, sizeof(or));
+		or.fd = c.rx;
+		or.first = a;
+		or.first_len = sizeof(a);
+		/*
+		 * The record comes while the reader already waits, so that
+		 * it takes it through its own read and keeps the socket.
+		 */
+		if ((n = mk(&c, rec, APP, a, sizeof(a), 0)) == 0 ||
+		    tg_delayed_write_start(&dw, c.tx, rec, n, 100) == -1) {
+			tg_conn_close(&c);
+			break;
+		}
+		if (mode == 2) {
+			CHECK_EQ(uktls_read(c.rx, buf, sizeof(buf)), sizeof(a));
+			CHECK_EQ(tg_delayed_write_join(&dw), n);
+			fl = fcntl(c.rx, F_GETFL);
+			REQUIRE(fl != -1);
+			REQUIRE(fcntl(c.rx, F_SETFL, fl | O_NONBLOCK) == 0);
+			t0 = tg_now();
+			CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)),
+			    EAGAIN);
+			CHECK(tg_now() - t0 < 1.0);
+			tg_conn_close(&c);
+			continue;
+		}
+		if (pthread_create(&t, NULL, owner_reader_main, &or) != 0) {
+			(void)tg_delayed_write_join(&dw);
+			tg_conn_close(&c);
+			break;
+		}
+		CHECK_EQ(tg_delayed_write_join(&dw), n);
+		/* Long enough for the second read to block. */
+		tg_sleep_ms(150);
+		if (mode == 0) {
+			CHECK_EQ(uktls_close(c.rx), 0);
+			c.rx = -1;
+		} else
+			CHECK_EQ(uktls_shutdown(c.rx, SHUT_RD), 0);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5 * TG_TIME_MUL;
+		if (pthread_timedjoin_np(t, NULL, &ts) != 0) {
+			harness_fail(__FILE__, __LINE__, "reader blocked "
+			    "after a record did not return after %s",
+			    how[mode]);
+			/* Let the reader go before the test's memory does. */
+			(void)shutdown(or.fd, SHUT_RDWR);
+			pthread_join(t, NULL);
+			tg_conn_close(&c);
+			break;
+		}
+		CHECK(or.first_ok);
+		if (mode == 0) {
+			CHECK_EQ(or.n, -1);
+			CHECK_EQ(or.err, EBADF);
+		} else
+			CHECK_EQ(or.n, 0);
+		tg_conn_close(&c);
+	}
+	free(rec);
+}
+
 /* A descriptor number freed by uktls_close() works again when reused. */
 static void
 t_fd_reuse(void *arg)
@@ -2097,6 +2210,8 @@ register_tests(void)
 	tg_register_suites("eof_mid_record", t_eof_mid_record, 0, TG_NSUITES);
 	tg_register_suites("eof_mid_header", t_eof_mid_header, 0, TG_NSUITES);
 	tg_register_suites("close_wakes_reader", t_close_wakes_reader, 0,
+	    TG_NSUITES);
+	tg_register_suites("owner_wakes", t_owner_wakes, 0,
 	    TG_NSUITES);
 	tg_register_suites("fd_reuse", t_fd_reuse, 0, TG_NSUITES);
 	tg_register_suites("prequeued", t_prequeued, 0, TG_NSUITES);
