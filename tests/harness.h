@@ -4,7 +4,8 @@
  * A test is a function registered with TEST(name); a parameterised test
  * runs once per parameter (the six TLS version x cipher suites, say) and is
  * reported as "name/param".  CHECK() records a failure and carries on;
- * REQUIRE() records a failure and returns from the test.  main() is provided
+ * REQUIRE() records a failure and returns from the test; FAILIF() records one
+ * with a message and goes to the function's cleanup.  main() is provided
  * by harness_main(): it runs every test (or those whose name contains argv[1])
  * and ends with the line "N passed, N failed" that CI reads.
  */
@@ -86,6 +87,18 @@ void harness_register_param(const char *name, void (*fn)(void *), void *params,
 			    "REQUIRE_EQ(%s, %s): %lld != %lld", #a, #b,    \
 			    ha_, hb_);                                     \
 			return;                                            \
+		}                                                          \
+	} while (0)
+
+/*
+ * Record a failure with a message and go to the function's cleanup label,
+ * out, for a step the rest of the test cannot do without.
+ */
+#define FAILIF(cond, ...)                                                  \
+	do {                                                               \
+		if (cond) {                                                \
+			harness_fail(__FILE__, __LINE__, __VA_ARGS__);     \
+			goto out;                                          \
 		}                                                          \
 	} while (0)
 

@@ -17,7 +17,6 @@
  * The peer runs on its own thread and never calls harness_fail(): it leaves
  * a message in its struct peer, which the test reports after joining it.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -34,273 +33,26 @@
 #include <gnutls/gnutls.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "fault.h"
 #include "harness.h"
 #include "tlsgen.h"
+#include "tlspeer.h"
 #include "uktls.h"
 #include "uktls/gnutls.h"
 #include "uktls/openssl.h"
 
-#define APP TLS_RLTYPE_APP
 #define KIB 1024u
 /* The peer's stream in most scenarios. */
 #define STREAM_LEN ((uint64_t)(1024 * KIB / TG_SCALE_DIV))
-/* How long a peer waits for its socket before giving up. */
-#define PEER_WAIT_MS (20000 * TG_TIME_MUL)
 
-#define FAILIF(cond, ...)                                                  \
-	do {                                                               \
-		if (cond) {                                                \
-			harness_fail(__FILE__, __LINE__, __VA_ARGS__);     \
-			goto out;                                          \
-		}                                                          \
-	} while (0)
-
-/* ==== the data ======================================================= */
-
-/*
- * The peer's stream: byte i of stream seed is a function of (seed, i), so
- * that the reader can check any piece without keeping what came before.
- */
-static uint64_t
-pat_word(uint64_t seed, uint64_t i)
-{
-	uint64_t z;
-
-	z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return (z ^ (z >> 31));
-}
-
-static void
-pat_fill(uint64_t seed, uint64_t off, uint8_t *p, size_t len)
-{
-	uint64_t w;
-	unsigned int sh;
-	size_t i = 0;
-
-	while (i < len) {
-		w = pat_word(seed, (off + i) >> 3);
-		for (sh = (unsigned int)((off + i) & 7); sh < 8 && i < len;
-		    sh++, i++)
-			p[i] = (uint8_t)(w >> (sh * 8));
-	}
-}
-
-/* ==== an ephemeral certificate ======================================= */
-
-static struct {
-	EVP_PKEY *pkey;
-	X509 *x509;
-	gnutls_datum_t cert_pem;
-	gnutls_datum_t key_pem;
-	int ok;
-} tcert;
-static pthread_once_t tcert_once = PTHREAD_ONCE_INIT;
-
-static int
-pem_datum(BIO *b, gnutls_datum_t *d)
-{
-	char *p;
-	long n;
-
-	n = BIO_get_mem_data(b, &p);
-	if (n <= 0)
-		return (-1);
-	d->data = malloc((size_t)n + 1);
-	if (d->data == NULL)
-		return (-1);
-	memcpy(d->data, p, (size_t)n);
-	d->data[n] = '\0';
-	d->size = (unsigned int)n;
-	return (0);
-}
-
-/* A self-signed P-256 certificate for CN=localhost, made once. */
-static void
-tcert_make(void)
-{
-	X509_NAME *name;
-	BIO *cb = NULL, *kb = NULL;
-
-	tcert.pkey = EVP_EC_gen("P-256");
-	tcert.x509 = X509_new();
-	if (tcert.pkey == NULL || tcert.x509 == NULL)
-		return;
-	if (!X509_set_version(tcert.x509, 2) ||
-	    !ASN1_INTEGER_set(X509_get_serialNumber(tcert.x509), 1) ||
-	    X509_gmtime_adj(X509_getm_notBefore(tcert.x509), -3600) == NULL ||
-	    X509_gmtime_adj(X509_getm_notAfter(tcert.x509), 86400) == NULL ||
-	    !X509_set_pubkey(tcert.x509, tcert.pkey))
-		return;
-	name = X509_get_subject_name(tcert.x509);
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)"localhost", -1, -1, 0) ||
-	    !X509_set_issuer_name(tcert.x509, name) ||
-	    X509_sign(tcert.x509, tcert.pkey, EVP_sha256()) == 0)
-		return;
-	cb = BIO_new(BIO_s_mem());
-	kb = BIO_new(BIO_s_mem());
-	if (cb != NULL && kb != NULL && PEM_write_bio_X509(cb, tcert.x509) &&
-	    PEM_write_bio_PrivateKey(kb, tcert.pkey, NULL, NULL, 0, NULL,
-	    NULL) && pem_datum(cb, &tcert.cert_pem) == 0 &&
-	    pem_datum(kb, &tcert.key_pem) == 0)
-		tcert.ok = 1;
-	BIO_free(cb);
-	BIO_free(kb);
-}
-
-static int
-tcert_get(void)
-{
-
-	pthread_once(&tcert_once, tcert_make);
-	return (tcert.ok ? 0 : -1);
-}
-
-/* ==== library settings per suite ===================================== */
-
-static int
-suite_is13(const struct tg_suite *s)
-{
-
-	return (s->tls_vminor == TLS_MINOR_VER_THREE);
-}
-
-/* OpenSSL's name for the suite (an ECDSA certificate for TLS 1.2). */
-static const char *
-ossl_suite(const struct tg_suite *s)
-{
-
-	if (s->cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
-		return (suite_is13(s) ? "TLS_CHACHA20_POLY1305_SHA256" :
-		    "ECDHE-ECDSA-CHACHA20-POLY1305");
-	if (s->key_len == 16)
-		return (suite_is13(s) ? "TLS_AES_128_GCM_SHA256" :
-		    "ECDHE-ECDSA-AES128-GCM-SHA256");
-	return (suite_is13(s) ? "TLS_AES_256_GCM_SHA384" :
-	    "ECDHE-ECDSA-AES256-GCM-SHA384");
-}
-
-static const char *
-gnutls_prio(const struct tg_suite *s)
-{
-
-	if (s->cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
-		return (suite_is13(s) ? "NORMAL:-VERS-ALL:+VERS-TLS1.3:"
-		    "-CIPHER-ALL:+CHACHA20-POLY1305" : "NORMAL:-VERS-ALL:"
-		    "+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305");
-	if (s->key_len == 16)
-		return (suite_is13(s) ?
-		    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" :
-		    "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM");
-	return (suite_is13(s) ?
-	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" :
-	    "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM");
-}
-
-/*
- * An OpenSSL context for suite s (or, with cipher set, that TLS 1.2 cipher
- * list or TLS 1.3 suite), either side.
- */
-static SSL_CTX *
-ossl_ctx_for(int vminor, const char *cipher, int server)
-{
-	SSL_CTX *ctx;
-	int v;
-
-	if (tcert_get() != 0)
-		return (NULL);
-	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-	if (ctx == NULL)
-		return (NULL);
-	v = vminor == TLS_MINOR_VER_THREE ? TLS1_3_VERSION : TLS1_2_VERSION;
-	if (!SSL_CTX_set_min_proto_version(ctx, v) ||
-	    !SSL_CTX_set_max_proto_version(ctx, v) ||
-	    (v == TLS1_3_VERSION ? !SSL_CTX_set_ciphersuites(ctx, cipher) :
-	    !SSL_CTX_set_cipher_list(ctx, cipher)) ||
-	    (server && (!SSL_CTX_use_certificate(ctx, tcert.x509) ||
-	    !SSL_CTX_use_PrivateKey(ctx, tcert.pkey)))) {
-		SSL_CTX_free(ctx);
-		return (NULL);
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	return (ctx);
-}
-
+/* An OpenSSL context for suite s, either side. */
 static SSL_CTX *
 ossl_ctx(const struct tg_suite *s, int server)
 {
 
-	return (ossl_ctx_for(s->tls_vminor, ossl_suite(s), server));
-}
-
-static const char *
-ossl_errstr(void)
-{
-	static __thread char buf[160];
-	unsigned long e;
-
-	e = ERR_get_error();
-	ERR_clear_error();
-	if (e == 0)
-		return ("no OpenSSL error queued");
-	ERR_error_string_n(e, buf, sizeof(buf));
-	return (buf);
-}
-
-/* ==== waiting on sockets ============================================= */
-
-static int
-wait_fd(int fd, short events, int ms)
-{
-	struct pollfd pfd;
-	int r;
-
-	pfd.fd = fd;
-	pfd.events = events;
-	pfd.revents = 0;
-	do
-		r = poll(&pfd, 1, ms);
-	while (r == -1 && errno == EINTR);
-	return (r);
-}
-
-/*
- * Run an OpenSSL handshake to its end on a blocking or non-blocking socket.
- * Returns 1, or what SSL_do_handshake() returned.
- */
-static int
-ossl_handshake(SSL *ssl, int fd)
-{
-	int r, e;
-
-	if (SSL_in_before(ssl)) {
-		if (SSL_is_server(ssl))
-			SSL_set_accept_state(ssl);
-		else
-			SSL_set_connect_state(ssl);
-	}
-	for (;;) {
-		r = SSL_do_handshake(ssl);
-		if (r == 1)
-			return (1);
-		e = SSL_get_error(ssl, r);
-		if (e == SSL_ERROR_WANT_READ)
-			r = wait_fd(fd, POLLIN, PEER_WAIT_MS);
-		else if (e == SSL_ERROR_WANT_WRITE)
-			r = wait_fd(fd, POLLOUT, PEER_WAIT_MS);
-		else
-			return (r);
-		if (r != 1)
-			return (-1);
-	}
+	return (tp_ossl_ctx(server, s->tls_vminor, tp_ossl_suite(s)));
 }
 
 /* SSL_read until n > 0 bytes arrive, on a blocking or non-blocking socket. */
@@ -314,27 +66,9 @@ ossl_read_some(SSL *ssl, int fd, void *buf, int len)
 		if (r > 0)
 			return (r);
 		e = SSL_get_error(ssl, r);
-		if (e != SSL_ERROR_WANT_READ || wait_fd(fd, POLLIN,
-		    PEER_WAIT_MS) != 1)
+		if (e != SSL_ERROR_WANT_READ || tp_wait_fd(fd, POLLIN,
+		    TP_PEER_WAIT_MS) != 1)
 			return (-1);
-	}
-}
-
-static int
-gnutls_do_handshake(gnutls_session_t ses, int fd)
-{
-	int r;
-
-	for (;;) {
-		r = gnutls_handshake(ses);
-		if (r == 0)
-			return (0);
-		if (gnutls_error_is_fatal(r))
-			return (r);
-		if (r == GNUTLS_E_AGAIN && wait_fd(fd,
-		    gnutls_record_get_direction(ses) ? POLLOUT : POLLIN,
-		    PEER_WAIT_MS) != 1)
-			return (r);
 	}
 }
 
@@ -427,7 +161,7 @@ mem_flush(struct peer *p, SSL *ssl, size_t split_at)
 			peer_fail(p, "first half: %s", strerror(errno));
 			goto out;
 		}
-		if (wait_fd(p->go_fd, POLLIN, PEER_WAIT_MS) != 1 ||
+		if (tp_wait_fd(p->go_fd, POLLIN, TP_PEER_WAIT_MS) != 1 ||
 		    read(p->go_fd, &c, 1) != 1) {
 			peer_fail(p, "no go for the second half");
 			goto out;
@@ -460,12 +194,12 @@ mem_connect(struct peer *p, SSL *ssl)
 		if (r == 1)
 			return (0);
 		if (SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ) {
-			peer_fail(p, "SSL_connect: %s", ossl_errstr());
+			peer_fail(p, "SSL_connect: %s", tp_ossl_errstr());
 			return (-1);
 		}
 		if (mem_flush(p, ssl, 0) != 0)
 			return (-1);
-		if (wait_fd(p->fd, POLLIN, PEER_WAIT_MS) != 1 ||
+		if (tp_wait_fd(p->fd, POLLIN, TP_PEER_WAIT_MS) != 1 ||
 		    (n = recv(p->fd, buf, sizeof(buf), 0)) <= 0) {
 			peer_fail(p, "handshake: no bytes from the server");
 			return (-1);
@@ -486,7 +220,7 @@ peer_drain(struct peer *p, SSL *ssl)
 	ssize_t n;
 
 	for (;;) {
-		if (wait_fd(p->fd, POLLIN, PEER_WAIT_MS) != 1)
+		if (tp_wait_fd(p->fd, POLLIN, TP_PEER_WAIT_MS) != 1)
 			return;
 		if (ssl != NULL && p->kind == PEER_OPENSSL) {
 			if (SSL_read(ssl, buf, sizeof(buf)) <= 0) {
@@ -532,7 +266,7 @@ opeer_main(void *arg)
 	} else {
 		SSL_set_fd(ssl, p->fd);
 		if ((p->server ? SSL_accept(ssl) : SSL_connect(ssl)) != 1) {
-			peer_fail(p, "handshake: %s", ossl_errstr());
+			peer_fail(p, "handshake: %s", tp_ossl_errstr());
 			goto out;
 		}
 	}
@@ -541,7 +275,7 @@ opeer_main(void *arg)
 		if (!SSL_key_update(ssl, p->ku_requested ?
 		    SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) ||
 		    SSL_do_handshake(ssl) != 1) {
-			peer_fail(p, "KeyUpdate: %s", ossl_errstr());
+			peer_fail(p, "KeyUpdate: %s", tp_ossl_errstr());
 			goto out;
 		}
 	}
@@ -551,10 +285,10 @@ opeer_main(void *arg)
 		goto out;
 	while (off < p->total) {
 		n = peer_chunk(p, &rng, k, p->total - off);
-		pat_fill(p->seed, off, buf, n);
+		tp_pat_fill(p->seed, off, buf, n);
 		if (SSL_write(ssl, buf, (int)n) != (int)n) {
 			peer_fail(p, "SSL_write at %" PRIu64 ": %s", off,
-			    ossl_errstr());
+			    tp_ossl_errstr());
 			goto out;
 		}
 		off += n;
@@ -570,7 +304,7 @@ opeer_main(void *arg)
 		held = 0;
 	}
 	if (SSL_shutdown(ssl) < 0) {
-		peer_fail(p, "SSL_shutdown: %s", ossl_errstr());
+		peer_fail(p, "SSL_shutdown: %s", tp_ossl_errstr());
 		goto out;
 	}
 	if (p->kind == PEER_OPENSSL_MEM && mem_flush(p, ssl, 0) != 0)
@@ -593,8 +327,7 @@ gpeer_main(void *arg)
 {
 	struct peer *p = arg;
 	struct tg_rng rng = { p->seed ^ 0x5555 };
-	gnutls_certificate_credentials_t cred = NULL;
-	gnutls_session_t ses = NULL;
+	struct tp_gnutls g = { NULL, NULL };
 	uint8_t *buf;
 	uint64_t off = 0, k = 0;
 	size_t n, done;
@@ -602,27 +335,23 @@ gpeer_main(void *arg)
 	int i, r;
 
 	buf = malloc(20000);
-	if (buf == NULL || gnutls_certificate_allocate_credentials(&cred) < 0 ||
-	    gnutls_init(&ses, p->server ? GNUTLS_SERVER : GNUTLS_CLIENT) < 0) {
-		peer_fail(p, "GnuTLS setup");
+	if (buf == NULL) {
+		peer_fail(p, "out of memory");
 		goto out;
 	}
-	if ((p->server && gnutls_certificate_set_x509_key_mem(cred,
-	    &tcert.cert_pem, &tcert.key_pem, GNUTLS_X509_FMT_PEM) < 0) ||
-	    gnutls_priority_set_direct(ses, p->prio != NULL ? p->prio :
-	    gnutls_prio(p->suite), NULL) < 0 ||
-	    gnutls_credentials_set(ses, GNUTLS_CRD_CERTIFICATE, cred) < 0) {
-		peer_fail(p, "GnuTLS settings");
+	r = tp_gnutls_start(&g, p->server, p->prio != NULL ? p->prio :
+	    tp_gnutls_prio(p->suite), p->fd);
+	if (r != 0) {
+		peer_fail(p, "GnuTLS session: %s", strerror(r));
 		goto out;
 	}
-	gnutls_transport_set_int(ses, p->fd);
-	r = gnutls_do_handshake(ses, p->fd);
+	r = tp_gnutls_handshake(g.ses, p->fd);
 	if (r != 0) {
 		peer_fail(p, "gnutls_handshake: %s", gnutls_strerror(r));
 		goto out;
 	}
 	for (i = 0; i < p->key_updates; i++) {
-		r = gnutls_session_key_update(ses, p->ku_requested ?
+		r = gnutls_session_key_update(g.ses, p->ku_requested ?
 		    GNUTLS_KU_PEER : 0);
 		if (r < 0) {
 			peer_fail(p, "key update: %s", gnutls_strerror(r));
@@ -631,9 +360,9 @@ gpeer_main(void *arg)
 	}
 	while (off < p->total) {
 		n = peer_chunk(p, &rng, k, p->total - off);
-		pat_fill(p->seed, off, buf, n);
+		tp_pat_fill(p->seed, off, buf, n);
 		for (done = 0; done < n; done += (size_t)w) {
-			w = gnutls_record_send(ses, buf + done, n - done);
+			w = gnutls_record_send(g.ses, buf + done, n - done);
 			if (w < 0 && !gnutls_error_is_fatal((int)w)) {
 				w = 0;
 				continue;
@@ -647,148 +376,86 @@ gpeer_main(void *arg)
 		off += n;
 		k++;
 	}
-	(void)gnutls_bye(ses, GNUTLS_SHUT_WR);
+	(void)gnutls_bye(g.ses, GNUTLS_SHUT_WR);
 	shutdown(p->fd, SHUT_WR);
 	peer_drain(p, NULL);
 out:
-	if (ses != NULL)
-		gnutls_deinit(ses);
-	if (cred != NULL)
-		gnutls_certificate_free_credentials(cred);
+	tp_gnutls_end(&g);
 	free(buf);
 	close(p->fd);
 	p->fd = -1;
 	return (NULL);
 }
 
-static int
-peer_start(struct peer *p)
-{
-
-	p->started = pthread_create(&p->thr, NULL,
-	    p->kind == PEER_GNUTLS ? gpeer_main : opeer_main, p) == 0;
-	return (p->started ? 0 : -1);
-}
-
-/* Join the peer and report its failure, if any. */
+/*
+ * A peer of kind that will send total bytes of a new stream, with nothing
+ * else set and no socket yet, so that peer_end() may follow at once.
+ */
 static void
-peer_join(struct peer *p)
+peer_init(struct peer *p, enum peer_kind kind, uint64_t total)
 {
 
-	if (!p->started)
-		return;
-	pthread_join(p->thr, NULL);
-	p->started = 0;
-	if (p->err[0] != '\0')
-		harness_fail(__FILE__, __LINE__, "peer: %s", p->err);
+	memset(p, 0, sizeof(*p));
+	p->kind = kind;
+	p->fd = -1;
+	p->half_fd = p->go_fd = p->half_rd = p->go_wr = -1;
+	p->seed = tg_random64();
+	p->total = total;
 }
-
-/* ==== reading the stream with uktls ================================== */
-
-struct rx_stats {
-	uint64_t bytes;      /* application data */
-	int app_recs;
-	size_t first_app_len;
-	int nst;             /* NewSessionTicket records */
-	int other_hs;        /* other handshake records */
-	int close_notify;
-	int other_alerts;
-	int eof;
-	int err;             /* errno of a failed receive */
-};
 
 /*
- * Read records until end of stream, an error or a timeout; application
- * data must be the peer's stream from offset start on.  Returns 0 if all
- * went as the checks expect, -1 after reporting a failure.
+ * Connect the peer to a new loopback pair, whose other end goes to *rx,
+ * and start it on its own thread.  Returns 0 or an errno.
  */
 static int
-rx_stream(int fd, uint64_t seed, uint64_t start, struct rx_stats *st)
+peer_start(struct peer *p, int *rx)
 {
-	static const size_t bufsize = TLS_MAX_MSG_SIZE_V10_2 + 512;
-	struct tg_rec r;
-	uint8_t *buf, *want;
-	size_t i;
-	int ret = -1;
+	int r;
 
-	memset(st, 0, sizeof(*st));
-	buf = malloc(bufsize);
-	want = malloc(bufsize);
-	if (buf == NULL || want == NULL)
-		abort();
-	for (;;) {
-		FAILIF(tg_wait_readable(fd, TG_WAIT_MS) != 1, "no record "
-		    "within %d ms after %" PRIu64 " bytes", TG_WAIT_MS,
-		    st->bytes);
-		tg_recv(fd, buf, bufsize, 0, TG_CTL_DEFAULT, &r);
-		if (r.n == -1) {
-			st->err = r.err;
-			ret = 0;
-			goto out;
-		}
-		if (r.n == 0 && r.ncmsg == 0) {
-			st->eof = 1;
-			ret = 0;
-			goto out;
-		}
-		FAILIF(!r.cmsg_ok || (r.flags & MSG_EOR) == 0 ||
-		    (r.flags & MSG_CTRUNC) != 0, "record after %" PRIu64
-		    " bytes: cmsg %d, flags %#x", st->bytes, r.cmsg_ok,
-		    r.flags);
-		FAILIF(r.tgr.tls_vmajor != TLS_MAJOR_VER_ONE ||
-		    r.tgr.tls_vminor != TLS_MINOR_VER_TWO ||
-		    ntohs(r.tgr.tls_length) != (size_t)r.n,
-		    "record header %u.%u length %u for %zd bytes",
-		    r.tgr.tls_vmajor, r.tgr.tls_vminor,
-		    ntohs(r.tgr.tls_length), r.n);
-		FAILIF(st->close_notify > 0, "record of type %u after "
-		    "close_notify", r.tgr.tls_type);
-		switch (r.tgr.tls_type) {
-		case APP:
-			pat_fill(seed, start + st->bytes, want, (size_t)r.n);
-			if (memcmp(buf, want, (size_t)r.n) != 0) {
-				for (i = 0; buf[i] == want[i]; i++)
-					;
-				FAILIF(1, "stream differs at byte %" PRIu64,
-				    start + st->bytes + i);
-			}
-			if (st->app_recs++ == 0)
-				st->first_app_len = (size_t)r.n;
-			st->bytes += (uint64_t)r.n;
-			break;
-		case TLS_RLTYPE_HANDSHAKE:
-			if (r.n > 0 && buf[0] == 4)
-				st->nst++;
-			else
-				st->other_hs++;
-			break;
-		case TLS_RLTYPE_ALERT:
-			if (r.n == 2 && buf[0] == 1 && buf[1] == 0)
-				st->close_notify++;
-			else
-				st->other_alerts++;
-			break;
-		default:
-			FAILIF(1, "record of type %u", r.tgr.tls_type);
-		}
-	}
-out:
-	free(buf);
-	free(want);
-	return (ret);
+	if (tg_tcp_pair(rx, &p->fd) != 0)
+		return (errno);
+	r = pthread_create(&p->thr, NULL,
+	    p->kind == PEER_GNUTLS ? gpeer_main : opeer_main, p);
+	if (r != 0)
+		return (r);
+	p->started = 1;
+	return (0);
 }
 
-/* The usual end: all of the stream, a close_notify, then end of stream. */
+/*
+ * Close the uktls side's socket rx (the peer reads until it sees the
+ * close), join the peer and report its failure, if any, and close the
+ * split pipes.  The test's end of the go pipe closes first: a peer still
+ * waiting for the go after a failed test gives up at once.  The session
+ * the peer kept as a client goes to *sessp, or is freed.
+ */
 static void
-check_complete(const struct rx_stats *st, uint64_t want_bytes)
+peer_end(struct peer *p, int rx, SSL_SESSION **sessp)
 {
 
-	CHECK_EQ(st->err, 0);
-	CHECK_EQ(st->bytes, want_bytes);
-	CHECK_EQ(st->close_notify, 1);
-	CHECK_EQ(st->other_alerts, 0);
-	CHECK_EQ(st->other_hs, 0);
-	CHECK_EQ(st->eof, 1);
+	if (rx != -1)
+		uktls_close(rx);
+	if (p->go_wr != -1)
+		close(p->go_wr);
+	if (p->started) {
+		pthread_join(p->thr, NULL);
+		if (p->err[0] != '\0')
+			harness_fail(__FILE__, __LINE__, "peer: %s", p->err);
+	} else if (p->fd != -1)
+		close(p->fd);
+	if (p->half_fd != -1)
+		close(p->half_fd);
+	if (p->go_fd != -1)
+		close(p->go_fd);
+	if (p->half_rd != -1)
+		close(p->half_rd);
+	if (sessp != NULL)
+		*sessp = p->session;
+	else
+		SSL_SESSION_free(p->session);
+	p->started = 0;
+	p->fd = p->half_fd = p->go_fd = p->half_rd = p->go_wr = -1;
+	p->session = NULL;
 }
 
 /* ==== the application's own callbacks ================================ */
@@ -849,7 +516,15 @@ enum cb_when {
 	CB_AFTER,  /* ... after prepare() */
 };
 
+enum resume {
+	RESUME_NO,
+	RESUME_YES,       /* a first connection, then a resumed one */
+	RESUME_TLS12,     /* ... with TLS 1.2 only */
+};
+
 struct scenario {
+	const char *name;
+	int tls13_only;       /* runs for the TLS 1.3 suites only */
 	enum helper helper;   /* the uktls side's library */
 	int uktls_client;     /* the uktls side is the TLS client */
 	enum peer_kind peer;
@@ -860,11 +535,10 @@ struct scenario {
 	int split;            /* first record half-read before the enable */
 	int key_updates;      /* peer KeyUpdates before its first write */
 	int ku_requested;     /* ... with update_requested */
-	int resume;           /* a first connection, then a resumed one */
+	enum resume resume;
 	size_t read_before;   /* the application reads this much first */
 	size_t first_len;     /* the peer's first write */
 	unsigned int delay_ms;/* pause between handshake and enable */
-	uint64_t total;
 };
 
 /*
@@ -883,7 +557,7 @@ ossl_side(const struct scenario *sc, SSL_CTX *ctx, int fd, struct peer *p,
 
 	*start = 0;
 	ssl = SSL_new(ctx);
-	FAILIF(ssl == NULL, "SSL_new: %s", ossl_errstr());
+	FAILIF(ssl == NULL, "SSL_new: %s", tp_ossl_errstr());
 	FAILIF(!SSL_set_fd(ssl, fd), "SSL_set_fd");
 	if (sc->callbacks == CB_BEFORE) {
 		SSL_set_msg_callback(ssl, app_msg);
@@ -898,13 +572,13 @@ ossl_side(const struct scenario *sc, SSL_CTX *ctx, int fd, struct peer *p,
 		SSL_set_msg_callback_arg(ssl, &app_msg_calls);
 		SSL_set_info_callback(ssl, app_info);
 	}
-	r = ossl_handshake(ssl, fd);
-	FAILIF(r != 1, "handshake: %s", ossl_errstr());
+	r = tp_ossl_handshake(ssl, fd);
+	FAILIF(r != 1, "handshake: %s", tp_ossl_errstr());
 	if (sc->read_before > 0) {
 		r = ossl_read_some(ssl, fd, buf, (int)sc->read_before);
 		FAILIF(r <= 0, "SSL_read before the enable: %s",
-		    ossl_errstr());
-		pat_fill(p->seed, 0, want, (size_t)r);
+		    tp_ossl_errstr());
+		tp_pat_fill(p->seed, 0, want, (size_t)r);
 		FAILIF(memcmp(buf, want, (size_t)r) != 0,
 		    "SSL_read before the enable: wrong data");
 		*start = (uint64_t)r;
@@ -913,7 +587,7 @@ ossl_side(const struct scenario *sc, SSL_CTX *ctx, int fd, struct peer *p,
 	}
 	if (sc->split) {
 		/* The peer's first record is half in: OpenSSL reads half. */
-		FAILIF(wait_fd(p->half_rd, POLLIN, TG_WAIT_MS) != 1 ||
+		FAILIF(tp_wait_fd(p->half_rd, POLLIN, TG_WAIT_MS) != 1 ||
 		    read(p->half_rd, &c, 1) != 1, "peer sent no half record");
 		tg_sleep_ms(20);
 		r = SSL_read(ssl, buf, sizeof(buf));
@@ -936,53 +610,46 @@ out:
 	return (ssl);
 }
 
-/* The same with GnuTLS.  Returns the session, or NULL. */
+/*
+ * The same with GnuTLS, in g (which the caller frees after the socket is
+ * closed).  Returns the session, or NULL after reporting a failure.
+ */
 static gnutls_session_t
 gnutls_side(const struct scenario *sc, const struct tg_suite *s,
-    gnutls_certificate_credentials_t cred, int fd, struct peer *p,
-    uint64_t *start)
+    struct tp_gnutls *g, int fd, struct peer *p, uint64_t *start)
 {
-	gnutls_session_t ses = NULL;
 	uint8_t buf[2048], want[2048];
 	ssize_t n;
 	int r, ok = 0;
 
 	*start = 0;
-	FAILIF(gnutls_init(&ses, sc->uktls_client ? GNUTLS_CLIENT :
-	    GNUTLS_SERVER) < 0, "gnutls_init");
-	FAILIF(gnutls_priority_set_direct(ses, gnutls_prio(s), NULL) < 0 ||
-	    gnutls_credentials_set(ses, GNUTLS_CRD_CERTIFICATE, cred) < 0,
-	    "GnuTLS settings");
-	gnutls_transport_set_int(ses, fd);
-	r = gnutls_do_handshake(ses, fd);
+	r = tp_gnutls_start(g, !sc->uktls_client, tp_gnutls_prio(s), fd);
+	FAILIF(r != 0, "GnuTLS session: %s", strerror(r));
+	r = tp_gnutls_handshake(g->ses, fd);
 	FAILIF(r != 0, "gnutls_handshake: %s", gnutls_strerror(r));
 	if (sc->read_before > 0) {
 		do {
-			n = gnutls_record_recv(ses, buf, sc->read_before);
-			if (n == GNUTLS_E_AGAIN && wait_fd(fd, POLLIN,
+			n = gnutls_record_recv(g->ses, buf, sc->read_before);
+			if (n == GNUTLS_E_AGAIN && tp_wait_fd(fd, POLLIN,
 			    TG_WAIT_MS) != 1)
 				break;
 		} while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
 		FAILIF(n <= 0, "gnutls_record_recv before the enable: %s",
 		    gnutls_strerror((int)n));
-		pat_fill(p->seed, 0, want, (size_t)n);
+		tp_pat_fill(p->seed, 0, want, (size_t)n);
 		FAILIF(memcmp(buf, want, (size_t)n) != 0,
 		    "gnutls_record_recv before the enable: wrong data");
 		*start = (uint64_t)n;
-		FAILIF(gnutls_record_check_pending(ses) == 0,
+		FAILIF(gnutls_record_check_pending(g->ses) == 0,
 		    "nothing pending after reading %zd bytes", n);
 	}
 	if (sc->delay_ms > 0)
 		tg_sleep_ms(sc->delay_ms);
-	r = uktls_gnutls_enable_rx(ses);
+	r = uktls_gnutls_enable_rx(g->ses);
 	FAILIF(r != 0, "uktls_gnutls_enable_rx: %s", strerror(r));
 	ok = 1;
 out:
-	if (!ok && ses != NULL) {
-		gnutls_deinit(ses);
-		ses = NULL;
-	}
-	return (ses);
+	return (ok ? g->ses : NULL);
 }
 
 /*
@@ -995,41 +662,38 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
     SSL_CTX *pctx, SSL_SESSION *resume, SSL_SESSION **sessp, int coalesce)
 {
 	struct peer p;
-	struct rx_stats st;
-	gnutls_certificate_credentials_t cred = NULL;
-	gnutls_session_t ses = NULL;
+	struct tp_stream want;
+	struct tp_rx st;
+	struct tp_gnutls g = { NULL, NULL };
 	SSL *ssl = NULL;
+	gnutls_session_t ses;
 	uint64_t start = 0;
-	int rx = -1, tx = -1, half[2] = { -1, -1 }, go[2] = { -1, -1 };
+	int rx = -1, pfd[2], r;
 	int fails0 = harness_cur_failed, resumed;
 
-	memset(&p, 0, sizeof(p));
-	p.fd = -1;
-	FAILIF(tg_tcp_pair(&rx, &tx) != 0, "tcp pair: %s", strerror(errno));
-	if (sc->nonblock)
-		FAILIF(fcntl(rx, F_SETFL, fcntl(rx, F_GETFL) | O_NONBLOCK) != 0,
-		    "O_NONBLOCK");
-	if (sc->split)
-		FAILIF(pipe(half) != 0 || pipe(go) != 0, "pipe");
-	p.kind = sc->peer;
+	peer_init(&p, sc->peer, STREAM_LEN);
 	p.suite = s;
-	p.fd = tx;
-	tx = -1;
 	p.server = sc->uktls_client;
 	p.ctx = pctx;
 	p.resume = resume;
 	p.coalesce = coalesce;
 	p.split = sc->split;
-	p.half_fd = half[1];
-	p.go_fd = go[0];
-	p.half_rd = half[0];
-	p.go_wr = go[1];
 	p.key_updates = sc->key_updates;
 	p.ku_requested = sc->ku_requested;
-	p.seed = tg_random64();
-	p.total = sc->total;
 	p.first_len = sc->first_len;
-	FAILIF(peer_start(&p) != 0, "peer thread");
+	if (sc->split) {
+		FAILIF(pipe(pfd) != 0, "pipe: %s", strerror(errno));
+		p.half_rd = pfd[0];
+		p.half_fd = pfd[1];
+		FAILIF(pipe(pfd) != 0, "pipe: %s", strerror(errno));
+		p.go_fd = pfd[0];
+		p.go_wr = pfd[1];
+	}
+	r = peer_start(&p, &rx);
+	FAILIF(r != 0, "peer: %s", strerror(r));
+	if (sc->nonblock)
+		FAILIF(fcntl(rx, F_SETFL, fcntl(rx, F_GETFL) | O_NONBLOCK) != 0,
+		    "O_NONBLOCK");
 
 	if (sc->helper == H_OPENSSL) {
 		ssl = ossl_side(sc, uctx, rx, &p, &start);
@@ -1037,20 +701,19 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 			goto out;
 		resumed = SSL_session_reused(ssl);
 	} else {
-		FAILIF(gnutls_certificate_allocate_credentials(&cred) < 0 ||
-		    (!sc->uktls_client &&
-		    gnutls_certificate_set_x509_key_mem(cred, &tcert.cert_pem,
-		    &tcert.key_pem, GNUTLS_X509_FMT_PEM) < 0), "credentials");
-		ses = gnutls_side(sc, s, cred, rx, &p, &start);
+		ses = gnutls_side(sc, s, &g, rx, &p, &start);
 		if (ses == NULL)
 			goto out;
 		resumed = gnutls_session_is_resumed(ses);
 	}
 	if (resume != NULL)
 		CHECK(resumed);
-	if (rx_stream(rx, p.seed, start, &st) != 0)
+	want = (struct tp_stream){ .seed = p.seed, .start = start,
+	    .wait_ms = TG_WAIT_MS };
+	if (tp_rx_stream(rx, &want, &st) != 0)
 		goto out;
-	check_complete(&st, sc->total - start);
+	TP_CHECK_CLEAN_END(&st, STREAM_LEN - start);
+	CHECK_EQ(st.eof, 1);
 	if (sc->read_before > 0)
 		CHECK_EQ(st.first_app_len, sc->first_len - start);
 	/*
@@ -1058,57 +721,32 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 	 * reach the uktls client as handshake records, unless the
 	 * application's read before the enable took them.
 	 */
-	if (sc->uktls_client && suite_is13(s) && sc->peer != PEER_GNUTLS &&
+	if (sc->uktls_client && tp_is_tls13(s) && sc->peer != PEER_GNUTLS &&
 	    sc->read_before == 0)
 		CHECK_EQ(st.nst, 2);
 	else
 		CHECK_EQ(st.nst, 0);
 out:
-	if (rx != -1)
-		uktls_close(rx);
-	if (tx != -1)
-		close(tx);
-	if (p.started) {
-		/* Unblock a peer waiting for the go. */
-		if (go[1] != -1 && harness_cur_failed != fails0) {
-			close(go[1]);
-			go[1] = -1;
-		}
-		peer_join(&p);
-	} else if (p.fd != -1)
-		close(p.fd);
-	if (sessp != NULL)
-		*sessp = p.session;
-	else
-		SSL_SESSION_free(p.session);
+	peer_end(&p, rx, sessp);
 	SSL_free(ssl);
-	if (ses != NULL)
-		gnutls_deinit(ses);
-	if (cred != NULL)
-		gnutls_certificate_free_credentials(cred);
-	if (half[0] != -1)
-		close(half[0]);
-	if (half[1] != -1)
-		close(half[1]);
-	if (go[0] != -1)
-		close(go[0]);
-	if (go[1] != -1)
-		close(go[1]);
+	tp_gnutls_end(&g);
 	return (harness_cur_failed == fails0 ? 0 : -1);
 }
 
+/* A test: scenario arg with suite s. */
 static void
-run_scenario(const struct tg_suite *s, const struct scenario *sc)
+run_scenario(const struct tg_suite *s, const void *arg)
 {
+	const struct scenario *sc = arg;
 	SSL_CTX *uctx = NULL, *pctx = NULL;
 	SSL_SESSION *sess = NULL;
 
 	tg_watchdog(TG_WATCHDOG_S);
 	app_callbacks_reset();
-	FAILIF(tcert_get() != 0, "no certificate");
+	FAILIF(tp_cert() == NULL, "no certificate");
 	if (sc->helper == H_OPENSSL) {
 		uctx = ossl_ctx(s, !sc->uktls_client);
-		FAILIF(uctx == NULL, "SSL_CTX: %s", ossl_errstr());
+		FAILIF(uctx == NULL, "SSL_CTX: %s", tp_ossl_errstr());
 		SSL_CTX_set_read_ahead(uctx, sc->read_ahead);
 		if (sc->callbacks == CB_BEFORE) {
 			SSL_CTX_set_keylog_callback(uctx, app_keylog);
@@ -1119,10 +757,11 @@ run_scenario(const struct tg_suite *s, const struct scenario *sc)
 	}
 	if (sc->peer != PEER_GNUTLS) {
 		pctx = ossl_ctx(s, sc->uktls_client);
-		FAILIF(pctx == NULL, "peer SSL_CTX: %s", ossl_errstr());
+		FAILIF(pctx == NULL, "peer SSL_CTX: %s", tp_ossl_errstr());
 		SSL_CTX_set_read_ahead(pctx, sc->read_ahead);
 	}
-	if (sc->resume) {
+	if (sc->resume == RESUME_YES ||
+	    (sc->resume == RESUME_TLS12 && !tp_is_tls13(s))) {
 		/* A full handshake first, for a session to resume. */
 		struct scenario first = *sc;
 
@@ -1147,315 +786,87 @@ out:
 	SSL_CTX_free(pctx);
 }
 
-static const struct scenario sc_defaults = {
-	.helper = H_OPENSSL,
-	.peer = PEER_OPENSSL,
-	.total = STREAM_LEN,
+/*
+ * The scenarios, each run for the six suites (or the three of TLS 1.3).
+ * What a scenario leaves out is the default: OpenSSL on both sides, the
+ * uktls side the server, no read-ahead, blocking sockets.
+ */
+static const struct scenario scenarios[] = {
+	/* ---- OpenSSL on the uktls side, as the server ---------------- */
+
+	/* Plain: the peer writes right after its handshake. */
+	{ .name = "ossl_basic" },
+	{ .name = "ossl_read_ahead", .read_ahead = 1 },
+	/*
+	 * The peer's Finished and its first three records in one TCP write
+	 * (TLS 1.2: on a resumed session, where the client sends the last
+	 * Finished), and the enable delayed so that more piles up, with
+	 * read-ahead on and off.
+	 */
+	{ .name = "ossl_coalesced", .peer = PEER_OPENSSL_MEM, .coalesce = 3,
+	    .resume = RESUME_TLS12, .delay_ms = 50 },
+	{ .name = "ossl_coalesced_read_ahead", .peer = PEER_OPENSSL_MEM,
+	    .coalesce = 3, .resume = RESUME_TLS12, .read_ahead = 1,
+	    .delay_ms = 50 },
+	/* TLS 1.3 resumption too, with the data coalesced. */
+	{ .name = "ossl_resumed", .peer = PEER_OPENSSL_MEM, .coalesce = 2,
+	    .resume = RESUME_YES, .read_ahead = 1 },
+	/* The enable comes late: the peer's stream piles up in the socket. */
+	{ .name = "ossl_delayed_enable", .read_ahead = 1, .delay_ms = 150 },
+	/* The application read 100 bytes of a 1000-byte record first. */
+	{ .name = "ossl_read_before", .read_before = 100, .first_len = 1000 },
+	{ .name = "ossl_read_before_read_ahead", .read_before = 100,
+	    .first_len = 1000, .read_ahead = 1, .peer = PEER_OPENSSL_MEM,
+	    .coalesce = 4 },
+	/*
+	 * Non-blocking: SSL_read() took the first half of a record and wants
+	 * more; the enable hands the half over as ciphertext, and the rest
+	 * follows.
+	 */
+	{ .name = "ossl_half_record", .peer = PEER_OPENSSL_MEM, .nonblock = 1,
+	    .split = 1, .first_len = 3000 },
+	{ .name = "ossl_half_record_read_ahead", .peer = PEER_OPENSSL_MEM,
+	    .nonblock = 1, .split = 1, .read_ahead = 1, .first_len = 16384 },
+	/* The application's keylog, message and info callbacks keep working. */
+	{ .name = "ossl_app_callbacks", .callbacks = CB_BEFORE,
+	    .read_ahead = 1 },
+	{ .name = "ossl_app_callbacks_after", .callbacks = CB_AFTER },
+	/* TLS 1.3: KeyUpdates that OpenSSL processed before the enable. */
+	{ .name = "ossl_key_update_before", .tls13_only = 1, .key_updates = 2,
+	    .read_before = 10, .first_len = 500 },
+	/* The peer asks for an update back: the uktls side's OpenSSL does. */
+	{ .name = "ossl_key_update_requested", .tls13_only = 1,
+	    .key_updates = 1, .ku_requested = 1, .read_before = 10,
+	    .first_len = 500, .read_ahead = 1 },
+	/* The same with a GnuTLS peer. */
+	{ .name = "ossl_gnutls_peer", .peer = PEER_GNUTLS, .read_ahead = 1 },
+
+	/* ---- OpenSSL on the uktls side, as the client ---------------- */
+
+	{ .name = "ossl_client", .uktls_client = 1, .read_ahead = 1 },
+	/* TLS 1.3: SSL_read() took the tickets and part of a record first. */
+	{ .name = "ossl_client_read_before", .uktls_client = 1,
+	    .read_before = 300, .first_len = 4000 },
+
+	/* ---- GnuTLS on the uktls side -------------------------------- */
+
+	{ .name = "gnutls_openssl_peer", .helper = H_GNUTLS },
+	{ .name = "gnutls_gnutls_peer", .helper = H_GNUTLS,
+	    .peer = PEER_GNUTLS },
+	{ .name = "gnutls_coalesced", .helper = H_GNUTLS,
+	    .peer = PEER_OPENSSL_MEM, .coalesce = 3, .delay_ms = 50 },
+	{ .name = "gnutls_read_before", .helper = H_GNUTLS, .read_before = 100,
+	    .first_len = 1000, .nonblock = 1 },
+	{ .name = "gnutls_key_update_before", .tls13_only = 1,
+	    .helper = H_GNUTLS, .peer = PEER_GNUTLS, .key_updates = 1,
+	    .read_before = 10, .first_len = 500 },
+	{ .name = "gnutls_key_update_requested", .tls13_only = 1,
+	    .helper = H_GNUTLS, .peer = PEER_OPENSSL, .key_updates = 2,
+	    .ku_requested = 1, .read_before = 10, .first_len = 500 },
+	{ .name = "gnutls_client", .helper = H_GNUTLS, .uktls_client = 1 },
+	{ .name = "gnutls_client_read_before", .helper = H_GNUTLS,
+	    .uktls_client = 1, .read_before = 300, .first_len = 4000 },
 };
-
-/* ---- OpenSSL on the uktls side, as the server ----------------------- */
-
-/* Plain: the peer writes right after its handshake; no read-ahead. */
-static void
-t_ossl_basic(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	run_scenario(arg, &sc);
-}
-
-static void
-t_ossl_read_ahead(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.read_ahead = 1;
-	run_scenario(arg, &sc);
-}
-
-/*
- * The peer's Finished and its first three records in one TCP write (TLS
- * 1.2: on a resumed session, where the client sends the last Finished),
- * and the enable delayed so that more piles up, with read-ahead on and
- * off.
- */
-static void
-t_ossl_coalesced(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.peer = PEER_OPENSSL_MEM;
-	sc.coalesce = 3;
-	sc.resume = !suite_is13(arg);
-	sc.delay_ms = 50;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_ossl_coalesced_read_ahead(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.peer = PEER_OPENSSL_MEM;
-	sc.coalesce = 3;
-	sc.resume = !suite_is13(arg);
-	sc.read_ahead = 1;
-	sc.delay_ms = 50;
-	run_scenario(arg, &sc);
-}
-
-/* TLS 1.3 resumption too, with the data coalesced. */
-static void
-t_ossl_resumed(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.peer = PEER_OPENSSL_MEM;
-	sc.coalesce = 2;
-	sc.resume = 1;
-	sc.read_ahead = 1;
-	run_scenario(arg, &sc);
-}
-
-/* The enable comes late: the peer's stream piles up in the socket. */
-static void
-t_ossl_delayed_enable(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.read_ahead = 1;
-	sc.delay_ms = 150;
-	run_scenario(arg, &sc);
-}
-
-/* The application read 100 bytes of a 1000-byte record before the enable. */
-static void
-t_ossl_read_before(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.read_before = 100;
-	sc.first_len = 1000;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_ossl_read_before_read_ahead(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.read_before = 100;
-	sc.first_len = 1000;
-	sc.read_ahead = 1;
-	sc.peer = PEER_OPENSSL_MEM;
-	sc.coalesce = 4;
-	run_scenario(arg, &sc);
-}
-
-/*
- * Non-blocking: SSL_read() took the first half of a record and wants more;
- * the enable hands the half over as ciphertext, and the rest follows.
- */
-static void
-t_ossl_half_record(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.peer = PEER_OPENSSL_MEM;
-	sc.nonblock = 1;
-	sc.split = 1;
-	sc.first_len = 3000;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_ossl_half_record_read_ahead(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.peer = PEER_OPENSSL_MEM;
-	sc.nonblock = 1;
-	sc.split = 1;
-	sc.read_ahead = 1;
-	sc.first_len = 16384;
-	run_scenario(arg, &sc);
-}
-
-/* The application's keylog, message and info callbacks keep working. */
-static void
-t_ossl_app_callbacks(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.callbacks = CB_BEFORE;
-	sc.read_ahead = 1;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_ossl_app_callbacks_after(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.callbacks = CB_AFTER;
-	run_scenario(arg, &sc);
-}
-
-/* TLS 1.3: KeyUpdates that OpenSSL processed before the enable. */
-static void
-t_ossl_key_update_before(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.key_updates = 2;
-	sc.read_before = 10;
-	sc.first_len = 500;
-	run_scenario(arg, &sc);
-}
-
-/* The peer asks for an update back: the uktls side's OpenSSL sends it. */
-static void
-t_ossl_key_update_requested(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.key_updates = 1;
-	sc.ku_requested = 1;
-	sc.read_before = 10;
-	sc.first_len = 500;
-	sc.read_ahead = 1;
-	run_scenario(arg, &sc);
-}
-
-/* The same with a GnuTLS peer. */
-static void
-t_ossl_gnutls_peer(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.peer = PEER_GNUTLS;
-	sc.read_ahead = 1;
-	run_scenario(arg, &sc);
-}
-
-/* ---- OpenSSL on the uktls side, as the client ----------------------- */
-
-static void
-t_ossl_client(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.uktls_client = 1;
-	sc.read_ahead = 1;
-	run_scenario(arg, &sc);
-}
-
-/* TLS 1.3: SSL_read() took the tickets and part of a record first. */
-static void
-t_ossl_client_read_before(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.uktls_client = 1;
-	sc.read_before = 300;
-	sc.first_len = 4000;
-	run_scenario(arg, &sc);
-}
-
-/* ---- GnuTLS on the uktls side --------------------------------------- */
-
-static void
-t_gnutls_openssl_peer(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.helper = H_GNUTLS;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_gnutls_gnutls_peer(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.helper = H_GNUTLS;
-	sc.peer = PEER_GNUTLS;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_gnutls_coalesced(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.helper = H_GNUTLS;
-	sc.peer = PEER_OPENSSL_MEM;
-	sc.coalesce = 3;
-	sc.delay_ms = 50;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_gnutls_read_before(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.helper = H_GNUTLS;
-	sc.read_before = 100;
-	sc.first_len = 1000;
-	sc.nonblock = 1;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_gnutls_key_update_before(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.helper = H_GNUTLS;
-	sc.peer = PEER_GNUTLS;
-	sc.key_updates = 1;
-	sc.read_before = 10;
-	sc.first_len = 500;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_gnutls_key_update_requested(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.helper = H_GNUTLS;
-	sc.peer = PEER_OPENSSL;
-	sc.key_updates = 2;
-	sc.ku_requested = 1;
-	sc.read_before = 10;
-	sc.first_len = 500;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_gnutls_client(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.helper = H_GNUTLS;
-	sc.uktls_client = 1;
-	run_scenario(arg, &sc);
-}
-
-static void
-t_gnutls_client_read_before(void *arg)
-{
-	struct scenario sc = sc_defaults;
-
-	sc.helper = H_GNUTLS;
-	sc.uktls_client = 1;
-	sc.read_before = 300;
-	sc.first_len = 4000;
-	run_scenario(arg, &sc);
-}
-
 /* ==== refusals ======================================================= */
 
 /*
@@ -1469,41 +880,32 @@ ossl_enotsup(int vminor, const char *cipher)
 	SSL_CTX *uctx = NULL;
 	SSL *ssl = NULL;
 	uint8_t buf[64], want[64];
-	int rx = -1, mode = -1;
+	int rx = -1, mode = -1, r;
 	socklen_t ml = sizeof(mode);
 
-	memset(&p, 0, sizeof(p));
-	p.fd = -1;
-	uctx = ossl_ctx_for(vminor, cipher, 1);
-	p.ctx = ossl_ctx_for(vminor, cipher, 0);
+	peer_init(&p, PEER_OPENSSL, 64);
+	uctx = tp_ossl_ctx(1, vminor, cipher);
+	p.ctx = tp_ossl_ctx(0, vminor, cipher);
 	FAILIF(uctx == NULL || p.ctx == NULL, "SSL_CTX for %s: %s", cipher,
-	    ossl_errstr());
-	FAILIF(tg_tcp_pair(&rx, &p.fd) != 0, "tcp pair");
-	p.kind = PEER_OPENSSL;
-	p.seed = tg_random64();
-	p.total = 64;
-	FAILIF(peer_start(&p) != 0, "peer thread");
+	    tp_ossl_errstr());
+	r = peer_start(&p, &rx);
+	FAILIF(r != 0, "peer: %s", strerror(r));
 	ssl = SSL_new(uctx);
 	FAILIF(ssl == NULL || !SSL_set_fd(ssl, rx), "SSL");
 	CHECK_EQ(uktls_openssl_prepare(ssl), 0);
-	FAILIF(ossl_handshake(ssl, rx) != 1, "handshake: %s", ossl_errstr());
+	FAILIF(tp_ossl_handshake(ssl, rx) != 1, "handshake: %s",
+	    tp_ossl_errstr());
 	CHECK_EQ(uktls_openssl_enable_rx(ssl), ENOTSUP);
 	CHECK_EQ(uktls_getsockopt(rx, IPPROTO_TCP, TCP_RXTLS_MODE, &mode,
 	    &ml), 0);
 	CHECK_EQ(mode, TCP_TLS_MODE_NONE);
 	/* Nothing was taken from the socket: OpenSSL reads the data. */
 	FAILIF(ossl_read_some(ssl, rx, buf, sizeof(buf)) != 64,
-	    "SSL_read after the refusal: %s", ossl_errstr());
-	pat_fill(p.seed, 0, want, 64);
+	    "SSL_read after the refusal: %s", tp_ossl_errstr());
+	tp_pat_fill(p.seed, 0, want, 64);
 	CHECK(memcmp(buf, want, 64) == 0);
 out:
-	if (rx != -1)
-		uktls_close(rx);
-	if (p.started)
-		peer_join(&p);
-	else if (p.fd != -1)
-		close(p.fd);
-	SSL_SESSION_free(p.session);
+	peer_end(&p, rx, NULL);
 	SSL_free(ssl);
 	SSL_CTX_free(uctx);
 	SSL_CTX_free(p.ctx);
@@ -1525,50 +927,30 @@ static void
 gnutls_enotsup(const char *prio)
 {
 	struct peer p;
-	gnutls_certificate_credentials_t cred = NULL;
-	gnutls_session_t ses = NULL;
+	struct tp_gnutls g = { NULL, NULL };
 	uint8_t buf[64], want[64];
 	ssize_t n;
 	int rx = -1, r;
 
-	memset(&p, 0, sizeof(p));
-	p.fd = -1;
-	FAILIF(tcert_get() != 0, "certificate");
-	FAILIF(tg_tcp_pair(&rx, &p.fd) != 0, "tcp pair");
-	FAILIF(gnutls_certificate_allocate_credentials(&cred) < 0 ||
-	    gnutls_certificate_set_x509_key_mem(cred, &tcert.cert_pem,
-	    &tcert.key_pem, GNUTLS_X509_FMT_PEM) < 0 ||
-	    gnutls_init(&ses, GNUTLS_SERVER) < 0 ||
-	    gnutls_priority_set_direct(ses, prio, NULL) < 0 ||
-	    gnutls_credentials_set(ses, GNUTLS_CRD_CERTIFICATE, cred) < 0,
-	    "GnuTLS setup");
-	gnutls_transport_set_int(ses, rx);
 	/* The peer: GnuTLS with the same priorities, on its own thread. */
-	p.kind = PEER_GNUTLS;
+	peer_init(&p, PEER_GNUTLS, 64);
 	p.prio = prio;
-	p.seed = tg_random64();
-	p.total = 64;
-	FAILIF(peer_start(&p) != 0, "peer thread");
-	r = gnutls_do_handshake(ses, rx);
+	r = peer_start(&p, &rx);
+	FAILIF(r != 0, "peer: %s", strerror(r));
+	r = tp_gnutls_start(&g, 1, prio, rx);
+	FAILIF(r != 0, "GnuTLS session: %s", strerror(r));
+	r = tp_gnutls_handshake(g.ses, rx);
 	FAILIF(r != 0, "handshake: %s", gnutls_strerror(r));
-	CHECK_EQ(uktls_gnutls_enable_rx(ses), ENOTSUP);
+	CHECK_EQ(uktls_gnutls_enable_rx(g.ses), ENOTSUP);
 	do
-		n = gnutls_record_recv(ses, buf, sizeof(buf));
+		n = gnutls_record_recv(g.ses, buf, sizeof(buf));
 	while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
 	CHECK_EQ(n, 64);
-	pat_fill(p.seed, 0, want, 64);
+	tp_pat_fill(p.seed, 0, want, 64);
 	CHECK(n == 64 && memcmp(buf, want, 64) == 0);
 out:
-	if (rx != -1)
-		uktls_close(rx);
-	if (p.started)
-		peer_join(&p);
-	else if (p.fd != -1)
-		close(p.fd);
-	if (ses != NULL)
-		gnutls_deinit(ses);
-	if (cred != NULL)
-		gnutls_certificate_free_credentials(cred);
+	peer_end(&p, rx, NULL);
+	tp_gnutls_end(&g);
 }
 
 TEST(gnutls_enotsup_tls12_cbc)
@@ -1592,10 +974,9 @@ TEST(ossl_api_errors)
 	struct peer p;
 	SSL_CTX *uctx = NULL;
 	SSL *ssl = NULL, *late = NULL;
-	int rx = -1, fds[2] = { -1, -1 };
+	int rx = -1, fds[2] = { -1, -1 }, r;
 
-	memset(&p, 0, sizeof(p));
-	p.fd = -1;
+	peer_init(&p, PEER_OPENSSL, 10);
 	CHECK_EQ(uktls_openssl_prepare(NULL), EINVAL);
 	CHECK_EQ(uktls_openssl_enable_rx(NULL), EINVAL);
 	CHECK_EQ(uktls_gnutls_enable_rx(NULL), EINVAL);
@@ -1618,16 +999,14 @@ TEST(ossl_api_errors)
 	ssl = NULL;
 
 	/* A handshake without prepare(): too late to prepare. */
-	p.kind = PEER_OPENSSL;
 	p.ctx = ossl_ctx(&tg_suites[TG_FIRST_TLS13], 0);
 	FAILIF(p.ctx == NULL, "peer SSL_CTX");
-	FAILIF(tg_tcp_pair(&rx, &p.fd) != 0, "tcp pair");
-	p.seed = tg_random64();
-	p.total = 10;
-	FAILIF(peer_start(&p) != 0, "peer thread");
+	r = peer_start(&p, &rx);
+	FAILIF(r != 0, "peer: %s", strerror(r));
 	late = SSL_new(uctx);
 	FAILIF(late == NULL || !SSL_set_fd(late, rx), "SSL");
-	FAILIF(ossl_handshake(late, rx) != 1, "handshake: %s", ossl_errstr());
+	FAILIF(tp_ossl_handshake(late, rx) != 1, "handshake: %s",
+	    tp_ossl_errstr());
 	CHECK_EQ(uktls_openssl_prepare(late), EINVAL);
 	CHECK_EQ(uktls_openssl_enable_rx(late), EINVAL);
 	/* Let the peer finish with OpenSSL. */
@@ -1637,17 +1016,11 @@ TEST(ossl_api_errors)
 		CHECK_EQ(ossl_read_some(late, rx, buf, sizeof(buf)), 10);
 	}
 out:
-	if (rx != -1)
-		uktls_close(rx);
-	if (p.started)
-		peer_join(&p);
-	else if (p.fd != -1)
-		close(p.fd);
+	peer_end(&p, rx, NULL);
 	if (fds[0] != -1)
 		close(fds[0]);
 	if (fds[1] != -1)
 		close(fds[1]);
-	SSL_SESSION_free(p.session);
 	SSL_free(ssl);
 	SSL_free(late);
 	SSL_CTX_free(uctx);
@@ -1678,7 +1051,7 @@ TEST(ossl_not_tls)
 	FAILIF(ssl == NULL || !SSL_set_fd(ssl, rx), "SSL");
 	CHECK_EQ(uktls_openssl_prepare(ssl), 0);
 	t0 = tg_now();
-	r = ossl_handshake(ssl, rx);
+	r = tp_ossl_handshake(ssl, rx);
 	CHECK(r != 1);
 	CHECK(tg_now() - t0 < 5.0);
 	ERR_clear_error();
@@ -1711,7 +1084,8 @@ t_ossl_enable_failure(void *arg)
 {
 	const struct tg_suite *s = arg;
 	struct peer p;
-	struct rx_stats st;
+	struct tp_stream want_rx;
+	struct tp_rx st;
 	SSL_CTX *uctx = NULL;
 	SSL *ssl = NULL;
 	uint8_t buf[2048], want[2048];
@@ -1719,26 +1093,23 @@ t_ossl_enable_failure(void *arg)
 	int rx = -1, r, i;
 
 	tg_watchdog(TG_WATCHDOG_S);
-	memset(&p, 0, sizeof(p));
-	p.fd = -1;
+	peer_init(&p, PEER_OPENSSL, STREAM_LEN);
+	p.first_len = 1000;
 	uctx = ossl_ctx(s, 1);
 	p.ctx = ossl_ctx(s, 0);
 	FAILIF(uctx == NULL || p.ctx == NULL, "SSL_CTX");
 	SSL_CTX_set_read_ahead(uctx, 1);
-	FAILIF(tg_tcp_pair(&rx, &p.fd) != 0, "tcp pair");
-	p.kind = PEER_OPENSSL;
-	p.seed = tg_random64();
-	p.total = STREAM_LEN;
-	p.first_len = 1000;
-	FAILIF(peer_start(&p) != 0, "peer thread");
+	r = peer_start(&p, &rx);
+	FAILIF(r != 0, "peer: %s", strerror(r));
 	ssl = SSL_new(uctx);
 	FAILIF(ssl == NULL || !SSL_set_fd(ssl, rx), "SSL");
 	FAILIF(uktls_openssl_prepare(ssl) != 0, "prepare");
-	FAILIF(ossl_handshake(ssl, rx) != 1, "handshake: %s", ossl_errstr());
+	FAILIF(tp_ossl_handshake(ssl, rx) != 1, "handshake: %s",
+	    tp_ossl_errstr());
 	for (i = 0; i < 2; i++) {
 		r = ossl_read_some(ssl, rx, buf, 100);
 		FAILIF(r != 100, "SSL_read: %d", r);
-		pat_fill(p.seed, off, want, 100);
+		tp_pat_fill(p.seed, off, want, 100);
 		CHECK(memcmp(buf, want, 100) == 0);
 		off += 100;
 		if (i == 1)
@@ -1753,19 +1124,16 @@ t_ossl_enable_failure(void *arg)
 	FAILIF(r != 0, "enable after a failed one: %s", strerror(r));
 	CHECK_EQ(uktls_openssl_enable_rx(ssl), EALREADY);
 	CHECK_EQ(SSL_pending(ssl), 0);
-	if (rx_stream(rx, p.seed, off, &st) != 0)
+	want_rx = (struct tp_stream){ .seed = p.seed, .start = off,
+	    .wait_ms = TG_WAIT_MS };
+	if (tp_rx_stream(rx, &want_rx, &st) != 0)
 		goto out;
-	check_complete(&st, p.total - off);
+	TP_CHECK_CLEAN_END(&st, p.total - off);
+	CHECK_EQ(st.eof, 1);
 	CHECK_EQ(st.first_app_len, 800);
 out:
 	uktls_fault_hook = NULL;
-	if (rx != -1)
-		uktls_close(rx);
-	if (p.started)
-		peer_join(&p);
-	else if (p.fd != -1)
-		close(p.fd);
-	SSL_SESSION_free(p.session);
+	peer_end(&p, rx, NULL);
 	SSL_free(ssl);
 	SSL_CTX_free(uctx);
 	SSL_CTX_free(p.ctx);
@@ -1775,52 +1143,14 @@ out:
 int
 main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void *);
-		int tls13_only;
-	} t[] = {
-		{ "ossl_basic", t_ossl_basic, 0 },
-		{ "ossl_read_ahead", t_ossl_read_ahead, 0 },
-		{ "ossl_coalesced", t_ossl_coalesced, 0 },
-		{ "ossl_coalesced_read_ahead", t_ossl_coalesced_read_ahead, 0 },
-		{ "ossl_resumed", t_ossl_resumed, 0 },
-		{ "ossl_delayed_enable", t_ossl_delayed_enable, 0 },
-		{ "ossl_read_before", t_ossl_read_before, 0 },
-		{ "ossl_read_before_read_ahead", t_ossl_read_before_read_ahead,
-		    0 },
-		{ "ossl_half_record", t_ossl_half_record, 0 },
-		{ "ossl_half_record_read_ahead", t_ossl_half_record_read_ahead,
-		    0 },
-		{ "ossl_app_callbacks", t_ossl_app_callbacks, 0 },
-		{ "ossl_app_callbacks_after", t_ossl_app_callbacks_after, 0 },
-		{ "ossl_key_update_before", t_ossl_key_update_before, 1 },
-		{ "ossl_key_update_requested", t_ossl_key_update_requested,
-		    1 },
-		{ "ossl_gnutls_peer", t_ossl_gnutls_peer, 0 },
-		{ "ossl_client", t_ossl_client, 0 },
-		{ "ossl_client_read_before", t_ossl_client_read_before, 0 },
-#ifdef UKTLS_TEST_HOOKS
-		{ "ossl_enable_failure", t_ossl_enable_failure, 0 },
-#endif
-		{ "gnutls_openssl_peer", t_gnutls_openssl_peer, 0 },
-		{ "gnutls_gnutls_peer", t_gnutls_gnutls_peer, 0 },
-		{ "gnutls_coalesced", t_gnutls_coalesced, 0 },
-		{ "gnutls_read_before", t_gnutls_read_before, 0 },
-		{ "gnutls_key_update_before", t_gnutls_key_update_before, 1 },
-		{ "gnutls_key_update_requested", t_gnutls_key_update_requested,
-		    1 },
-		{ "gnutls_client", t_gnutls_client, 0 },
-		{ "gnutls_client_read_before", t_gnutls_client_read_before, 0 },
-	};
 	size_t i;
 
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (t[i].tls13_only)
-			tg_register_suites(t[i].name, t[i].fn, TG_FIRST_TLS13,
-			    TG_NTLS13);
-		else
-			tg_register_suites(t[i].name, t[i].fn, 0, TG_NSUITES);
-	}
+	for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+		tp_register(scenarios[i].name, run_scenario, &scenarios[i],
+		    scenarios[i].tls13_only);
+#ifdef UKTLS_TEST_HOOKS
+	tg_register_suites("ossl_enable_failure", t_ossl_enable_failure, 0,
+	    TG_NSUITES);
+#endif
 	return (harness_main(argc, argv));
 }

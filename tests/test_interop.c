@@ -40,14 +40,12 @@
 
 #include <gnutls/gnutls.h>
 #include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "harness.h"
 #include "tlsgen.h"
+#include "tlspeer.h"
 #include "uktls.h"
 #include "uktls/gnutls.h"
 #include "uktls/openssl.h"
@@ -63,42 +61,7 @@ extern char **environ;
 /* Per test: the watchdog ends the program if one hangs. */
 #define TEST_TIMEOUT_S (120 * TG_TIME_MUL)
 
-#define FAILIF(cond, ...)                                                  \
-	do {                                                               \
-		if (cond) {                                                \
-			harness_fail(__FILE__, __LINE__, __VA_ARGS__);     \
-			goto out;                                          \
-		}                                                          \
-	} while (0)
-
 /* ==== data =========================================================== */
-
-/* Byte i of stream seed, so that any piece can be checked on its own. */
-static uint64_t
-pat_word(uint64_t seed, uint64_t i)
-{
-	uint64_t z;
-
-	z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return (z ^ (z >> 31));
-}
-
-static void
-pat_fill(uint64_t seed, uint64_t off, uint8_t *p, size_t len)
-{
-	uint64_t w;
-	unsigned int sh;
-	size_t i = 0;
-
-	while (i < len) {
-		w = pat_word(seed, (off + i) >> 3);
-		for (sh = (unsigned int)((off + i) & 7); sh < 8 && i < len;
-		    sh++, i++)
-			p[i] = (uint8_t)(w >> (sh * 8));
-	}
-}
 
 static void
 hex(const uint8_t *p, size_t n, char *out)
@@ -107,131 +70,6 @@ hex(const uint8_t *p, size_t n, char *out)
 
 	for (i = 0; i < n; i++)
 		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
-/* ==== an ephemeral certificate ======================================= */
-
-static struct {
-	EVP_PKEY *pkey;
-	X509 *x509;
-	gnutls_datum_t cert_pem;
-	gnutls_datum_t key_pem;
-	int ok;
-} tcert;
-static pthread_once_t tcert_once = PTHREAD_ONCE_INIT;
-
-static int
-pem_datum(BIO *b, gnutls_datum_t *d)
-{
-	char *p;
-	long n;
-
-	n = BIO_get_mem_data(b, &p);
-	if (n <= 0)
-		return (-1);
-	d->data = malloc((size_t)n + 1);
-	if (d->data == NULL)
-		return (-1);
-	memcpy(d->data, p, (size_t)n);
-	d->data[n] = '\0';
-	d->size = (unsigned int)n;
-	return (0);
-}
-
-/* A self-signed P-256 certificate for CN=localhost, made in-process. */
-static void
-tcert_make(void)
-{
-	X509_NAME *name;
-	BIO *cb = NULL, *kb = NULL;
-
-	tcert.pkey = EVP_EC_gen("P-256");
-	tcert.x509 = X509_new();
-	if (tcert.pkey == NULL || tcert.x509 == NULL)
-		return;
-	if (!X509_set_version(tcert.x509, 2) ||
-	    !ASN1_INTEGER_set(X509_get_serialNumber(tcert.x509), 1) ||
-	    X509_gmtime_adj(X509_getm_notBefore(tcert.x509), -3600) == NULL ||
-	    X509_gmtime_adj(X509_getm_notAfter(tcert.x509), 86400) == NULL ||
-	    !X509_set_pubkey(tcert.x509, tcert.pkey))
-		return;
-	name = X509_get_subject_name(tcert.x509);
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)"localhost", -1, -1, 0) ||
-	    !X509_set_issuer_name(tcert.x509, name) ||
-	    X509_sign(tcert.x509, tcert.pkey, EVP_sha256()) == 0)
-		return;
-	cb = BIO_new(BIO_s_mem());
-	kb = BIO_new(BIO_s_mem());
-	if (cb != NULL && kb != NULL && PEM_write_bio_X509(cb, tcert.x509) &&
-	    PEM_write_bio_PrivateKey(kb, tcert.pkey, NULL, NULL, 0, NULL,
-	    NULL) && pem_datum(cb, &tcert.cert_pem) == 0 &&
-	    pem_datum(kb, &tcert.key_pem) == 0)
-		tcert.ok = 1;
-	BIO_free(cb);
-	BIO_free(kb);
-}
-
-static int
-tcert_get(void)
-{
-
-	pthread_once(&tcert_once, tcert_make);
-	return (tcert.ok ? 0 : -1);
-}
-
-/* ==== suites ========================================================= */
-
-static int
-suite_is13(const struct tg_suite *s)
-{
-
-	return (s->tls_vminor == TLS_MINOR_VER_THREE);
-}
-
-static const char *
-ossl_suite(const struct tg_suite *s)
-{
-
-	if (s->cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
-		return (suite_is13(s) ? "TLS_CHACHA20_POLY1305_SHA256" :
-		    "ECDHE-ECDSA-CHACHA20-POLY1305");
-	if (s->key_len == 16)
-		return (suite_is13(s) ? "TLS_AES_128_GCM_SHA256" :
-		    "ECDHE-ECDSA-AES128-GCM-SHA256");
-	return (suite_is13(s) ? "TLS_AES_256_GCM_SHA384" :
-	    "ECDHE-ECDSA-AES256-GCM-SHA384");
-}
-
-static const char *
-gnutls_prio(const struct tg_suite *s)
-{
-
-	if (s->cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
-		return (suite_is13(s) ? "NORMAL:-VERS-ALL:+VERS-TLS1.3:"
-		    "-CIPHER-ALL:+CHACHA20-POLY1305" : "NORMAL:-VERS-ALL:"
-		    "+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305");
-	if (s->key_len == 16)
-		return (suite_is13(s) ?
-		    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" :
-		    "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM");
-	return (suite_is13(s) ?
-	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" :
-	    "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM");
-}
-
-static const char *
-ossl_errstr(void)
-{
-	static __thread char buf[160];
-	unsigned long e;
-
-	e = ERR_get_error();
-	ERR_clear_error();
-	if (e == 0)
-		return ("no OpenSSL error queued");
-	ERR_error_string_n(e, buf, sizeof(buf));
-	return (buf);
 }
 
 /* write() all of buf to a pipe or file (tg_write_all is for sockets). */
@@ -250,21 +88,6 @@ write_all(int fd, const void *buf, size_t len)
 		done += (size_t)n;
 	}
 	return ((ssize_t)len);
-}
-
-static int
-wait_fd(int fd, short events, int ms)
-{
-	struct pollfd pfd;
-	int r;
-
-	pfd.fd = fd;
-	pfd.events = events;
-	pfd.revents = 0;
-	do
-		r = poll(&pfd, 1, ms);
-	while (r == -1 && errno == EINTR);
-	return (r);
 }
 
 /* ==== child programs ================================================= */
@@ -442,14 +265,14 @@ client_argv(struct argv_buf *a, enum client_prog prog,
 		argv_add(a, "s_client");
 		argv_add(a, "-connect");
 		argv_addf(a, "127.0.0.1:%d", port);
-		argv_add(a, suite_is13(s) ? "-tls1_3" : "-tls1_2");
-		argv_add(a, suite_is13(s) ? "-ciphersuites" : "-cipher");
-		argv_add(a, ossl_suite(s));
+		argv_add(a, tp_is_tls13(s) ? "-tls1_3" : "-tls1_2");
+		argv_add(a, tp_is_tls13(s) ? "-ciphersuites" : "-cipher");
+		argv_add(a, tp_ossl_suite(s));
 	} else {
 		argv_add(a, "gnutls-cli");
 		argv_add(a, "--insecure");
 		argv_addf(a, "--port=%d", port);
-		argv_addf(a, "--priority=%s", gnutls_prio(s));
+		argv_addf(a, "--priority=%s", tp_gnutls_prio(s));
 	}
 	for (; extra != NULL && *extra != NULL; extra++)
 		argv_add(a, *extra);
@@ -498,7 +321,7 @@ static int
 accept_wait(int l, int ms)
 {
 
-	if (wait_fd(l, POLLIN, ms) != 1)
+	if (tp_wait_fd(l, POLLIN, ms) != 1)
 		return (-1);
 	return (accept4(l, NULL, NULL, SOCK_CLOEXEC));
 }
@@ -509,8 +332,7 @@ struct uk {
 	int fd;
 	SSL_CTX *ctx;
 	SSL *ssl;
-	gnutls_certificate_credentials_t cred;
-	gnutls_session_t ses;
+	struct tp_gnutls g;
 };
 
 static void
@@ -522,43 +344,26 @@ uk_end(struct uk *u)
 	u->fd = -1;
 	SSL_free(u->ssl);
 	SSL_CTX_free(u->ctx);
-	if (u->ses != NULL)
-		gnutls_deinit(u->ses);
-	if (u->cred != NULL)
-		gnutls_certificate_free_credentials(u->cred);
+	tp_gnutls_end(&u->g);
 	u->ssl = NULL;
 	u->ctx = NULL;
-	u->ses = NULL;
-	u->cred = NULL;
 }
 
 /*
- * A server or client context that takes every suite the tests use, so
- * that the real program picks the one under test.
+ * An OpenSSL context for either side with read-ahead on, which the
+ * hand-off must cope with.  A server takes every suite the tests use, so
+ * that the real program picks the one under test; a client (s not NULL)
+ * offers suite s alone.
  */
 static SSL_CTX *
-ossl_any_ctx(int server)
+ossl_ctx(int server, const struct tg_suite *s)
 {
 	SSL_CTX *ctx;
 
-	if (tcert_get() != 0)
-		return (NULL);
-	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-	if (ctx == NULL)
-		return (NULL);
-	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:"
-	    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") ||
-	    !SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:"
-	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305") ||
-	    (server && (!SSL_CTX_use_certificate(ctx, tcert.x509) ||
-	    !SSL_CTX_use_PrivateKey(ctx, tcert.pkey)))) {
-		SSL_CTX_free(ctx);
-		return (NULL);
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	/* Read-ahead on: the hand-off must cope with it. */
-	SSL_CTX_set_read_ahead(ctx, 1);
+	ctx = s == NULL ? tp_ossl_ctx(server, 0, NULL) :
+	    tp_ossl_ctx(server, s->tls_vminor, tp_ossl_suite(s));
+	if (ctx != NULL)
+		SSL_CTX_set_read_ahead(ctx, 1);
 	return (ctx);
 }
 
@@ -569,75 +374,52 @@ ossl_any_ctx(int server)
  */
 static int
 uk_start(struct uk *u, enum helper h, int fd, int server,
-    const struct tg_suite *s, const char *prio)
+    const struct tg_suite *s)
 {
 	int r, v, nid, want_nid;
 
 	memset(u, 0, sizeof(*u));
 	u->helper = h;
 	u->fd = fd;
-	FAILIF(tcert_get() != 0, "certificate");
 	if (h == H_OPENSSL) {
-		u->ctx = ossl_any_ctx(server);
-		FAILIF(u->ctx == NULL, "SSL_CTX: %s", ossl_errstr());
+		u->ctx = ossl_ctx(server, server ? NULL : s);
+		FAILIF(u->ctx == NULL, "SSL_CTX: %s", tp_ossl_errstr());
 		u->ssl = SSL_new(u->ctx);
 		FAILIF(u->ssl == NULL || !SSL_set_fd(u->ssl, fd), "SSL");
-		if (!server) {
-			/* A client says which suite it wants. */
-			SSL_set_min_proto_version(u->ssl, suite_is13(s) ?
-			    TLS1_3_VERSION : TLS1_2_VERSION);
-			SSL_set_max_proto_version(u->ssl, suite_is13(s) ?
-			    TLS1_3_VERSION : TLS1_2_VERSION);
-			if (suite_is13(s))
-				SSL_set_ciphersuites(u->ssl, ossl_suite(s));
-			else
-				SSL_set_cipher_list(u->ssl, ossl_suite(s));
-		}
 		r = uktls_openssl_prepare(u->ssl);
 		FAILIF(r != 0, "uktls_openssl_prepare: %s", strerror(r));
-		r = server ? SSL_accept(u->ssl) : SSL_connect(u->ssl);
-		FAILIF(r != 1, "OpenSSL handshake: %s", ossl_errstr());
+		r = tp_ossl_handshake(u->ssl, fd);
+		FAILIF(r != 1, "OpenSSL handshake: %s", tp_ossl_errstr());
 		v = SSL_version(u->ssl);
 		nid = SSL_CIPHER_get_cipher_nid(SSL_get_current_cipher(u->ssl));
 		want_nid = s->cipher_algorithm == CRYPTO_CHACHA20_POLY1305 ?
 		    NID_chacha20_poly1305 : s->key_len == 16 ?
 		    NID_aes_128_gcm : NID_aes_256_gcm;
-		FAILIF(v != (suite_is13(s) ? TLS1_3_VERSION : TLS1_2_VERSION) ||
-		    nid != want_nid, "negotiated %s %s, want %s",
-		    SSL_get_version(u->ssl),
+		FAILIF(v != (tp_is_tls13(s) ? TLS1_3_VERSION :
+		    TLS1_2_VERSION) || nid != want_nid,
+		    "negotiated %s %s, want %s", SSL_get_version(u->ssl),
 		    SSL_CIPHER_get_name(SSL_get_current_cipher(u->ssl)),
 		    s->name);
 		r = uktls_openssl_enable_rx(u->ssl);
 		FAILIF(r != 0, "uktls_openssl_enable_rx: %s", strerror(r));
 	} else {
-		FAILIF(gnutls_certificate_allocate_credentials(&u->cred) < 0,
-		    "credentials");
-		if (server)
-			FAILIF(gnutls_certificate_set_x509_key_mem(u->cred,
-			    &tcert.cert_pem, &tcert.key_pem,
-			    GNUTLS_X509_FMT_PEM) < 0, "key");
-		FAILIF(gnutls_init(&u->ses, server ? GNUTLS_SERVER :
-		    GNUTLS_CLIENT) < 0, "gnutls_init");
-		FAILIF(gnutls_priority_set_direct(u->ses, prio != NULL ? prio :
-		    server ? "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3" :
-		    gnutls_prio(s), NULL) < 0 ||
-		    gnutls_credentials_set(u->ses, GNUTLS_CRD_CERTIFICATE,
-		    u->cred) < 0, "GnuTLS settings");
-		gnutls_transport_set_int(u->ses, fd);
-		do
-			r = gnutls_handshake(u->ses);
-		while (r < 0 && !gnutls_error_is_fatal(r));
+		r = tp_gnutls_start(&u->g, server, server ?
+		    "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3" :
+		    tp_gnutls_prio(s), fd);
+		FAILIF(r != 0, "GnuTLS session: %s", strerror(r));
+		r = tp_gnutls_handshake(u->g.ses, fd);
 		FAILIF(r != 0, "GnuTLS handshake: %s", gnutls_strerror(r));
-		FAILIF(gnutls_protocol_get_version(u->ses) != (suite_is13(s) ?
-		    GNUTLS_TLS1_3 : GNUTLS_TLS1_2) ||
-		    gnutls_cipher_get(u->ses) != (s->cipher_algorithm ==
+		FAILIF(gnutls_protocol_get_version(u->g.ses) !=
+		    (tp_is_tls13(s) ? GNUTLS_TLS1_3 : GNUTLS_TLS1_2) ||
+		    gnutls_cipher_get(u->g.ses) != (s->cipher_algorithm ==
 		    CRYPTO_CHACHA20_POLY1305 ? GNUTLS_CIPHER_CHACHA20_POLY1305 :
 		    s->key_len == 16 ? GNUTLS_CIPHER_AES_128_GCM :
 		    GNUTLS_CIPHER_AES_256_GCM), "negotiated %s %s, want %s",
 		    gnutls_protocol_get_name(
-		    gnutls_protocol_get_version(u->ses)),
-		    gnutls_cipher_get_name(gnutls_cipher_get(u->ses)), s->name);
-		r = uktls_gnutls_enable_rx(u->ses);
+		    gnutls_protocol_get_version(u->g.ses)),
+		    gnutls_cipher_get_name(gnutls_cipher_get(u->g.ses)),
+		    s->name);
+		r = uktls_gnutls_enable_rx(u->g.ses);
 		FAILIF(r != 0, "uktls_gnutls_enable_rx: %s", strerror(r));
 	}
 	return (0);
@@ -657,105 +439,10 @@ uk_send_close_notify(struct uk *u)
 	if (u->helper == H_OPENSSL)
 		CHECK(SSL_shutdown(u->ssl) >= 0);
 	else
-		CHECK_EQ(gnutls_bye(u->ses, GNUTLS_SHUT_WR), 0);
+		CHECK_EQ(gnutls_bye(u->g.ses, GNUTLS_SHUT_WR), 0);
 }
 
-/* ==== reading records ================================================ */
-
-struct rx_stats {
-	uint64_t bytes;
-	int app_recs;
-	int nst;
-	int other_hs;
-	int close_notify;
-	int other_alerts;
-	int eof;
-	int err;
-};
-
-/*
- * Read records to the end of the stream or an error.  Application data
- * must be stream seed from offset off0 on; it is also hashed into md.
- * Returns 0, or -1 after reporting a failure.
- */
-static int
-rx_stream(int fd, uint64_t seed, uint64_t off0, EVP_MD_CTX *md,
-    int stop_at_close_notify, struct rx_stats *st)
-{
-	static const size_t bufsize = TLS_MAX_MSG_SIZE_V10_2 + 512;
-	struct tg_rec r;
-	uint8_t *buf, *want;
-	size_t i, n;
-	int ret = -1;
-
-	memset(st, 0, sizeof(*st));
-	buf = malloc(bufsize);
-	want = malloc(bufsize);
-	if (buf == NULL || want == NULL)
-		abort();
-	for (;;) {
-		FAILIF(tg_wait_readable(fd, WAIT_MS) != 1, "no record within "
-		    "%d ms after %" PRIu64 " bytes", WAIT_MS, st->bytes);
-		tg_recv(fd, buf, bufsize, 0, TG_CTL_DEFAULT, &r);
-		if (r.n == -1) {
-			st->err = r.err;
-			break;
-		}
-		if (r.n == 0 && r.ncmsg == 0) {
-			st->eof = 1;
-			break;
-		}
-		FAILIF(!r.cmsg_ok || (r.flags & MSG_EOR) == 0 ||
-		    (r.flags & MSG_CTRUNC) != 0, "record after %" PRIu64
-		    " bytes: cmsg %d, flags %#x", st->bytes, r.cmsg_ok,
-		    r.flags);
-		FAILIF(r.tgr.tls_vmajor != TLS_MAJOR_VER_ONE ||
-		    r.tgr.tls_vminor != TLS_MINOR_VER_TWO ||
-		    ntohs(r.tgr.tls_length) != (size_t)r.n,
-		    "record header %u.%u length %u for %zd bytes",
-		    r.tgr.tls_vmajor, r.tgr.tls_vminor,
-		    ntohs(r.tgr.tls_length), r.n);
-		FAILIF(st->close_notify > 0, "record of type %u after "
-		    "close_notify", r.tgr.tls_type);
-		n = (size_t)r.n;
-		switch (r.tgr.tls_type) {
-		case APP:
-			st->app_recs++;
-			pat_fill(seed, off0 + st->bytes, want, n);
-			if (memcmp(buf, want, n) != 0) {
-				for (i = 0; buf[i] == want[i]; i++)
-					;
-				FAILIF(1, "stream differs at byte %" PRIu64,
-				    off0 + st->bytes + i);
-			}
-			if (md != NULL)
-				EVP_DigestUpdate(md, buf, n);
-			st->bytes += n;
-			break;
-		case TLS_RLTYPE_HANDSHAKE:
-			if (n > 0 && buf[0] == 4)
-				st->nst++;
-			else
-				st->other_hs++;
-			break;
-		case TLS_RLTYPE_ALERT:
-			if (n == 2 && buf[0] == 1 && buf[1] == 0)
-				st->close_notify++;
-			else
-				st->other_alerts++;
-			break;
-		default:
-			FAILIF(1, "record of type %u", r.tgr.tls_type);
-		}
-		if (stop_at_close_notify && st->close_notify > 0)
-			break;
-	}
-	ret = 0;
-out:
-	free(buf);
-	free(want);
-	return (ret);
-}
+/* ==== checksums ====================================================== */
 
 static EVP_MD_CTX *
 sha256_new(void)
@@ -803,7 +490,7 @@ feeder_main(void *arg)
 		n = 1 + (size_t)tg_rng_below(&rng, 65536);
 		if (n > f->total - off)
 			n = (size_t)(f->total - off);
-		pat_fill(f->seed, off, buf, n);
+		tp_pat_fill(f->seed, off, buf, n);
 		EVP_DigestUpdate(md, buf, n);
 		if (write_all(f->fd, buf, n) != (ssize_t)n) {
 			f->err = errno;
@@ -823,6 +510,62 @@ out:
 /* ==== streams ======================================================== */
 
 /*
+ * A test: a row of the table before main(), run for each suite as
+ * fn(suite, row), which takes from the row what it needs.
+ */
+struct row {
+	const char *name;
+	void (*fn)(const struct tg_suite *, const void *);
+	int tls13_only;
+	enum client_prog prog;
+	enum helper helper;
+	uint64_t total;          /* stream: the bytes the client sends */
+	const char *const *opts; /* ... its options */
+	int ku_requested_too;    /* KeyUpdate: with update_requested, too */
+};
+
+static const char *
+prog_name(enum client_prog prog)
+{
+
+	return (prog == S_CLIENT ? "s_client" : "gnutls-cli");
+}
+
+/*
+ * Run prog as a client of suite s, with the options extra, and take its
+ * connection on a new listening socket as the uktls server with helper h.
+ * c and u are set up before anything can fail, so that child_reap() and
+ * uk_end() may follow whatever happens.  Returns 0, or -1 after reporting.
+ */
+static int
+client_connect(struct child *c, struct uk *u, enum client_prog prog,
+    enum helper h, const struct tg_suite *s, const char *const *extra)
+{
+	struct argv_buf a;
+	int l, fd, port, ret = -1;
+
+	memset(c, 0, sizeof(*c));
+	c->pid = -1;
+	c->in = -1;
+	memset(u, 0, sizeof(*u));
+	u->fd = -1;
+	l = listen_any(&port);
+	FAILIF(l == -1, "listen: %s", strerror(errno));
+	client_argv(&a, prog, s, port, extra);
+	if (child_start(c, a.v, NULL) != 0)
+		goto out;
+	fd = accept_wait(l, WAIT_MS);
+	FAILIF(fd == -1, "%s did not connect", prog_name(prog));
+	if (uk_start(u, h, fd, 1, s) != 0)
+		goto out;
+	ret = 0;
+out:
+	if (l != -1)
+		close(l);
+	return (ret);
+}
+
+/*
  * prog sends total bytes of a random stream (from its stdin) to the uktls
  * server using helper h; the stream, its SHA-256, the close_notify and the
  * end of stream must come out of uktls.
@@ -831,32 +574,20 @@ static void
 stream_test(const struct tg_suite *s, enum client_prog prog, enum helper h,
     uint64_t total, const char *const *extra)
 {
-	struct argv_buf a;
 	struct child c;
 	struct feeder f;
-	struct rx_stats st;
+	struct tp_stream want;
+	struct tp_rx st;
 	struct uk u;
 	EVP_MD_CTX *md = sha256_new();
 	uint8_t sha[32];
 	unsigned int len;
 	char h1[65] = "", h2[65];
-	int l, fd, port, status, fails0 = harness_cur_failed;
+	int status, fails0 = harness_cur_failed;
 
 	tg_watchdog(TEST_TIMEOUT_S);
-	memset(&c, 0, sizeof(c));
 	memset(&f, 0, sizeof(f));
-	memset(&u, 0, sizeof(u));
-	c.pid = -1;
-	c.in = -1;
-	u.fd = -1;
-	l = listen_any(&port);
-	FAILIF(l == -1, "listen: %s", strerror(errno));
-	client_argv(&a, prog, s, port, extra);
-	if (child_start(&c, a.v, NULL) != 0)
-		goto out;
-	fd = accept_wait(l, WAIT_MS);
-	FAILIF(fd == -1, "%s did not connect", a.v[0]);
-	if (uk_start(&u, h, fd, 1, s, NULL) != 0)
+	if (client_connect(&c, &u, prog, h, s, extra) != 0)
 		goto out;
 	f.fd = c.in;
 	c.in = -1;
@@ -864,7 +595,9 @@ stream_test(const struct tg_suite *s, enum client_prog prog, enum helper h,
 	f.total = total;
 	f.started = pthread_create(&f.thr, NULL, feeder_main, &f) == 0;
 	FAILIF(!f.started, "feeder thread");
-	if (rx_stream(u.fd, f.seed, 0, md, 1, &st) != 0)
+	want = (struct tp_stream){ .seed = f.seed, .md = md,
+	    .wait_ms = WAIT_MS, .stop_at_close_notify = 1 };
+	if (tp_rx_stream(u.fd, &want, &st) != 0)
 		goto out;
 	EVP_DigestFinal_ex(md, sha, &len);
 	/*
@@ -878,18 +611,15 @@ stream_test(const struct tg_suite *s, enum client_prog prog, enum helper h,
 	}
 	pthread_join(f.thr, NULL);
 	f.started = 0;
-	FAILIF(f.err != 0, "feeding %s: %s", a.v[0], strerror(f.err));
-	CHECK_EQ(st.err, 0);
-	CHECK_EQ(st.bytes, total);
+	FAILIF(f.err != 0, "feeding %s: %s", prog_name(prog),
+	    strerror(f.err));
+	TP_CHECK_CLEAN_END(&st, total);
+	CHECK_EQ(st.nst, 0);
 	hex(f.sha, 32, h1);
 	hex(sha, 32, h2);
 	if (memcmp(f.sha, sha, 32) != 0)
 		harness_fail(__FILE__, __LINE__, "SHA-256 in %s, out %s", h1,
 		    h2);
-	CHECK_EQ(st.close_notify, 1);
-	CHECK_EQ(st.other_alerts, 0);
-	CHECK_EQ(st.other_hs, 0);
-	CHECK_EQ(st.nst, 0);
 out:
 	if (f.started) {
 		/* Unblock the feeder if the reader gave up. */
@@ -902,46 +632,19 @@ out:
 	if (harness_cur_failed == fails0 && (status == -1 ||
 	    !WIFEXITED(status) || WEXITSTATUS(status) != 0))
 		harness_fail(__FILE__, __LINE__, "%s exited with status %#x",
-		    a.v[0], status);
-	if (l != -1)
-		close(l);
+		    prog_name(prog), status);
 	EVP_MD_CTX_free(md);
 	if (harness_cur_failed == fails0)
 		printf("     %s -> %s: %" PRIu64 " bytes, SHA-256 %.16s...\n",
-		    prog == S_CLIENT ? "s_client" : "gnutls-cli",
-		    helper_name(h), total, h1);
-}
-
-static const char *const sclient_stream_opts[] = { "-quiet", "-no_ign_eof",
-    "-nocommands", NULL };
-
-static void
-t_sclient_openssl_big(void *arg)
-{
-
-	stream_test(arg, S_CLIENT, H_OPENSSL, BIG_STREAM, sclient_stream_opts);
+		    prog_name(prog), helper_name(h), total, h1);
 }
 
 static void
-t_gnutlscli_gnutls_big(void *arg)
+t_stream(const struct tg_suite *s, const void *arg)
 {
+	const struct row *r = arg;
 
-	stream_test(arg, GNUTLS_CLI, H_GNUTLS, BIG_STREAM, NULL);
-}
-
-static void
-t_sclient_gnutls(void *arg)
-{
-
-	stream_test(arg, S_CLIENT, H_GNUTLS, SMALL_STREAM * 4,
-	    sclient_stream_opts);
-}
-
-static void
-t_gnutlscli_openssl(void *arg)
-{
-
-	stream_test(arg, GNUTLS_CLI, H_OPENSSL, SMALL_STREAM * 4, NULL);
+	stream_test(s, r->prog, r->helper, r->total, r->opts);
 }
 
 /*
@@ -949,15 +652,16 @@ t_gnutlscli_openssl(void *arg)
  * must be taken off; the engine's counters show it was there.
  */
 static void
-padding_test(const struct tg_suite *s, enum helper h)
+t_padding(const struct tg_suite *s, const void *arg)
 {
 	static const char *const opts[] = { "-quiet", "-no_ign_eof",
 	    "-nocommands", "-record_padding", "512", NULL };
+	const struct row *r = arg;
 	struct uktls_stats s0, s1;
 	uint64_t recs, overhead;
 
 	REQUIRE(uktls_get_stats(&s0) == 0);
-	stream_test(s, S_CLIENT, h, SMALL_STREAM, opts);
+	stream_test(s, S_CLIENT, r->helper, SMALL_STREAM, opts);
 	REQUIRE(uktls_get_stats(&s1) == 0);
 	recs = s1.records_decrypted - s0.records_decrypted;
 	overhead = (s1.bytes_received - s0.bytes_received) -
@@ -968,29 +672,16 @@ padding_test(const struct tg_suite *s, enum helper h)
 	CHECK(recs > 0 && overhead > recs * 22 + recs * 64);
 }
 
-static void
-t_padding_openssl(void *arg)
-{
-
-	padding_test(arg, H_OPENSSL);
-}
-
-static void
-t_padding_gnutls(void *arg)
-{
-
-	padding_test(arg, H_GNUTLS);
-}
-
 /* Nothing to send: the client's close_notify and end of stream only. */
 static void
-t_close_notify(void *arg)
+t_close_notify(const struct tg_suite *s, const void *arg)
 {
 	static const char *const opts[] = { "-quiet", "-no_ign_eof",
 	    "-nocommands", NULL };
 
-	stream_test(arg, S_CLIENT, H_OPENSSL, 0, opts);
-	stream_test(arg, GNUTLS_CLI, H_GNUTLS, 0, NULL);
+	(void)arg;
+	stream_test(s, S_CLIENT, H_OPENSSL, 0, opts);
+	stream_test(s, GNUTLS_CLI, H_GNUTLS, 0, NULL);
 }
 
 /* ==== KeyUpdate ====================================================== */
@@ -1034,29 +725,17 @@ key_update_test(const struct tg_suite *s, enum client_prog prog,
 	static const char *const s_opts[] = { NULL };
 	static const char *const g_opts[] = { "--inline-commands", NULL };
 	static const char hello[] = "hello\n", after[] = "after\n";
-	struct argv_buf a;
 	struct child c;
 	struct uk u;
 	uint8_t buf[512], type;
 	const char *cmd;
 	ssize_t n;
-	int l, fd, port, err, fails0 = harness_cur_failed;
+	int err, fails0 = harness_cur_failed;
 
 	tg_watchdog(TEST_TIMEOUT_S);
-	memset(&c, 0, sizeof(c));
-	memset(&u, 0, sizeof(u));
-	c.pid = -1;
-	c.in = -1;
-	u.fd = -1;
-	l = listen_any(&port);
-	FAILIF(l == -1, "listen: %s", strerror(errno));
 	/* s_client: interactive, so that command letters work. */
-	client_argv(&a, prog, s, port, prog == S_CLIENT ? s_opts : g_opts);
-	if (child_start(&c, a.v, NULL) != 0)
-		goto out;
-	fd = accept_wait(l, WAIT_MS);
-	FAILIF(fd == -1, "%s did not connect", a.v[0]);
-	if (uk_start(&u, h, fd, 1, s, NULL) != 0)
+	if (client_connect(&c, &u, prog, h, s, prog == S_CLIENT ? s_opts :
+	    g_opts) != 0)
 		goto out;
 
 	/* Each piece is read by the program alone: wait for its record. */
@@ -1095,39 +774,16 @@ key_update_test(const struct tg_suite *s, enum client_prog prog,
 out:
 	uk_end(&u);
 	(void)child_reap(&c, 2000 * TG_TIME_MUL, harness_cur_failed != fails0);
-	if (l != -1)
-		close(l);
 }
 
 static void
-t_key_update_sclient_openssl(void *arg)
+t_key_update(const struct tg_suite *s, const void *arg)
 {
+	const struct row *r = arg;
 
-	key_update_test(arg, S_CLIENT, H_OPENSSL, 1);
-	key_update_test(arg, S_CLIENT, H_OPENSSL, 0);
-}
-
-static void
-t_key_update_sclient_gnutls(void *arg)
-{
-
-	key_update_test(arg, S_CLIENT, H_GNUTLS, 1);
-	key_update_test(arg, S_CLIENT, H_GNUTLS, 0);
-}
-
-static void
-t_key_update_gnutlscli_gnutls(void *arg)
-{
-
-	key_update_test(arg, GNUTLS_CLI, H_GNUTLS, 1);
-	key_update_test(arg, GNUTLS_CLI, H_GNUTLS, 0);
-}
-
-static void
-t_key_update_gnutlscli_openssl(void *arg)
-{
-
-	key_update_test(arg, GNUTLS_CLI, H_OPENSSL, 0);
+	if (r->ku_requested_too)
+		key_update_test(s, r->prog, r->helper, 1);
+	key_update_test(s, r->prog, r->helper, 0);
 }
 
 /* ==== a peer killed in the middle of a record ======================== */
@@ -1166,23 +822,15 @@ cutter_main(void *arg)
 	char c;
 	int status;
 
-	ctx = ossl_any_ctx(0);
+	ctx = ossl_ctx(0, k->suite);
 	ssl = ctx != NULL ? SSL_new(ctx) : NULL;
 	if (ssl == NULL || !SSL_set_fd(ssl, k->fd)) {
 		snprintf(k->err, sizeof(k->err), "client SSL");
 		goto out;
 	}
-	SSL_set_min_proto_version(ssl, suite_is13(k->suite) ? TLS1_3_VERSION :
-	    TLS1_2_VERSION);
-	SSL_set_max_proto_version(ssl, suite_is13(k->suite) ? TLS1_3_VERSION :
-	    TLS1_2_VERSION);
-	if (suite_is13(k->suite))
-		SSL_set_ciphersuites(ssl, ossl_suite(k->suite));
-	else
-		SSL_set_cipher_list(ssl, ossl_suite(k->suite));
 	if (SSL_connect(ssl) != 1) {
 		snprintf(k->err, sizeof(k->err), "SSL_connect: %s",
-		    ossl_errstr());
+		    tp_ossl_errstr());
 		goto out;
 	}
 	/* From here the records go to memory, then out by hand. */
@@ -1210,7 +858,7 @@ cutter_main(void *arg)
 	 * Cut only once the other side has handed over, and after taking in
 	 * what it sent (TLS 1.3 tickets), so that the close is a plain FIN.
 	 */
-	if (wait_fd(k->go_fd, POLLIN, WAIT_MS) != 1 ||
+	if (tp_wait_fd(k->go_fd, POLLIN, WAIT_MS) != 1 ||
 	    read(k->go_fd, &c, 1) != 1) {
 		snprintf(k->err, sizeof(k->err), "no go");
 		goto out;
@@ -1276,7 +924,7 @@ cut_test(const struct tg_suite *s, enum helper h, enum cut how)
 	k.how = how;
 	k.started = pthread_create(&k.thr, NULL, cutter_main, &k) == 0;
 	FAILIF(!k.started, "thread");
-	if (uk_start(&u, h, rx, 1, s, NULL) != 0) {
+	if (uk_start(&u, h, rx, 1, s) != 0) {
 		rx = -1;
 		goto out;
 	}
@@ -1311,19 +959,12 @@ out:
 }
 
 static void
-t_cut_openssl(void *arg)
+t_cut(const struct tg_suite *s, const void *arg)
 {
+	const struct row *r = arg;
 
-	cut_test(arg, H_OPENSSL, CUT_KILL);
-	cut_test(arg, H_OPENSSL, CUT_RESET);
-}
-
-static void
-t_cut_gnutls(void *arg)
-{
-
-	cut_test(arg, H_GNUTLS, CUT_KILL);
-	cut_test(arg, H_GNUTLS, CUT_RESET);
+	cut_test(s, r->helper, CUT_KILL);
+	cut_test(s, r->helper, CUT_RESET);
 }
 
 /* ==== uktls as the client of `openssl s_server` ====================== */
@@ -1392,13 +1033,15 @@ connect_retry(const struct child *c, int port, int ms)
  * byte for byte; then the server's close and end of stream.
  */
 static void
-sserver_test(const struct tg_suite *s, enum helper h)
+t_sserver(const struct tg_suite *s, const void *arg)
 {
 	static const char hdr_end[] = "\r\n\r\n";
 	char dir[] = "/tmp/uktls-sserver-XXXXXX";
 	char path[3][128], portstr[16], *argv[24], req[64];
+	const struct tp_cert *cert;
 	struct child c;
-	struct rx_stats st, st2;
+	struct tp_stream body;
+	struct tp_rx st;
 	struct uk u;
 	EVP_MD_CTX *md = NULL;
 	static uint8_t buf[2 * TLS_MAX_MSG_SIZE_V10_2], want[sizeof(buf)];
@@ -1408,7 +1051,8 @@ sserver_test(const struct tg_suite *s, enum helper h)
 	size_t hlen = 0, k;
 	ssize_t n;
 	int i = 0, fd, port, err, fails0 = harness_cur_failed, have_dir = 0;
-	int tries;
+	int tries, nst = 0;
+	enum helper h = ((const struct row *)arg)->helper;
 
 	tg_watchdog(TEST_TIMEOUT_S);
 	memset(&c, 0, sizeof(c));
@@ -1417,18 +1061,19 @@ sserver_test(const struct tg_suite *s, enum helper h)
 	c.in = -1;
 	u.fd = -1;
 	path[0][0] = path[1][0] = path[2][0] = '\0';
-	FAILIF(tcert_get() != 0, "certificate");
+	cert = tp_cert();
+	FAILIF(cert == NULL, "certificate");
 	FAILIF(mkdtemp(dir) == NULL, "mkdtemp: %s", strerror(errno));
 	have_dir = 1;
 	file = malloc((size_t)size);
 	FAILIF(file == NULL, "malloc");
-	pat_fill(seed, 0, file, (size_t)size);
+	tp_pat_fill(seed, 0, file, (size_t)size);
 	EVP_Digest(file, (size_t)size, fsha, &len, EVP_sha256(), NULL);
 	snprintf(path[0], sizeof(path[0]), "%s/cert.pem", dir);
 	snprintf(path[1], sizeof(path[1]), "%s/key.pem", dir);
 	snprintf(path[2], sizeof(path[2]), "%s/data.bin", dir);
-	FAILIF(write_file(path[0], tcert.cert_pem.data, tcert.cert_pem.size) ||
-	    write_file(path[1], tcert.key_pem.data, tcert.key_pem.size) ||
+	FAILIF(write_file(path[0], cert->cert_pem.data, cert->cert_pem.size) ||
+	    write_file(path[1], cert->key_pem.data, cert->key_pem.size) ||
 	    write_file(path[2], file, (size_t)size), "writing files: %s",
 	    strerror(errno));
 	argv[i++] = "openssl";
@@ -1444,9 +1089,9 @@ sserver_test(const struct tg_suite *s, enum helper h)
 	argv[i++] = "1";
 	argv[i++] = "-num_tickets";
 	argv[i++] = "2";
-	argv[i++] = suite_is13(s) ? "-tls1_3" : "-tls1_2";
-	argv[i++] = suite_is13(s) ? "-ciphersuites" : "-cipher";
-	argv[i++] = (char *)ossl_suite(s);
+	argv[i++] = tp_is_tls13(s) ? "-tls1_3" : "-tls1_2";
+	argv[i++] = tp_is_tls13(s) ? "-ciphersuites" : "-cipher";
+	argv[i++] = (char *)tp_ossl_suite(s);
 	argv[i] = NULL;
 	/*
 	 * The port was free a moment ago; if another program took it,
@@ -1464,21 +1109,20 @@ sserver_test(const struct tg_suite *s, enum helper h)
 			(void)child_reap(&c, 0, 0);
 	}
 	FAILIF(fd == -1, "s_server does not listen");
-	if (uk_start(&u, h, fd, 0, s, NULL) != 0)
+	if (uk_start(&u, h, fd, 0, s) != 0)
 		goto out;
 	/* The request goes out through the library, after the enable. */
 	snprintf(req, sizeof(req), "GET /data.bin HTTP/1.0\r\n\r\n");
 	if (h == H_OPENSSL)
 		FAILIF(SSL_write(u.ssl, req, (int)strlen(req)) !=
-		    (int)strlen(req), "SSL_write: %s", ossl_errstr());
+		    (int)strlen(req), "SSL_write: %s", tp_ossl_errstr());
 	else
-		FAILIF(gnutls_record_send(u.ses, req, strlen(req)) !=
+		FAILIF(gnutls_record_send(u.g.ses, req, strlen(req)) !=
 		    (ssize_t)strlen(req), "gnutls_record_send");
 	/*
 	 * The header first, record by record until its end; what follows
 	 * it in the same record is the start of the file.
 	 */
-	memset(&st, 0, sizeof(st));
 	for (;;) {
 		/* Room for a whole record: one read, one record. */
 		FAILIF(sizeof(buf) - hlen < TLS_MAX_MSG_SIZE_V10_2,
@@ -1489,7 +1133,7 @@ sserver_test(const struct tg_suite *s, enum helper h)
 		if (type == TLS_RLTYPE_HANDSHAKE) {
 			FAILIF(buf[hlen] != 4, "handshake record of type %u",
 			    buf[hlen]);
-			st.nst++;
+			nst++;
 			continue;
 		}
 		FAILIF(type != APP, "record of type %u", type);
@@ -1502,23 +1146,21 @@ sserver_test(const struct tg_suite *s, enum helper h)
 	}
 	FAILIF(strncmp((char *)buf, "HTTP/1.0 200", 12) != 0,
 	    "response: %.40s", buf);
-	CHECK_EQ(st.nst, suite_is13(s) ? 2 : 0);
+	CHECK_EQ(nst, tp_is_tls13(s) ? 2 : 0);
 	/* The body bytes that came with the header, then the rest. */
 	k += 4;
-	pat_fill(seed, 0, want, hlen - k);
+	tp_pat_fill(seed, 0, want, hlen - k);
 	FAILIF(memcmp(buf + k, want, hlen - k) != 0, "start of the body");
 	md = sha256_new();
 	EVP_DigestUpdate(md, buf + k, hlen - k);
-	if (rx_stream(u.fd, seed, hlen - k, md, 1, &st2) != 0)
+	body = (struct tp_stream){ .seed = seed, .start = hlen - k, .md = md,
+	    .wait_ms = WAIT_MS, .stop_at_close_notify = 1 };
+	if (tp_rx_stream(u.fd, &body, &st) != 0)
 		goto out;
 	EVP_DigestFinal_ex(md, sha, &len);
-	CHECK_EQ(st2.err, 0);
-	CHECK_EQ(st2.bytes + (hlen - k), size);
+	TP_CHECK_CLEAN_END(&st, size - (hlen - k));
 	CHECK(memcmp(sha, fsha, 32) == 0);
-	CHECK_EQ(st2.nst, 0);
-	CHECK_EQ(st2.other_hs, 0);
-	CHECK_EQ(st2.other_alerts, 0);
-	CHECK_EQ(st2.close_notify, 1);
+	CHECK_EQ(st.nst, 0);
 	/*
 	 * s_server waits for our close_notify before it closes (a second
 	 * SSL_shutdown()): the application answers with its TLS library,
@@ -1538,55 +1180,49 @@ out:
 	free(file);
 }
 
-static void
-t_sserver_openssl(void *arg)
-{
+static const char *const sclient_stream_opts[] = { "-quiet", "-no_ign_eof",
+    "-nocommands", NULL };
 
-	sserver_test(arg, H_OPENSSL);
-}
-
-static void
-t_sserver_gnutls(void *arg)
-{
-
-	sserver_test(arg, H_GNUTLS);
-}
+static const struct row rows[] = {
+	{ .name = "sclient_openssl_big", .fn = t_stream, .prog = S_CLIENT,
+	    .helper = H_OPENSSL, .total = BIG_STREAM,
+	    .opts = sclient_stream_opts },
+	{ .name = "gnutlscli_gnutls_big", .fn = t_stream, .prog = GNUTLS_CLI,
+	    .helper = H_GNUTLS, .total = BIG_STREAM },
+	{ .name = "sclient_gnutls", .fn = t_stream, .prog = S_CLIENT,
+	    .helper = H_GNUTLS, .total = SMALL_STREAM * 4,
+	    .opts = sclient_stream_opts },
+	{ .name = "gnutlscli_openssl", .fn = t_stream, .prog = GNUTLS_CLI,
+	    .helper = H_OPENSSL, .total = SMALL_STREAM * 4 },
+	{ .name = "padding_openssl", .fn = t_padding, .tls13_only = 1,
+	    .helper = H_OPENSSL },
+	{ .name = "padding_gnutls", .fn = t_padding, .tls13_only = 1,
+	    .helper = H_GNUTLS },
+	{ .name = "close_notify", .fn = t_close_notify },
+	{ .name = "key_update_sclient_openssl", .fn = t_key_update,
+	    .tls13_only = 1, .prog = S_CLIENT, .helper = H_OPENSSL,
+	    .ku_requested_too = 1 },
+	{ .name = "key_update_sclient_gnutls", .fn = t_key_update,
+	    .tls13_only = 1, .prog = S_CLIENT, .helper = H_GNUTLS,
+	    .ku_requested_too = 1 },
+	{ .name = "key_update_gnutlscli_gnutls", .fn = t_key_update,
+	    .tls13_only = 1, .prog = GNUTLS_CLI, .helper = H_GNUTLS,
+	    .ku_requested_too = 1 },
+	{ .name = "key_update_gnutlscli_openssl", .fn = t_key_update,
+	    .tls13_only = 1, .prog = GNUTLS_CLI, .helper = H_OPENSSL },
+	{ .name = "cut_openssl", .fn = t_cut, .helper = H_OPENSSL },
+	{ .name = "cut_gnutls", .fn = t_cut, .helper = H_GNUTLS },
+	{ .name = "sserver_openssl", .fn = t_sserver, .helper = H_OPENSSL },
+	{ .name = "sserver_gnutls", .fn = t_sserver, .helper = H_GNUTLS },
+};
 
 int
 main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void *);
-		int tls13_only;
-	} t[] = {
-		{ "sclient_openssl_big", t_sclient_openssl_big, 0 },
-		{ "gnutlscli_gnutls_big", t_gnutlscli_gnutls_big, 0 },
-		{ "sclient_gnutls", t_sclient_gnutls, 0 },
-		{ "gnutlscli_openssl", t_gnutlscli_openssl, 0 },
-		{ "padding_openssl", t_padding_openssl, 1 },
-		{ "padding_gnutls", t_padding_gnutls, 1 },
-		{ "close_notify", t_close_notify, 0 },
-		{ "key_update_sclient_openssl", t_key_update_sclient_openssl,
-		    1 },
-		{ "key_update_sclient_gnutls", t_key_update_sclient_gnutls, 1 },
-		{ "key_update_gnutlscli_gnutls", t_key_update_gnutlscli_gnutls,
-		    1 },
-		{ "key_update_gnutlscli_openssl",
-		    t_key_update_gnutlscli_openssl, 1 },
-		{ "cut_openssl", t_cut_openssl, 0 },
-		{ "cut_gnutls", t_cut_gnutls, 0 },
-		{ "sserver_openssl", t_sserver_openssl, 0 },
-		{ "sserver_gnutls", t_sserver_gnutls, 0 },
-	};
 	size_t i;
 
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (t[i].tls13_only)
-			tg_register_suites(t[i].name, t[i].fn, TG_FIRST_TLS13,
-			    TG_NTLS13);
-		else
-			tg_register_suites(t[i].name, t[i].fn, 0, TG_NSUITES);
-	}
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		tp_register(rows[i].name, rows[i].fn, &rows[i],
+		    rows[i].tls13_only);
 	return (harness_main(argc, argv));
 }
