@@ -17,8 +17,9 @@
  *                   (raw EVP or ipsec-mb's direct API), one thread
  *   backend         the backend's decrypt over each record's mbuf chain,
  *                   as it lies across the clusters, one thread
- *   engine          this thread appends clusters to the TLS chain while
- *                   the buffer has room (the input thread's part) and
+ *   engine          this thread appends clusters to the TLS chain, 8 at a
+ *                   time, pausing when the buffer is full and resuming
+ *                   below its low-water mark (the input thread's part), and
  *                   takes records out one per lock hold, copying each to a
  *                   buffer (uktls_read's part); a pinned worker on another
  *                   CPU detaches, decrypts and publishes them
@@ -66,8 +67,10 @@
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define CONTENT 16384u
 #define MAXROUNDS 64
-/* Clusters a reader reads at once (input.c's READER_IOV). */
+/* Clusters a reader and an input thread read at once (input.c's READER_IOV
+ * and INPUT_IOV). */
 #define READ_CHUNKS 4
+#define INPUT_CHUNKS 8
 
 enum variant { V_CIPHER, V_BACKEND, V_ENGINE, V_ENGINE_NOCOPY, V_ENGINE_INLINE,
 	V_ENGINE_INLINE_NOCOPY, NVARIANTS };
@@ -196,7 +199,7 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 	struct sockbuf *sb;
 	size_t nchunks, next, nread, i, off, len, first, batch_end, whole;
 	uint64_t t0 = 0, c0 = 0, bytes = 0;
-	int appended, error;
+	int appended, paused = 0, error;
 
 	setenv("UKTLS_CRYPTO", b->name, 1);
 	error = ktls_session_create(&en, &tls);
@@ -285,12 +288,23 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 			goto read_one;
 		}
 #endif
-		/* The input thread's part: queue what the buffer takes. */
+		/*
+		 * The input thread's part, as input_fill_locked and
+		 * so_input_resume_locked do it: each read takes up to
+		 * INPUT_CHUNKS clusters; a full buffer pauses the input,
+		 * which resumes once the reader has drained it below the
+		 * low-water mark.
+		 */
 		appended = 0;
-		while (next < batch_end && sbspace_ktls_rx(sb) > 0) {
+		if (paused && sbresume_ktls_rx(sb))
+			paused = 0;
+		for (i = 0; !paused && i < INPUT_CHUNKS && next < batch_end;
+		    i++) {
 			sbappend_ktls_rx(sb, chunks[next]);
 			chunks[next++] = NULL;
 			appended = 1;
+			if (sbspace_ktls_rx(sb) == 0)
+				paused = 1;
 		}
 #ifndef SB_TLS_RX_INLINE
 		if (inl)
