@@ -386,6 +386,22 @@ input_thread_main(void *arg)
 	return NULL;
 }
 
+void
+input_fork_child(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < input_nthreads; i++) {
+		(void)close(input_threads[i].it_epfd);
+		(void)close(input_threads[i].it_wakefd);
+	}
+	/* The array and the clusters it names belong to the parent's
+	 * threads: left behind, not freed, as their locks may be held. */
+	input_threads = NULL;
+	input_nthreads = 0;
+	atomic_store(&input_next, 0);
+}
+
 int
 input_start(unsigned int nthreads)
 {

@@ -61,4 +61,12 @@ void input_stop_locked(struct socket *so);
  */
 void input_reap(struct socket *so);
 
+/*
+ * In a child of fork(): the input threads stayed in the parent, and their
+ * epoll instances are the parent's too (a descriptor copied by fork names
+ * the same instance), so the child lets go of them; the engine starts
+ * afresh on the child's first enable.
+ */
+void input_fork_child(void);
+
 #endif /* UKTLS_INPUT_H */

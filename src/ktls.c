@@ -178,6 +178,50 @@ ktls_config_finish(void)
 		ktls_config.rcvbuf = 256 * 1024;
 }
 
+/*
+ * fork(): the pools' and the descriptor table's locks are held across it,
+ * so that the child finds them free; in the child the engine is forgotten
+ * (its threads did not come along) and starts again on first use.
+ */
+static void
+ktls_fork_prepare(void)
+{
+	pthread_mutex_lock(&ktls_start_mtx);
+	so_fork_prepare();
+	mbuf_fork_prepare();
+}
+
+static void
+ktls_fork_parent(void)
+{
+	mbuf_fork_parent();
+	so_fork_parent();
+	pthread_mutex_unlock(&ktls_start_mtx);
+}
+
+static void
+ktls_fork_child(void)
+{
+	mbuf_fork_child();
+	so_fork_child();
+	input_fork_child();
+	/* The work queues, like the input threads, stay the parent's. */
+	ktls_wq = NULL;
+	ktls_nwq = 0;
+	atomic_store(&ktls_started, 0);
+	pthread_mutex_init(&ktls_start_mtx, NULL);
+}
+
+static pthread_once_t ktls_atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+ktls_atfork_register(void)
+{
+	if (pthread_atfork(ktls_fork_prepare, ktls_fork_parent,
+	    ktls_fork_child) != 0)
+		uktls_panic("ktls_atfork_register: pthread_atfork failed");
+}
+
 int
 ktls_engine_start(void)
 {
@@ -188,6 +232,7 @@ ktls_engine_start(void)
 
 	if (atomic_load_explicit(&ktls_started, memory_order_acquire))
 		return 0;
+	pthread_once(&ktls_atfork_once, ktls_atfork_register);
 	pthread_mutex_lock(&ktls_start_mtx);
 	if (atomic_load(&ktls_started))
 		goto out;

@@ -208,6 +208,37 @@ mcache_flush_pool(int pi, int keep)
 }
 
 void
+mbuf_fork_prepare(void)
+{
+	int i;
+
+	/* The order of mpool_grow and mpool_reserve: pool, then slab_mtx. */
+	for (i = 0; i < POOL_COUNT; i++)
+		pthread_mutex_lock(&pools[i].mtx);
+	pthread_mutex_lock(&slab_mtx);
+}
+
+void
+mbuf_fork_parent(void)
+{
+	int i;
+
+	pthread_mutex_unlock(&slab_mtx);
+	for (i = POOL_COUNT - 1; i >= 0; i--)
+		pthread_mutex_unlock(&pools[i].mtx);
+}
+
+void
+mbuf_fork_child(void)
+{
+	int i;
+
+	pthread_mutex_init(&slab_mtx, NULL);
+	for (i = 0; i < POOL_COUNT; i++)
+		pthread_mutex_init(&pools[i].mtx, NULL);
+}
+
+void
 mbuf_thread_flush(void)
 {
 	int i;

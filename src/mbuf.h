@@ -128,6 +128,16 @@ void mbuf_thread_init(void);
 void mbuf_thread_flush(void);
 
 /*
+ * fork() while other threads may hold the pools' locks: prepare takes them
+ * all in the forking thread, parent gives them back, child makes them
+ * usable again in the new process (where only the forking thread exists;
+ * what other threads held in their caches is simply left behind).
+ */
+void mbuf_fork_prepare(void);
+void mbuf_fork_parent(void);
+void mbuf_fork_child(void);
+
+/*
  * Allocation.  m_get returns an mbuf with inline storage, m_getcl one with a
  * cluster of the given size (MCLBYTES or MJUM16BYTES).  Both return NULL when
  * the pool cap is reached or malloc fails; the caller turns that into

@@ -135,6 +135,60 @@ so_table_remove(int fd)
 	return so;
 }
 
+/*
+ * fork().  The child has only the forking thread: the engine's threads,
+ * their epoll instances and the receive state of every RX-enabled socket
+ * stay with the parent, which goes on reading and decrypting those sockets
+ * (the descriptors name the same kernel sockets in both processes).  In the
+ * child each inherited RX descriptor gets a socket of its own that is dead
+ * from the start: every uktls call on it fails with EBADF, rather than
+ * hand the child raw ciphertext or race the parent for the bytes, until
+ * uktls_close() (or close()) lets it go.  Sockets the child enables itself
+ * work as anywhere else, on an engine started afresh.
+ */
+void
+so_fork_prepare(void)
+{
+	pthread_rwlock_wrlock(&so_table_lock);
+}
+
+void
+so_fork_parent(void)
+{
+	pthread_rwlock_unlock(&so_table_lock);
+}
+
+void
+so_fork_child(void)
+{
+	struct socket *old, *so;
+	size_t fd;
+
+	pthread_rwlock_init(&so_table_lock, NULL);
+	for (fd = 0; fd < so_table_len; fd++) {
+		old = so_table[fd];
+		if (old == NULL)
+			continue;
+		/* The old socket is the parent's; only its eventfd, a
+		 * descriptor of the child's own now, is let go. */
+		if (old->so_evfd >= 0)
+			(void)close(old->so_evfd);
+		so = calloc(1, sizeof(*so));
+		if (so == NULL) {
+			so_table[fd] = NULL;
+			continue;
+		}
+		atomic_init(&so->so_count, 1);
+		so->so_fd = (int)fd;
+		so->so_evfd = -1;
+		so->so_input_state = SOI_DONE;
+		sbinit(&so->so_rcv, ktls_config.rcvbuf);
+		so->so_state = SS_RCVDEAD;
+		so->so_rcverror = EBADF;
+		so_table[fd] = so;
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* Readiness, errors, wakeups.                                            */
 
@@ -551,6 +605,11 @@ so_getsockopt_linux_rx(int fd, void *optval, socklen_t *optlen)
 	if (*optlen != sizeof(info)) {
 		sorele(so);
 		return EINVAL;
+	}
+	if (so->so_rcv.sb_tls_info == NULL) {
+		/* Inherited through fork(): the session stayed behind. */
+		sorele(so);
+		return EBADF;
 	}
 	p = &so->so_rcv.sb_tls_info->params;
 	info.version = p->tls_vminor == TLS_MINOR_VER_THREE ?

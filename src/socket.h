@@ -64,6 +64,11 @@ struct socket {
 };
 
 void soref(struct socket *so);
+
+/* pthread_atfork handlers for the descriptor table (see socket.c). */
+void so_fork_prepare(void);
+void so_fork_parent(void);
+void so_fork_child(void);
 void sorele(struct socket *so);
 
 /* Find the socket RX-enabled on fd and take a reference; NULL if none. */

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -1813,6 +1814,78 @@ t_owner_wakes(void *arg)
 	free(rec);
 }
 
+/*
+ * The child of fork() (run in the child; returns its exit status): the
+ * inherited RX descriptor fails with EBADF, as its receive state stayed
+ * with the parent, and closes; a connection the child enables itself works,
+ * on an engine started afresh in the child.
+ */
+static int
+fork_child(const struct tg_suite *s, int inherited)
+{
+	struct tg_conn c2;
+	uint8_t p[300], buf[512];
+	ssize_t n;
+
+	alarm(20 * TG_TIME_MUL);
+	errno = 0;
+	if (uktls_read(inherited, buf, sizeof(buf)) != -1 || errno != EBADF)
+		return 1;
+	if (uktls_close(inherited) != 0)
+		return 2;
+	if (tg_conn_open(&c2, s, 1) == -1)
+		return 3;
+	tg_random(p, sizeof(p));
+	if (tg_conn_send(&c2, APP, p, sizeof(p), 0) != 0)
+		return 4;
+	n = uktls_read(c2.rx, buf, sizeof(buf));
+	if (n != (ssize_t)sizeof(p) || memcmp(buf, p, sizeof(p)) != 0)
+		return 5;
+	tg_conn_close(&c2);
+	return 0;
+}
+
+/*
+ * fork() after the engine has run: the parent's socket goes on working
+ * during and after the child's life, and the child gets what fork_child
+ * checks.
+ */
+static void
+t_fork(void *arg)
+{
+	const struct tg_suite *s = arg;
+	struct tg_conn c;
+	uint8_t a[300], b[300];
+	pid_t pid;
+	int st;
+
+	if (tg_conn_open(&c, s, 1) == -1)
+		return;
+	tg_random(a, sizeof(a));
+	if (tg_conn_send(&c, APP, a, sizeof(a), 0) == 0)
+		TG_EXPECT_RECORD(c.rx, APP, a, sizeof(a));
+	pid = fork();
+	if (pid == -1) {
+		harness_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+		tg_conn_close(&c);
+		return;
+	}
+	if (pid == 0)
+		_exit(fork_child(s, c.rx));
+	tg_random(b, sizeof(b));
+	if (tg_conn_send(&c, APP, b, sizeof(b), 0) == 0)
+		TG_EXPECT_RECORD(c.rx, APP, b, sizeof(b));
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		harness_fail(__FILE__, __LINE__, "child: %s %d",
+		    WIFEXITED(st) ? "exit status" : "signal",
+		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	tg_random(a, sizeof(a));
+	if (tg_conn_send(&c, APP, a, sizeof(a), 0) == 0)
+		TG_EXPECT_RECORD(c.rx, APP, a, sizeof(a));
+	tg_conn_close(&c);
+}
+
 /* A descriptor number freed by uktls_close() works again when reused. */
 static void
 t_fd_reuse(void *arg)
@@ -2214,6 +2287,7 @@ register_tests(void)
 	tg_register_suites("owner_wakes", t_owner_wakes, 0,
 	    TG_NSUITES);
 	tg_register_suites("fd_reuse", t_fd_reuse, 0, TG_NSUITES);
+	tg_register_suites("fork", t_fork, 0, TG_NSUITES);
 	tg_register_suites("prequeued", t_prequeued, 0, TG_NSUITES);
 	tg_register_suites("prequeued_partial", t_prequeued_partial, 0,
 	    TG_NSUITES);
