@@ -316,13 +316,15 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 			die("engine", so->so_rcverror != 0 ? so->so_rcverror :
 			    so->so_error);
 		if (sb->sb_mb == NULL) {
-#ifdef SB_TLS_RX_INLINE
+			/* As soreceive waits: spinning while a worker is on
+			 * the next record, sleeping otherwise. */
 			sb->sb_rwaiters++;
-			sbwait(sb, NULL);
+			if ((sb->sb_flags & SB_TLS_RX_ACTIVE) != 0)
+				sbwait_active(sb, NULL,
+				    (uint64_t)ktls_config.spin_ns);
+			else
+				sbwait(sb, NULL);
 			sb->sb_rwaiters--;
-#else
-			sbwait(sb, NULL);
-#endif
 			continue;
 		}
 		/* The reader's part: one record per lock hold. */

@@ -310,11 +310,15 @@ int uktls_event_fd(int fd);
 /*
  * Engine settings.  Defaults come from the environment when set
  * (UKTLS_WORKERS, UKTLS_PIN_WORKERS, UKTLS_INPUT_THREADS, UKTLS_RCVBUF,
- * UKTLS_POOL_MAX, UKTLS_STATS, UKTLS_INLINE_DECRYPT) and otherwise: one
- * worker per online CPU, pinned; one input thread per worker; a 256
- * KiB receive buffer per socket; no cap on pool memory; counters private to
- * the process; a reader blocked with nothing readable decrypts the next
- * record itself rather than wait for a worker (lower latency).  uktls_configure() applies settings to the engine and must be
+ * UKTLS_POOL_MAX, UKTLS_STATS, UKTLS_INLINE_DECRYPT, UKTLS_SPIN_US) and
+ * otherwise: one worker per online CPU, pinned; one input thread per
+ * worker; a 256 KiB receive buffer per socket; no cap on pool memory;
+ * counters private to the process; a reader blocked with nothing readable
+ * decrypts the next record itself rather than wait for a worker (lower
+ * latency); a reader waiting for a record that another thread is
+ * decrypting spins for up to 20 us before it sleeps, where there is more
+ * than one CPU (UKTLS_SPIN_US=0 or no_spin: never; at most 1000 us, EINVAL
+ * past it).  uktls_configure() applies settings to the engine and must be
  * called before the first TCP_RXTLS_ENABLE (EBUSY afterwards).  Zero fields
  * keep the default.
  */
@@ -326,6 +330,9 @@ struct uktls_config {
 	size_t pool_max;            /* cap on mbuf/cluster pool memory, 0 none */
 	int publish_stats;          /* 1: counters readable by other processes */
 	int no_inline_decrypt;      /* 1: a waiting reader never decrypts */
+	unsigned int spin_us;       /* a reader's spin for a record being
+	                               decrypted before it sleeps, 0 default */
+	int no_spin;                /* 1: readers sleep at once */
 };
 
 void uktls_config_defaults(struct uktls_config *cfg);

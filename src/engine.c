@@ -13,6 +13,8 @@
 
 /* The smallest receive buffer that still holds two maximal records. */
 #define UKTLS_MIN_RCVBUF (64 * 1024)
+/* A spin longer than this costs more than any sleep it saves. */
+#define UKTLS_MAX_SPIN_US 1000
 
 /* Parse a non-negative number with an optional k/m/g suffix. */
 static int
@@ -62,6 +64,12 @@ uktls_config_defaults(struct uktls_config *cfg)
 		cfg->publish_stats = n != 0;
 	if (env_number("UKTLS_INLINE_DECRYPT", &n))
 		cfg->no_inline_decrypt = n == 0;
+	if (env_number("UKTLS_SPIN_US", &n)) {
+		if (n == 0)
+			cfg->no_spin = 1;
+		else if (n <= UKTLS_MAX_SPIN_US)
+			cfg->spin_us = (unsigned int)n;
+	}
 }
 
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
@@ -79,6 +87,8 @@ config_from_env(void)
 	ktls_config.pool_max = cfg.pool_max;
 	ktls_config.publish_stats = cfg.publish_stats;
 	ktls_config.inline_decrypt = !cfg.no_inline_decrypt;
+	ktls_config.spin_ns = cfg.no_spin ? 0 : cfg.spin_us != 0 ?
+	    (int64_t)cfg.spin_us * 1000 : -1;
 }
 
 void
@@ -95,7 +105,7 @@ uktls_configure(const struct uktls_config *cfg)
 	if ((cfg->rcvbuf != 0 && (cfg->rcvbuf < UKTLS_MIN_RCVBUF ||
 	    cfg->rcvbuf > (1U << 30))) || cfg->workers > 4096 ||
 	    cfg->input_threads > 1024 || cfg->pin_workers > 1 ||
-	    cfg->pin_workers < -1)
+	    cfg->pin_workers < -1 || cfg->spin_us > UKTLS_MAX_SPIN_US)
 		return EINVAL;
 	ktls_config_load();
 	if (ktls_engine_started())
@@ -114,5 +124,9 @@ uktls_configure(const struct uktls_config *cfg)
 		ktls_config.publish_stats = cfg->publish_stats > 0;
 	if (cfg->no_inline_decrypt != 0)
 		ktls_config.inline_decrypt = 0;
+	if (cfg->no_spin != 0)
+		ktls_config.spin_ns = 0;
+	else if (cfg->spin_us != 0)
+		ktls_config.spin_ns = (int64_t)cfg->spin_us * 1000;
 	return 0;
 }

@@ -213,7 +213,7 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		so->so_input_state = SOI_DONE;
 		m_freem(chain);
 		if (so->so_closewait)
-			pthread_cond_broadcast(&sb->sb_cv);
+			sbwakeup(sb);
 		return 0;
 	}
 	if (chain != NULL) {

@@ -33,6 +33,9 @@ struct ktls_engine_config {
 	size_t pool_max;
 	int publish_stats;
 	int inline_decrypt; /* a waiting reader decrypts (default on) */
+	/* How long a reader spins for a record being decrypted before it
+	 * sleeps (sbwait_active); 0 never.  -1 until configured. */
+	int64_t spin_ns;
 };
 
 extern struct ktls_engine_config ktls_config;

@@ -20,10 +20,21 @@ m_cnt(const struct mbuf *m)
 void
 sbinit(struct sockbuf *sb, uint32_t hiwat)
 {
+	pthread_mutexattr_t ma;
 	pthread_condattr_t ca;
 
 	memset(sb, 0, sizeof(*sb));
-	pthread_mutex_init(&sb->sb_mtx, NULL);
+	atomic_init(&sb->sb_wakegen, 0);
+	/*
+	 * The lock is held for a few hundred nanoseconds at a time, by a
+	 * reader and a worker that run side by side: spinning a little
+	 * before sleeping on it (FreeBSD's adaptive mutexes) is far cheaper
+	 * than the sleep and the wake-up.
+	 */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&sb->sb_mtx, &ma);
+	pthread_mutexattr_destroy(&ma);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sb->sb_cv, &ca);
@@ -79,6 +90,67 @@ sbwait(struct sockbuf *sb, const struct timespec *abstime)
 	sb->sb_owned = 1;
 #endif
 	return error == ETIMEDOUT ? EAGAIN : 0;
+}
+
+void
+sbwakeup(struct sockbuf *sb)
+{
+	SOCKBUF_LOCK_ASSERT(sb);
+	atomic_fetch_add_explicit(&sb->sb_wakegen, 1, memory_order_release);
+	pthread_cond_broadcast(&sb->sb_cv);
+}
+
+static uint64_t
+sb_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void
+sb_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+int
+sbwait_active(struct sockbuf *sb, const struct timespec *abstime,
+    uint64_t spin_ns)
+{
+	uint32_t gen;
+	uint64_t deadline;
+	unsigned int i;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	if (spin_ns == 0)
+		return sbwait(sb, abstime);
+	gen = atomic_load_explicit(&sb->sb_wakegen, memory_order_relaxed);
+	SOCKBUF_UNLOCK(sb);
+	deadline = sb_now_ns() + spin_ns;
+	for (i = 1;; i++) {
+		sb_cpu_relax();
+		if (atomic_load_explicit(&sb->sb_wakegen,
+		    memory_order_acquire) != gen)
+			break;
+		/* The clock is read now and then: it costs more than a
+		 * pause. */
+		if ((i & 31) == 0 && sb_now_ns() >= deadline)
+			break;
+	}
+	SOCKBUF_LOCK(sb);
+	/*
+	 * sb_wakegen only changes under the lock: unchanged now, no wake-up
+	 * can have been missed between the spin and the sleep.
+	 */
+	if (atomic_load_explicit(&sb->sb_wakegen, memory_order_relaxed) != gen)
+		return 0;
+	return sbwait(sb, abstime);
 }
 
 void

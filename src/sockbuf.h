@@ -30,6 +30,7 @@
 #define UKTLS_SOCKBUF_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "kassert.h"
@@ -68,6 +69,12 @@ struct sockbuf {
 	uint16_t sb_state;
 	uint16_t sb_flags;
 	uint32_t sb_rwaiters;         /* readers blocked in sbwait */
+	/*
+	 * Bumped, under sb_mtx, by every sbwakeup: a reader spinning
+	 * unlocked in sbwait_active watches it rather than the fields the
+	 * lock guards.
+	 */
+	_Atomic uint32_t sb_wakegen;
 	uint64_t sb_tls_seqno;        /* sequence number of the next record */
 	struct ktls_session *sb_tls_info;
 };
@@ -100,6 +107,21 @@ SOCKBUF_UNLOCK(struct sockbuf *sb)
 
 /* Wait on sb_cv; the lock is dropped and retaken. */
 int sbwait(struct sockbuf *sb, const struct timespec *abstime);
+
+/*
+ * sbwait for a record that another thread is decrypting at this moment
+ * (SB_TLS_RX_ACTIVE).  It will be appended within about one cipher time,
+ * which is shorter than a sleep and a wake-up cost, so the caller first
+ * spins for up to spin_ns with the lock dropped, watching sb_wakegen, and
+ * sleeps only if nothing happened by then.  Returns 0 when woken (by the
+ * spin or the sleep) or EAGAIN when abstime passed; the lock is held on
+ * return either way.
+ */
+int sbwait_active(struct sockbuf *sb, const struct timespec *abstime,
+    uint64_t spin_ns);
+
+/* Wake every thread in sbwait or sbwait_active on sb. */
+void sbwakeup(struct sockbuf *sb);
 
 #ifdef UKTLS_INVARIANTS
 #define SOCKBUF_LOCK_ASSERT(sb)                                            \

@@ -232,7 +232,7 @@ so_kick_readers_locked(struct socket *so)
 	uint64_t v = 1;
 
 	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
-	pthread_cond_broadcast(&so->so_rcv.sb_cv);
+	sbwakeup(&so->so_rcv);
 	/* A reader in so_wait_direct polls the eventfd, not the condvar. */
 	if (so->so_rpolling > 0 && so->so_evfd >= 0 && !so->so_evfd_ready &&
 	    write(so->so_evfd, &v, sizeof(v)) == sizeof(v))
@@ -243,7 +243,7 @@ void
 sorwakeup_locked(struct socket *so)
 {
 	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
-	pthread_cond_broadcast(&so->so_rcv.sb_cv);
+	sbwakeup(&so->so_rcv);
 	so_evfd_update_locked(so);
 }
 
@@ -1007,7 +1007,12 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 			continue;
 		}
 		sb->sb_rwaiters++;
-		error = sbwait(sb, timed ? &abstime : NULL);
+		if ((sb->sb_flags & SB_TLS_RX_ACTIVE) != 0)
+			/* Another thread is decrypting the next record. */
+			error = sbwait_active(sb, timed ? &abstime : NULL,
+			    (uint64_t)ktls_config.spin_ns);
+		else
+			error = sbwait(sb, timed ? &abstime : NULL);
 		sb->sb_rwaiters--;
 		if (error == EAGAIN) {
 			/* Timed out: a job handed to us goes elsewhere. */

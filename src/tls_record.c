@@ -521,6 +521,30 @@ tls13_find_record_type(const struct mbuf *m, uint32_t off, uint32_t len,
 	}
 
 	/*
+	 * Most senders do not pad: when the range's last byte is not zero it
+	 * is the type, found without gathering the segments.
+	 */
+	if (len > 0) {
+		const struct mbuf *l = m;
+		uint32_t end = off + len - 1;
+
+		while (l != NULL && end >= l->m_len) {
+			end -= l->m_len;
+			l = l->m_next;
+		}
+		KASSERT(l != NULL, ("%s: chain shorter than off + len",
+		    __func__));
+		t = mtod(l, const uint8_t *)[end];
+		if (t != 0) {
+			if (len - 1 > TLS_MAX_MSG_SIZE_V10_2)
+				return EMSGSIZE;
+			*type = t;
+			*content_len = len - 1;
+			return 0;
+		}
+	}
+
+	/*
 	 * The padding is at the end, so scan from there: gather the range's
 	 * segments (normally all of them fit in one window) and walk them
 	 * backwards until a non-zero byte.  A range of more segments than a

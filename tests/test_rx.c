@@ -2093,6 +2093,45 @@ TEST(configure_after_enable)
 	tg_conn_close(&c);
 }
 
+/*
+ * The reader's spin: UKTLS_SPIN_US sets it (0 turns it off, a value past
+ * the limit is ignored), and uktls_configure() refuses a spin past the
+ * limit with EINVAL, before it looks at whether the engine runs.
+ */
+TEST(configure_spin)
+{
+	struct uktls_config cfg;
+	const char *old = getenv("UKTLS_SPIN_US");
+	char *saved = old != NULL ? strdup(old) : NULL;
+	int r;
+
+	setenv("UKTLS_SPIN_US", "50", 1);
+	uktls_config_defaults(&cfg);
+	CHECK_EQ(cfg.spin_us, 50u);
+	CHECK_EQ(cfg.no_spin, 0);
+	setenv("UKTLS_SPIN_US", "0", 1);
+	uktls_config_defaults(&cfg);
+	CHECK_EQ(cfg.spin_us, 0u);
+	CHECK_EQ(cfg.no_spin, 1);
+	setenv("UKTLS_SPIN_US", "5000", 1);
+	uktls_config_defaults(&cfg);
+	CHECK_EQ(cfg.spin_us, 0u);
+	CHECK_EQ(cfg.no_spin, 0);
+	if (saved != NULL)
+		setenv("UKTLS_SPIN_US", saved, 1);
+	else
+		unsetenv("UKTLS_SPIN_US");
+	free(saved);
+
+	uktls_config_defaults(&cfg);
+	cfg.spin_us = 1001;
+	errno = 0;
+	r = uktls_configure(&cfg);
+	if (!(r == EINVAL || (r == -1 && errno == EINVAL)))
+		harness_fail(__FILE__, __LINE__, "uktls_configure with a "
+		    "1001 us spin: %d errno %d, want EINVAL", r, errno);
+}
+
 struct stat_want {
 	uint64_t enabled, active, records, bytes, received, bad_tag,
 	    bad_header, bad_length, truncated;
