@@ -5,10 +5,17 @@
  * Three pools hold mbufs, 2 KiB clusters and 16 KiB clusters.  A pool grows
  * by a slab at a time: one malloc, every page written once so that it is
  * faulted in before it is used, and never freed.  Free objects sit on the
- * pool's list (under its mutex) or in a per-thread cache of up to
+ * pool's stack (under its mutex) or in a per-thread cache of up to
  * cache_max objects, which the thread fills and drains half a cache at a
  * time so that the common allocation and free take no lock.  A thread's
  * cache goes back to the pool when the thread exits.
+ *
+ * The pool's stack is an array of pointers, like the buckets of FreeBSD's
+ * UMA, not a list linked through the free objects: moving half a cache
+ * between a thread and the pool copies pointers and touches none of the
+ * objects.  A linked list would read each object's first line as it pops
+ * it, a cache miss per object on a line that the thread which freed it,
+ * often on another CPU, wrote last.
  *
  * Caches hide objects from the other threads, so a pool must hold the
  * working set plus what all caches may hold at once, or it would keep
@@ -37,33 +44,25 @@ int (*volatile uktls_fault_hook)(const char *site);
 
 /*
  * Under AddressSanitizer a free object is poisoned, so that a use after
- * m_free is caught even though the pool never gives memory back.  Objects
- * on the shared list keep their first word readable for the list link.
+ * m_free is caught even though the pool never gives memory back.
  */
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #define MPOOL_POISON(o, n) ASAN_POISON_MEMORY_REGION((o), (n))
 #define MPOOL_UNPOISON(o, n) ASAN_UNPOISON_MEMORY_REGION((o), (n))
-#define MPOOL_POISON_TAIL(o, n)                                            \
-	ASAN_POISON_MEMORY_REGION((char *)(o) + sizeof(struct freeobj),    \
-	    (n) - sizeof(struct freeobj))
 #else
 #define MPOOL_POISON(o, n) ((void)(o), (void)(n))
 #define MPOOL_UNPOISON(o, n) ((void)(o), (void)(n))
-#define MPOOL_POISON_TAIL(o, n) ((void)(o), (void)(n))
 #endif
 
 enum { POOL_MBUF, POOL_CL2K, POOL_CL16K, POOL_COUNT };
 
-struct freeobj {
-	struct freeobj *next;
-};
-
 struct mpool {
 	pthread_mutex_t mtx;
-	struct freeobj *free; /* shared free list */
+	void **stack;         /* free objects, nfree of them */
+	uint64_t stack_cap;   /* room in stack: never less than total */
 	uint64_t total;       /* objects owned by the pool */
-	uint64_t nfree;       /* objects on the shared list */
+	uint64_t nfree;       /* objects on the stack */
 	size_t objsize;
 	unsigned int slab_n;  /* objects added per growth */
 	const char *name;
@@ -73,11 +72,11 @@ struct mpool {
 };
 
 static struct mpool pools[POOL_COUNT] = {
-	[POOL_MBUF] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, MSIZE, 64,
+	[POOL_MBUF] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, MSIZE, 64,
 	    "mbuf", 64, 0, 0 },
-	[POOL_CL2K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0,
+	[POOL_CL2K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0,
 	    sizeof(struct mcluster) + MCLBYTES, 16, "cluster 2k", 32, 0, 0 },
-	[POOL_CL16K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0,
+	[POOL_CL16K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0,
 	    sizeof(struct mcluster) + MJUM16BYTES, 4, "cluster 16k", 16, 0,
 	    0 },
 };
@@ -152,7 +151,25 @@ mpool_grow(struct mpool *p)
 {
 	size_t bytes = p->objsize * p->slab_n;
 	char *slab;
+	void **stack;
+	uint64_t cap;
 	unsigned int i;
+
+	/*
+	 * Room on the stack for every object first, so that a free never
+	 * finds it full.  It doubles: growth stays rare.
+	 */
+	if (p->stack_cap < p->total + p->slab_n) {
+		cap = p->stack_cap != 0 ? 2 * p->stack_cap : 256;
+		while (cap < p->total + p->slab_n)
+			cap *= 2;
+		stack = UKTLS_FAULT("mbuf stack") ? NULL :
+		    realloc(p->stack, cap * sizeof(*stack));
+		if (stack == NULL)
+			return ENOBUFS;
+		p->stack = stack;
+		p->stack_cap = cap;
+	}
 
 	pthread_mutex_lock(&slab_mtx);
 	if (pool_max != 0 && pool_bytes + bytes > pool_max) {
@@ -172,15 +189,14 @@ mpool_grow(struct mpool *p)
 	if (slab == NULL)
 		return ENOBUFS;
 	memset(slab, 0, bytes);
-	for (i = 0; i < p->slab_n; i++) {
-		struct freeobj *o = (struct freeobj *)(slab + i * p->objsize);
+	/* Pushed last first, so that the slab is handed out in order. */
+	for (i = p->slab_n; i-- > 0;) {
+		void *o = slab + i * p->objsize;
 
-		o->next = p->free;
-		p->free = o;
-		MPOOL_POISON_TAIL(o, p->objsize);
+		p->stack[p->nfree++] = o;
+		MPOOL_POISON(o, p->objsize);
 	}
 	p->total += p->slab_n;
-	p->nfree += p->slab_n;
 	mpool_publish(p, (int64_t)p->slab_n, (int64_t)p->slab_n);
 	KTLS_COUNT(pool_bytes, bytes);
 	return 0;
@@ -196,14 +212,14 @@ mcache_flush_pool(int pi, int keep)
 		return;
 	pthread_mutex_lock(&p->mtx);
 	mpool_publish(p, 0, c->n - keep);
-	while (c->n > keep) {
-		struct freeobj *o = c->items[--c->n];
-
-		MPOOL_UNPOISON(o, sizeof(*o));
-		o->next = p->free;
-		p->free = o;
-		p->nfree++;
-	}
+	KASSERT(p->nfree + (uint64_t)(c->n - keep) <= p->stack_cap,
+	    ("mcache_flush_pool: %s stack of %ju holds %ju, %d more",
+	    p->name, (uintmax_t)p->stack_cap, (uintmax_t)p->nfree,
+	    c->n - keep));
+	memcpy(&p->stack[p->nfree], &c->items[keep],
+	    (size_t)(c->n - keep) * sizeof(void *));
+	p->nfree += (uint64_t)(c->n - keep);
+	c->n = keep;
 	pthread_mutex_unlock(&p->mtx);
 }
 
@@ -350,6 +366,7 @@ mpool_alloc(int pi)
 	struct mcache *c = &mcache[pi];
 	struct mpool *p = &pools[pi];
 	void *obj;
+	int n;
 
 	if (__predict_false(UKTLS_FAULT(p->name)))
 		return NULL;
@@ -361,19 +378,18 @@ mpool_alloc(int pi)
 	if ((mcache_reserved & (1u << pi)) == 0)
 		mcache_reserve(pi);
 	pthread_mutex_lock(&p->mtx);
-	if (p->free == NULL && mpool_grow(p) != 0) {
+	if (p->nfree == 0 && mpool_grow(p) != 0) {
 		pthread_mutex_unlock(&p->mtx);
 		return NULL;
 	}
-	while (p->free != NULL && c->n < (int)p->cache_max / 2) {
-		struct freeobj *o = p->free;
-
-		p->free = o->next;
-		p->nfree--;
-		MPOOL_POISON(o, p->objsize);
-		c->items[c->n++] = o;
-	}
-	mpool_publish(p, 0, -(int64_t)c->n);
+	/* Half a cache, or what there is: pointers only (see the top). */
+	n = p->nfree < p->cache_max / 2 ? (int)p->nfree :
+	    (int)p->cache_max / 2;
+	p->nfree -= (uint64_t)n;
+	memcpy(&c->items[c->n], &p->stack[p->nfree], (size_t)n *
+	    sizeof(void *));
+	c->n += n;
+	mpool_publish(p, 0, -(int64_t)n);
 	pthread_mutex_unlock(&p->mtx);
 	obj = c->items[--c->n];
 	MPOOL_UNPOISON(obj, p->objsize);

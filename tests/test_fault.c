@@ -50,8 +50,8 @@
 /* ==== the fault hook ================================================== */
 
 static const char *const fault_sites[] = {
-	"mbuf", "cluster 2k", "cluster 16k", "mbuf slab", "ktls session",
-	"ktls wq", "socket", "so table",
+	"mbuf", "cluster 2k", "cluster 16k", "mbuf slab", "mbuf stack",
+	"ktls session", "ktls wq", "socket", "so table",
 };
 #define NSITES (int)(sizeof(fault_sites) / sizeof(fault_sites[0]))
 
