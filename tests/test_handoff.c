@@ -884,6 +884,8 @@ ossl_enotsup(int vminor, const char *cipher)
 	socklen_t ml = sizeof(mode);
 
 	peer_init(&p, PEER_OPENSSL, 64);
+	/* One record of 64 bytes, which one read returns whole. */
+	p.first_len = 64;
 	uctx = tp_ossl_ctx(1, vminor, cipher);
 	p.ctx = tp_ossl_ctx(0, vminor, cipher);
 	FAILIF(uctx == NULL || p.ctx == NULL, "SSL_CTX for %s: %s", cipher,
@@ -934,6 +936,8 @@ gnutls_enotsup(const char *prio)
 
 	/* The peer: GnuTLS with the same priorities, on its own thread. */
 	peer_init(&p, PEER_GNUTLS, 64);
+	/* One record of 64 bytes, which one read returns whole. */
+	p.first_len = 64;
 	p.prio = prio;
 	r = peer_start(&p, &rx);
 	FAILIF(r != 0, "peer: %s", strerror(r));
