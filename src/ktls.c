@@ -506,6 +506,7 @@ ktls_decrypt_locked(struct socket *so)
 	    ("ktls_decrypt_locked: socket %p flags %#x", (void *)so,
 	    sb->sb_flags));
 	sb->sb_flags |= SB_TLS_RX_ACTIVE;
+	sb->sb_tls_cpu = sched_getcpu();
 	for (;;) {
 		if ((so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
 			break;
@@ -616,6 +617,7 @@ ktls_decrypt_locked(struct socket *so)
 			sorwakeup_locked(so);
 	}
 	sb->sb_flags &= (uint16_t)~(SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE);
+	sb->sb_tls_cpu = -1;
 	/*
 	 * Bytes may have arrived while the lock was dropped; anything whole is
 	 * picked up by the loop above, but EOF with a partial record left is

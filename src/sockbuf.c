@@ -7,8 +7,12 @@
 #include "sockbuf.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
+
+/* Waits that sleep at once after a spin ran out (sbwait_active). */
+#define SB_SPIN_SKIP 16
 
 /* What one mbuf counts against sb_mbcnt. */
 static inline uint32_t
@@ -25,6 +29,7 @@ sbinit(struct sockbuf *sb, uint32_t hiwat)
 
 	memset(sb, 0, sizeof(*sb));
 	atomic_init(&sb->sb_wakegen, 0);
+	sb->sb_tls_cpu = -1;
 	/*
 	 * The lock is held for a few hundred nanoseconds at a time, by a
 	 * reader and a worker that run side by side: spinning a little
@@ -128,8 +133,13 @@ sbwait_active(struct sockbuf *sb, const struct timespec *abstime,
 	unsigned int i;
 
 	SOCKBUF_LOCK_ASSERT(sb);
-	if (spin_ns == 0)
+	if (spin_ns == 0 || (sb->sb_tls_cpu >= 0 &&
+	    sched_getcpu() == sb->sb_tls_cpu))
 		return sbwait(sb, abstime);
+	if (sb->sb_spin_skip > 0) {
+		sb->sb_spin_skip--;
+		return sbwait(sb, abstime);
+	}
 	gen = atomic_load_explicit(&sb->sb_wakegen, memory_order_relaxed);
 	SOCKBUF_UNLOCK(sb);
 	deadline = sb_now_ns() + spin_ns;
@@ -150,6 +160,7 @@ sbwait_active(struct sockbuf *sb, const struct timespec *abstime,
 	 */
 	if (atomic_load_explicit(&sb->sb_wakegen, memory_order_relaxed) != gen)
 		return 0;
+	sb->sb_spin_skip = SB_SPIN_SKIP;
 	return sbwait(sb, abstime);
 }
 

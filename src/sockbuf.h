@@ -75,6 +75,8 @@ struct sockbuf {
 	 * lock guards.
 	 */
 	_Atomic uint32_t sb_wakegen;
+	int sb_tls_cpu;               /* CPU of the thread in ktls_decrypt */
+	uint32_t sb_spin_skip;        /* sleeps left before the next spin */
 	uint64_t sb_tls_seqno;        /* sequence number of the next record */
 	struct ktls_session *sb_tls_info;
 };
@@ -113,9 +115,14 @@ int sbwait(struct sockbuf *sb, const struct timespec *abstime);
  * (SB_TLS_RX_ACTIVE).  It will be appended within about one cipher time,
  * which is shorter than a sleep and a wake-up cost, so the caller first
  * spins for up to spin_ns with the lock dropped, watching sb_wakegen, and
- * sleeps only if nothing happened by then.  Returns 0 when woken (by the
- * spin or the sleep) or EAGAIN when abstime passed; the lock is held on
- * return either way.
+ * sleeps only if nothing happened by then.  No spin when the caller runs
+ * on the decrypting thread's CPU (sb_tls_cpu): that thread could not run
+ * until the spin ended.  A spin that runs out (the decrypting thread was
+ * not running, or the records are slow) makes the next few waits sleep at
+ * once (sb_spin_skip), so that a machine with more threads than CPUs does
+ * not lose a spin's worth of CPU per record.  Returns 0 when woken (by
+ * the spin or the sleep) or EAGAIN when abstime passed; the lock is held
+ * on return either way.
  */
 int sbwait_active(struct sockbuf *sb, const struct timespec *abstime,
     uint64_t spin_ns);

@@ -4,8 +4,8 @@
  * record's accounting and its cancellation by sbcut and the flushes while a
  * worker holds it, readable records with control mbufs and the reader's
  * operations, sbcut across all three parts of the buffer, a long random
- * sequence of operations against a model of the counts and bytes, and
- * sbcheck's own ability to see corruption.
+ * sequence of operations against a model of the counts and bytes,
+ * sbcheck's own ability to see corruption, and sbwait_active's spin.
  *
  * Every operation runs sbcheck() on its way out in these builds
  * (UKTLS_INVARIANTS), so the internal invariants are checked after every
@@ -13,6 +13,7 @@
  * back every mbuf and cluster it took.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -924,6 +925,87 @@ TEST(cancel_race_threads)
 	pthread_cond_destroy(&r.cv);
 	sbdestroy(&sb);
 	CHECK_BALANCED(before);
+}
+
+/* A thread that wakes sb after a delay, as a worker appending a record. */
+struct waker {
+	struct sockbuf *sb;
+	unsigned int delay_us;
+	int woke;
+};
+
+static void *
+waker_main(void *arg)
+{
+	struct waker *w = arg;
+
+	usleep(w->delay_us);
+	SOCKBUF_LOCK(w->sb);
+	w->woke = 1;
+	sbwakeup(w->sb);
+	SOCKBUF_UNLOCK(w->sb);
+	return NULL;
+}
+
+static int
+spin_wait_once(struct sockbuf *sb, unsigned int delay_us, uint64_t spin_ns)
+{
+	struct waker w = { sb, delay_us, 0 };
+	pthread_t tid;
+	int rc = 0;
+
+	if (pthread_create(&tid, NULL, waker_main, &w) != 0)
+		return -1;
+	SOCKBUF_LOCK(sb);
+	/* As soreceive waits: until the waker has run, whatever wakes us. */
+	while (!w.woke && rc == 0)
+		rc = sbwait_active(sb, NULL, spin_ns);
+	SOCKBUF_UNLOCK(sb);
+	pthread_join(tid, NULL);
+	return rc;
+}
+
+/*
+ * sbwait_active: a wake-up during the spin ends it, one after the spin has
+ * run out is still seen by the sleep, a spin that ran out makes the next
+ * SB_SPIN_SKIP waits sleep at once, a caller on the decrypting thread's CPU
+ * never spins, and a deadline is still kept.
+ */
+TEST(sbwait_active_spin)
+{
+	struct sockbuf sb;
+	struct timespec past;
+	uint32_t skip;
+	int i;
+
+	sbinit(&sb, 1 << 20);
+	/* Woken within a 1 s spin: no sleep, nothing to skip afterwards. */
+	CHECK_EQ(spin_wait_once(&sb, 2000, 1000000000u), 0);
+	CHECK_EQ(sb.sb_spin_skip, 0u);
+	/* Woken long after a 10 us spin: the sleep sees it. */
+	CHECK_EQ(spin_wait_once(&sb, 20000, 10000), 0);
+	skip = sb.sb_spin_skip;
+	CHECK(skip > 0);
+	/* The next waits sleep at once, counting the skips down (a spurious
+	 * wake-up would count one more). */
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(spin_wait_once(&sb, 1000, 1000000000u), 0);
+	CHECK(skip >= 3 && sb.sb_spin_skip <= skip - 3);
+	sb.sb_spin_skip = 0;
+	/* On the decrypting thread's CPU: no spin, whatever the limit. */
+	sb.sb_tls_cpu = sched_getcpu();
+	if (sb.sb_tls_cpu >= 0) {
+		CHECK_EQ(spin_wait_once(&sb, 1000, 1000000000u), 0);
+		CHECK_EQ(sb.sb_spin_skip, 0u);
+	}
+	sb.sb_tls_cpu = -1;
+	/* A deadline already past: EAGAIN after the spin. */
+	clock_gettime(CLOCK_MONOTONIC, &past);
+	past.tv_sec -= 1;
+	SOCKBUF_LOCK(&sb);
+	CHECK_EQ(sbwait_active(&sb, &past, 10000), EAGAIN);
+	SOCKBUF_UNLOCK(&sb);
+	sbdestroy(&sb);
 }
 
 /* Readable records and the reader's operations on them, one at a time. */
