@@ -259,7 +259,6 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 			t0 = bl_now_ns();
 			c0 = bl_cpu_ns();
 		}
-#ifdef SB_TLS_RX_INLINE
 		if (inl) {
 			/*
 			 * The reader-driven path of soreceive: a reader with
@@ -287,7 +286,6 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 			}
 			goto read_one;
 		}
-#endif
 		/*
 		 * The input thread's part, as input_fill_locked and
 		 * so_input_resume_locked do it: each read takes up to
@@ -306,10 +304,6 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 			if (sbspace_ktls_rx(sb) == 0)
 				paused = 1;
 		}
-#ifndef SB_TLS_RX_INLINE
-		if (inl)
-			die("engine-inline", ENOTSUP);
-#endif
 		if (appended)
 			ktls_check_rx(so);
 		if ((so->so_state & SS_RCVDEAD) != 0 || so->so_error != 0)
