@@ -313,11 +313,7 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 			/* As soreceive waits: spinning while a worker is on
 			 * the next record, sleeping otherwise. */
 			sb->sb_rwaiters++;
-			if ((sb->sb_flags & SB_TLS_RX_ACTIVE) != 0)
-				sbwait_active(sb, NULL,
-				    (uint64_t)ktls_config.spin_ns);
-			else
-				sbwait(sb, NULL);
+			sbwait_active(sb, NULL, (uint64_t)ktls_config.spin_ns);
 			sb->sb_rwaiters--;
 			continue;
 		}

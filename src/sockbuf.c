@@ -133,8 +133,8 @@ sbwait_active(struct sockbuf *sb, const struct timespec *abstime,
 	unsigned int i;
 
 	SOCKBUF_LOCK_ASSERT(sb);
-	if (spin_ns == 0 || (sb->sb_tls_cpu >= 0 &&
-	    sched_getcpu() == sb->sb_tls_cpu))
+	if (spin_ns == 0 || (sb->sb_flags & SB_TLS_RX_ACTIVE) == 0 ||
+	    (sb->sb_tls_cpu >= 0 && sched_getcpu() == sb->sb_tls_cpu))
 		return sbwait(sb, abstime);
 	if (sb->sb_spin_skip > 0) {
 		sb->sb_spin_skip--;

@@ -111,11 +111,11 @@ SOCKBUF_UNLOCK(struct sockbuf *sb)
 int sbwait(struct sockbuf *sb, const struct timespec *abstime);
 
 /*
- * sbwait for a record that another thread is decrypting at this moment
- * (SB_TLS_RX_ACTIVE).  It will be appended within about one cipher time,
- * which is shorter than a sleep and a wake-up cost, so the caller first
- * spins for up to spin_ns with the lock dropped, watching sb_wakegen, and
- * sleeps only if nothing happened by then.  No spin when the caller runs
+ * sbwait, for a reader.  When another thread is decrypting a record at this
+ * moment (SB_TLS_RX_ACTIVE), that record will be appended within about one
+ * cipher time, which is shorter than a sleep and a wake-up cost, so the
+ * caller first spins for up to spin_ns with the lock dropped, watching
+ * sb_wakegen, and sleeps only if nothing happened by then.  No spin when the caller runs
  * on the decrypting thread's CPU (sb_tls_cpu): that thread could not run
  * until the spin ended.  A spin that runs out (the decrypting thread was
  * not running, or the records are slow) makes the next few waits sleep at

@@ -1007,12 +1007,8 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 			continue;
 		}
 		sb->sb_rwaiters++;
-		if ((sb->sb_flags & SB_TLS_RX_ACTIVE) != 0)
-			/* Another thread is decrypting the next record. */
-			error = sbwait_active(sb, timed ? &abstime : NULL,
-			    (uint64_t)ktls_config.spin_ns);
-		else
-			error = sbwait(sb, timed ? &abstime : NULL);
+		error = sbwait_active(sb, timed ? &abstime : NULL,
+		    (uint64_t)ktls_config.spin_ns);
 		sb->sb_rwaiters--;
 		if (error == EAGAIN) {
 			/* Timed out: a job handed to us goes elsewhere. */

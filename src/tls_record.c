@@ -534,7 +534,7 @@ tls13_find_record_type(const struct mbuf *m, uint32_t off, uint32_t len,
 		}
 		KASSERT(l != NULL, ("%s: chain shorter than off + len",
 		    __func__));
-		t = mtod(l, const uint8_t *)[end];
+		t = l != NULL ? mtod(l, const uint8_t *)[end] : 0;
 		if (t != 0) {
 			if (len - 1 > TLS_MAX_MSG_SIZE_V10_2)
 				return EMSGSIZE;

@@ -966,8 +966,9 @@ spin_wait_once(struct sockbuf *sb, unsigned int delay_us, uint64_t spin_ns)
 }
 
 /*
- * sbwait_active: a wake-up during the spin ends it, one after the spin has
- * run out is still seen by the sleep, a spin that ran out makes the next
+ * sbwait_active: no spin unless a record is being decrypted
+ * (SB_TLS_RX_ACTIVE); a wake-up during the spin ends it, one after the spin
+ * has run out is still seen by the sleep, a spin that ran out makes the next
  * SB_SPIN_SKIP waits sleep at once, a caller on the decrypting thread's CPU
  * never spins, and a deadline is still kept.
  */
@@ -979,6 +980,10 @@ TEST(sbwait_active_spin)
 	int i;
 
 	sbinit(&sb, 1 << 20);
+	/* Nothing being decrypted: a plain sleep, whatever the limit. */
+	CHECK_EQ(spin_wait_once(&sb, 20000, 10000), 0);
+	CHECK_EQ(sb.sb_spin_skip, 0u);
+	sb.sb_flags |= SB_TLS_RX_ACTIVE;
 	/* Woken within a 1 s spin: no sleep, nothing to skip afterwards. */
 	CHECK_EQ(spin_wait_once(&sb, 2000, 1000000000u), 0);
 	CHECK_EQ(sb.sb_spin_skip, 0u);
