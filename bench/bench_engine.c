@@ -6,8 +6,9 @@
  *
  * The stream is sealed once (--records records, 64 MiB by default) and, for
  * each engine turn, copied into 16 KiB clusters as the input threads fill
- * them; that copy stands for the socket read and is not timed.  It is made
- * in batches (--batch clusters, 64 by default: 1 MiB), each just before the
+ * them; that copy stands for the socket read and is not timed (taking the
+ * clusters from the pools just before, as an input thread does, is).  It is
+ * made in batches (--batch clusters, 64 by default: 1 MiB), each just before the
  * engine takes it, because a socket read leaves the bytes in the cache for
  * the decryption that follows; the cipher alone gets its bytes the same
  * way.  The timed part is what the engine adds on the way from there to
@@ -226,15 +227,6 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 	chunks = calloc(nchunks, sizeof(*chunks));
 	if (chunks == NULL)
 		die("calloc", ENOMEM);
-	for (i = 0; i < nchunks; i++) {
-		off = i * MJUM16BYTES;
-		len = wire_len - off < MJUM16BYTES ? wire_len - off :
-		    MJUM16BYTES;
-		chunks[i] = m_getcl(MT_DATA, MJUM16BYTES);
-		if (chunks[i] == NULL)
-			die("m_getcl", ENOBUFS);
-		chunks[i]->m_len = (uint32_t)len;
-	}
 
 	s->cpu_ns = s->wall_ns = 0;
 	next = nread = 0;
@@ -242,17 +234,32 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 	batch_end = whole = 0;
 	while (nread < nrec) {
 		if (nread == whole) {
-			/* Stage the next batch: the socket reads, untimed. */
-			if (batch_end > 0) {
-				s->cpu_ns += bl_cpu_ns() - c0;
-				s->wall_ns += bl_now_ns() - t0;
+			/*
+			 * Stage the next batch.  The clusters are taken as
+			 * the input thread takes them, just before its read,
+			 * and that is timed; the read itself is not.
+			 */
+			if (batch_end == 0) {
+				t0 = bl_now_ns();
+				c0 = bl_cpu_ns();
 			}
 			first = batch_end;
 			batch_end = nchunks - first <= batch_chunks ? nchunks :
 			    first + batch_chunks;
-			for (i = first; i < batch_end; i++)
-				memcpy(chunks[i]->m_data, wire + i *
-				    MJUM16BYTES, chunks[i]->m_len);
+			for (i = first; i < batch_end; i++) {
+				chunks[i] = m_getcl(MT_DATA, MJUM16BYTES);
+				if (chunks[i] == NULL)
+					die("m_getcl", ENOBUFS);
+			}
+			s->cpu_ns += bl_cpu_ns() - c0;
+			s->wall_ns += bl_now_ns() - t0;
+			for (i = first; i < batch_end; i++) {
+				off = i * MJUM16BYTES;
+				len = wire_len - off < MJUM16BYTES ?
+				    wire_len - off : MJUM16BYTES;
+				memcpy(chunks[i]->m_data, wire + off, len);
+				chunks[i]->m_len = (uint32_t)len;
+			}
 			/* The records that end inside what is staged. */
 			whole = batch_end == nchunks ? nrec :
 			    batch_end * MJUM16BYTES / reclen;
