@@ -42,10 +42,17 @@
  * per record (workers included), and the ratio of each to the cipher's.
  *
  *   build/bench/bench_engine [--rounds N] [--records N] [--batch N] [--quick]
- *                            [--json FILE] [--only VARIANT] [--backend NAME]
+ *                            [--json FILE] [--only VARIANT,...] [--backend NAME]
  *
- * --only and --backend restrict the run to one variant or backend, for
- * profiling (perf record, valgrind --tool=callgrind).
+ * --only (a comma-separated list of variants) and --backend restrict the
+ * run, for profiling (perf record, valgrind --tool=callgrind) and for A/B
+ * runs of two builds (--only cipher,engine-inline-nocopy).
+ *
+ * The ratios to the cipher are taken round by round, each variant against
+ * the cipher's turn of the same round, and the median of those is shown
+ * with its range: this machine's speed swings for seconds at a time, a round
+ * takes a fraction of a second, and a ratio of medians taken over different
+ * rounds would mix fast and slow ones.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -364,7 +371,16 @@ selected(const char *only, const char *only_backend, size_t b, int v)
 {
 	if (only_backend != NULL && strcmp(only_backend, backends[b].name) != 0)
 		return 0;
-	return only == NULL || strcmp(only, vnames[v]) == 0;
+	size_t n = strlen(vnames[v]);
+	const char *p;
+
+	if (only == NULL)
+		return 1;
+	for (p = only; (p = strstr(p, vnames[v])) != NULL; p += n)
+		if ((p == only || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ','))
+			return 1;
+	return 0;
 }
 
 static void
@@ -381,7 +397,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: bench_engine [--rounds N] [--records N] "
-	    "[--batch N] [--quick] [--json FILE] [--only VARIANT] "
+	    "[--batch N] [--quick] [--json FILE] [--only VARIANT,...] "
 	    "[--backend NAME]\n");
 	exit(2);
 }
@@ -551,30 +567,38 @@ main(int argc, char **argv)
 			    chi, CONTENT * 1e3 / cm);
 		}
 	}
-	printf("\n# ratios of medians to the cipher alone (target: engine "
-	    ">= 0.8)\n%-8s %-20s %10s %14s\n", "backend", "variant", "wall",
-	    "CPU-efficiency");
+	printf("\n# ratios to the cipher alone in the same round, median "
+	    "[min..max] (target: engine >= 0.8)\n%-8s %-20s %24s %24s\n",
+	    "backend", "variant", "wall", "CPU-efficiency");
 	for (b = 0; b < NITEMS(backends); b++) {
-		double cw, cc;
-
-		cw = bl_result_get(backends[b].name, "cipher", "throughput");
-		cc = bl_result_get(backends[b].name, "cipher",
-		    "cpu_per_record");
+		if (!selected(only, only_backend, b, V_CIPHER))
+			continue;
 		for (v = V_BACKEND; v < NVARIANTS; v++) {
-			double w, c2;
+			double w[MAXROUNDS], c2[MAXROUNDS], wm, cm;
 
-			if (cw <= 0 || !selected(only, only_backend, b, v))
+			if (!selected(only, only_backend, b, v))
 				continue;
-			w = bl_result_get(backends[b].name, vnames[v],
-			    "throughput") / cw;
-			c2 = cc / bl_result_get(backends[b].name, vnames[v],
-			    "cpu_per_record");
-			printf("%-8s %-20s %10.3f %14.3f\n", backends[b].name,
-			    vnames[v], w, c2);
+			for (r = 0; r < rounds; r++) {
+				w[r] = mbps[b][v][r] / mbps[b][V_CIPHER][r];
+				c2[r] = cpurec[b][V_CIPHER][r] /
+				    cpurec[b][v][r];
+			}
+			wm = bl_median(w, (size_t)rounds);
+			cm = bl_median(c2, (size_t)rounds);
+			printf("%-8s %-20s %6.3f [%6.3f..%6.3f] %6.3f "
+			    "[%6.3f..%6.3f]\n", backends[b].name, vnames[v],
+			    wm, bl_min(w, (size_t)rounds),
+			    bl_max(w, (size_t)rounds), cm,
+			    bl_min(c2, (size_t)rounds),
+			    bl_max(c2, (size_t)rounds));
 			bl_result_add(backends[b].name, vnames[v],
-			    "ratio_wall_vs_cipher", "x", w, w, w, 1);
+			    "ratio_wall_vs_cipher", "x", wm,
+			    bl_min(w, (size_t)rounds),
+			    bl_max(w, (size_t)rounds), (unsigned int)rounds);
 			bl_result_add(backends[b].name, vnames[v],
-			    "ratio_cpu_vs_cipher", "x", c2, c2, c2, 1);
+			    "ratio_cpu_vs_cipher", "x", cm,
+			    bl_min(c2, (size_t)rounds),
+			    bl_max(c2, (size_t)rounds), (unsigned int)rounds);
 		}
 	}
 	bl_note("method", "%zu records of 16 KiB per turn, staged in "

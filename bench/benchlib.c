@@ -65,12 +65,23 @@ bl_sort(double *v, size_t n)
 }
 
 double
-bl_median(double *v, size_t n)
+bl_median(const double *v, size_t n)
 {
+	double *t, m;
+
 	if (n == 0)
 		return 0;
-	bl_sort(v, n);
-	return n % 2 != 0 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	/* Sort a copy: callers pair v's entries with other rounds'. */
+	t = malloc(n * sizeof(*t));
+	if (t == NULL) {
+		fprintf(stderr, "bl_median: out of memory\n");
+		exit(1);
+	}
+	memcpy(t, v, n * sizeof(*t));
+	bl_sort(t, n);
+	m = n % 2 != 0 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+	free(t);
+	return m;
 }
 
 double

@@ -22,8 +22,8 @@ uint64_t bl_cpu_ns(void);
 /* CPU time of the calling thread alone, in ns. */
 uint64_t bl_thread_cpu_ns(void);
 
-/* Median, minimum and maximum of v[0..n-1] (v is reordered). */
-double bl_median(double *v, size_t n);
+/* Median, minimum and maximum of v[0..n-1] (v is left as it is). */
+double bl_median(const double *v, size_t n);
 double bl_min(const double *v, size_t n);
 double bl_max(const double *v, size_t n);
 /* The q-quantile (0 <= q <= 1) of sorted v[0..n-1], nearest rank. */

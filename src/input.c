@@ -189,8 +189,7 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			share[i]->m_len = k;
 		} else if (k >= INPUT_COPY_MAX ||
 		    input_copy_small(share[i], iov[i].iov_base, k) != 0) {
-			atomic_fetch_add_explicit(&cl[i]->m_ext->cl_refcnt, 1,
-			    memory_order_relaxed);
+			mcluster_ref(cl[i]->m_ext);
 			share[i]->m_ext = cl[i]->m_ext;
 			share[i]->m_flags = M_EXT;
 			share[i]->m_data = iov[i].iov_base;

@@ -212,6 +212,7 @@ ktls_fork_parent(void)
 static void
 ktls_fork_child(void)
 {
+	ktls_stats_fork_child();
 	mbuf_fork_child();
 	so_fork_child();
 	input_fork_child();

@@ -455,13 +455,34 @@ m_getcl(int type, uint32_t size)
 	return m;
 }
 
+/*
+ * Drop a reference to cl.  A count of 1 is ours alone: no other mbuf can
+ * reach the cluster to change it, so the last reference is dropped without
+ * a locked instruction (which costs more than the rest of m_free).  The
+ * acquire load pairs with the release of whoever dropped the others, so
+ * that their accesses come before the cluster's reuse.
+ */
 static void
 mcluster_release(struct mcluster *cl)
 {
-	if (atomic_fetch_sub_explicit(&cl->cl_refcnt, 1,
-	    memory_order_acq_rel) == 1)
-		mpool_free(cl->cl_size == MCLBYTES ? POOL_CL2K : POOL_CL16K,
-		    cl);
+	if (atomic_load_explicit(&cl->cl_refcnt, memory_order_acquire) == 1)
+		/* 0 marks it free for m_sanity. */
+		atomic_store_explicit(&cl->cl_refcnt, 0, memory_order_relaxed);
+	else if (atomic_fetch_sub_explicit(&cl->cl_refcnt, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	mpool_free(cl->cl_size == MCLBYTES ? POOL_CL2K : POOL_CL16K, cl);
+}
+
+void
+mcluster_ref(struct mcluster *cl)
+{
+	/* As in mcluster_release: a count of 1 is the caller's own. */
+	if (atomic_load_explicit(&cl->cl_refcnt, memory_order_acquire) == 1)
+		atomic_store_explicit(&cl->cl_refcnt, 2, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&cl->cl_refcnt, 1,
+		    memory_order_relaxed);
 }
 
 struct mbuf *
@@ -607,8 +628,7 @@ m_split(struct mbuf *m0, uint32_t len, int *err)
 		n = m_get(m->m_type);
 		if (n == NULL)
 			goto nobufs;
-		atomic_fetch_add_explicit(&m->m_ext->cl_refcnt, 1,
-		    memory_order_relaxed);
+		mcluster_ref(m->m_ext);
 		n->m_ext = m->m_ext;
 		n->m_flags = M_EXT;
 		n->m_data = m->m_data + off;

@@ -174,6 +174,10 @@ void m_adj(struct mbuf *m, int req_len);
  */
 struct mbuf *m_split(struct mbuf *m, uint32_t len, int *err);
 
+/* Take one more reference to cl, for another mbuf over its bytes; the
+ * caller holds one. */
+void mcluster_ref(struct mcluster *cl);
+
 /*
  * Append len bytes from cp to the tail of chain m, into trailing space and
  * then new clusters.  Returns 0 or ENOBUFS (what fitted stays appended and

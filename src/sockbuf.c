@@ -101,7 +101,9 @@ void
 sbwakeup(struct sockbuf *sb)
 {
 	SOCKBUF_LOCK_ASSERT(sb);
-	atomic_fetch_add_explicit(&sb->sb_wakegen, 1, memory_order_release);
+	/* Only holders of the lock change it: no locked add is needed. */
+	atomic_store_explicit(&sb->sb_wakegen, atomic_load_explicit(
+	    &sb->sb_wakegen, memory_order_relaxed) + 1, memory_order_release);
 	pthread_cond_broadcast(&sb->sb_cv);
 }
 

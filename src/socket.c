@@ -1425,8 +1425,7 @@ uktls_close(int fd)
 	input_reap(so);
 	r = close(fd);
 	saved = errno;
-	atomic_fetch_sub_explicit(&ktls_stats->sockets_active, 1,
-	    memory_order_relaxed);
+	KTLS_COUNT(sockets_active, -1);
 	sorele(so);
 	errno = saved;
 	return r;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,108 @@ static struct uktls_stats_region ktls_stats_private = {
 struct uktls_stats_region *_Atomic ktls_stats = &ktls_stats_private;
 
 static char stats_name[64];
+
+/*
+ * Counter slots.  A thread claims one when it first counts and gives it back
+ * when it exits; the next thread to claim it keeps adding to what it holds,
+ * so sums never go back.  Slots 1 .. UKTLS_STATS_NSLOTS-1 have one writer
+ * each; slot 0 is for everyone else.
+ */
+__thread int ktls_stats_slot_idx __attribute__((tls_model("initial-exec"))) =
+    -1;
+static pthread_mutex_t slot_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+static pthread_key_t slot_key;
+static int slot_key_ok;
+static uint8_t slot_free[UKTLS_STATS_NSLOTS]; /* returned slots, a stack */
+static unsigned int slot_nfree;
+static unsigned int slot_next = 1;            /* never handed out from here */
+
+_Static_assert(UKTLS_STATS_NSLOTS <= 256, "slot numbers fit in a byte");
+
+static void
+slot_release(void *arg)
+{
+	unsigned int i = (unsigned int)(uintptr_t)arg;
+
+	/* Whatever this thread counts from here (later destructors) goes to
+	 * the shared slot: the slot may have a new owner at once. */
+	ktls_stats_slot_idx = 0;
+	if (i == 0 || i >= UKTLS_STATS_NSLOTS)
+		return;
+	pthread_mutex_lock(&slot_mtx);
+	slot_free[slot_nfree++] = (uint8_t)i;
+	pthread_mutex_unlock(&slot_mtx);
+}
+
+static void
+slot_key_init(void)
+{
+	slot_key_ok = pthread_key_create(&slot_key, slot_release) == 0;
+}
+
+int
+ktls_stats_slot_claim(void)
+{
+	unsigned int i = 0;
+
+	pthread_once(&slot_once, slot_key_init);
+	if (!slot_key_ok)
+		goto out;
+	pthread_mutex_lock(&slot_mtx);
+	if (slot_nfree > 0)
+		i = slot_free[--slot_nfree];
+	else if (slot_next < UKTLS_STATS_NSLOTS)
+		i = slot_next++;
+	pthread_mutex_unlock(&slot_mtx);
+	if (i != 0 && pthread_setspecific(slot_key, (void *)(uintptr_t)i) !=
+	    0) {
+		/* Without the key the slot would never come back. */
+		slot_release((void *)(uintptr_t)i);
+		i = 0;
+	}
+out:
+	ktls_stats_slot_idx = (int)i;
+	return (int)i;
+}
+
+uint64_t
+ktls_stats_sum(const struct uktls_stats_region *r, size_t off)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < UKTLS_STATS_NSLOTS; i++)
+		sum += atomic_load_explicit((const atomic_uint_least64_t *)
+		    (const void *)((const char *)&r->slot[i] + off),
+		    memory_order_relaxed);
+	return sum;
+}
+
+void
+ktls_stats_fork_child(void)
+{
+	struct uktls_stats_region *r = &ktls_stats_private;
+
+	/*
+	 * The parent's threads, and their slots, did not come along; nor is
+	 * the parent's published region ours to count in.  The child's
+	 * engine starts from nothing (the sockets stayed the parent's) and
+	 * publishes its own region when it starts.
+	 */
+	memset(r, 0, sizeof(*r));
+	r->magic = UKTLS_STATS_MAGIC;
+	r->version = UKTLS_STATS_VERSION;
+	r->size = sizeof(*r);
+	atomic_store(&ktls_stats, r);
+	stats_name[0] = '\0';
+	pthread_mutex_init(&slot_mtx, NULL);
+	slot_nfree = 0;
+	slot_next = 1;
+	if (slot_key_ok)
+		(void)pthread_setspecific(slot_key, NULL);
+	ktls_stats_slot_idx = -1;
+}
 
 static void
 stats_unlink(void)
@@ -85,24 +188,24 @@ static void
 stats_fill(const struct uktls_stats_region *r, struct uktls_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->sockets_enabled = KTLS_GET(r, sockets_enabled);
-	st->sockets_active = KTLS_GET(r, sockets_active);
-	st->records_decrypted = KTLS_GET(r, records_decrypted);
-	st->bytes_decrypted = KTLS_GET(r, bytes_decrypted);
-	st->bytes_received = KTLS_GET(r, bytes_received);
-	st->err_bad_tag = KTLS_GET(r, err_bad_tag);
-	st->err_bad_header = KTLS_GET(r, err_bad_header);
-	st->err_bad_length = KTLS_GET(r, err_bad_length);
-	st->err_truncated = KTLS_GET(r, err_truncated);
-	st->err_nomem = KTLS_GET(r, err_nomem);
-	st->records_cancelled = KTLS_GET(r, records_cancelled);
-	st->wq_enqueued = KTLS_GET(r, wq_enqueued);
+	st->sockets_enabled = KTLS_SUM(r, sockets_enabled);
+	st->sockets_active = KTLS_SUM(r, sockets_active);
+	st->records_decrypted = KTLS_SUM(r, records_decrypted);
+	st->bytes_decrypted = KTLS_SUM(r, bytes_decrypted);
+	st->bytes_received = KTLS_SUM(r, bytes_received);
+	st->err_bad_tag = KTLS_SUM(r, err_bad_tag);
+	st->err_bad_header = KTLS_SUM(r, err_bad_header);
+	st->err_bad_length = KTLS_SUM(r, err_bad_length);
+	st->err_truncated = KTLS_SUM(r, err_truncated);
+	st->err_nomem = KTLS_SUM(r, err_nomem);
+	st->records_cancelled = KTLS_SUM(r, records_cancelled);
+	st->wq_enqueued = KTLS_SUM(r, wq_enqueued);
 	st->wq_depth_max = KTLS_GET(r, wq_depth_max);
-	st->pool_mbufs_total = KTLS_GET(r, pool_mbufs_total);
-	st->pool_mbufs_free = KTLS_GET(r, pool_mbufs_free);
-	st->pool_clusters_total = KTLS_GET(r, pool_clusters_total);
-	st->pool_clusters_free = KTLS_GET(r, pool_clusters_free);
-	st->pool_bytes = KTLS_GET(r, pool_bytes);
+	st->pool_mbufs_total = KTLS_SUM(r, pool_mbufs_total);
+	st->pool_mbufs_free = KTLS_SUM(r, pool_mbufs_free);
+	st->pool_clusters_total = KTLS_SUM(r, pool_clusters_total);
+	st->pool_clusters_free = KTLS_SUM(r, pool_clusters_free);
+	st->pool_bytes = KTLS_SUM(r, pool_bytes);
 	st->workers = KTLS_GET(r, workers);
 	st->input_threads = KTLS_GET(r, input_threads);
 	memcpy(st->crypto_backend, r->backend, sizeof(st->crypto_backend));
