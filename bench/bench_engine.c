@@ -228,6 +228,7 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 	sb->sb_flags = SB_TLS_RX;
 	sb->sb_tls_info = tls;
 	sb->sb_tls_seqno = 0;
+	sb->sb_tls_pubseq = 0;
 
 	/* The socket reads: the stream in full 16 KiB clusters. */
 	nchunks = (wire_len + MJUM16BYTES - 1) / MJUM16BYTES;
@@ -324,8 +325,11 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 			die("engine", so->so_rcverror != 0 ? so->so_rcverror :
 			    so->so_error);
 		if (sb->sb_mb == NULL) {
-			/* As soreceive waits: spinning while a worker is on
-			 * the next record, sleeping otherwise. */
+			/* As soreceive waits: decrypting the record after the
+			 * one a worker is on, spinning while there is none,
+			 * sleeping otherwise. */
+			if (ktls_rx_help_locked(so))
+				continue;
 			sb->sb_rwaiters++;
 			sbwait_active(sb, NULL, (uint64_t)ktls_config.spin_ns);
 			sb->sb_rwaiters--;

@@ -33,6 +33,12 @@ struct ktls_crypto_backend {
 	int (*setup)(const struct tls_session_params *p, void **cookie);
 	void (*teardown)(void *cookie);
 	/*
+	 * 1: one cookie may decrypt in several threads at once (it holds a
+	 * key schedule and nothing else); 0: each thread decrypting a
+	 * session's records at the same time needs a cookie of its own.
+	 */
+	int shared_cookie;
+	/*
 	 * Decrypt and authenticate the record in chain m: m holds exactly the
 	 * record, header first (reclen bytes, which the caller has checked
 	 * with tls_check_header and tls_check_min_len); hdr is a copy of the

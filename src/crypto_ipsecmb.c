@@ -319,6 +319,9 @@ const struct ktls_crypto_backend ktls_crypto_ipsecmb = {
 	.probe = imb_probe,
 	.setup = imb_setup,
 	.teardown = imb_teardown,
+	/* The key schedule is read only; each call has its context on the
+	 * stack. */
+	.shared_cookie = 1,
 	.decrypt = imb_decrypt,
 };
 

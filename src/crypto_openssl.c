@@ -174,5 +174,7 @@ const struct ktls_crypto_backend ktls_crypto_openssl = {
 	.probe = ossl_probe,
 	.setup = ossl_setup,
 	.teardown = ossl_teardown,
+	/* An EVP_CIPHER_CTX holds the record under way. */
+	.shared_cookie = 0,
 	.decrypt = ossl_decrypt,
 };

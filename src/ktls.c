@@ -27,6 +27,7 @@ struct ktls_engine_config ktls_config;
 
 #ifdef UKTLS_TEST_HOOKS
 void (*volatile ktls_test_detach_hook)(struct socket *so);
+void (*volatile ktls_test_help_hook)(struct socket *so);
 void (*volatile ktls_test_session_free_hook)(const void *mem, size_t len);
 #endif
 
@@ -34,9 +35,12 @@ void (*volatile ktls_test_session_free_hook)(const void *mem, size_t len);
  * One work queue per worker.  Sockets wait on it in FIFO order, linked by
  * so_wq_next; a socket is on at most one queue, at most once (its
  * so_wq_onlist flag); SB_TLS_RX_RUNNING and SB_TLS_RX_ACTIVE make sure
- * that one thread at a time decrypts a socket's records (a worker, or a
- * reader that would otherwise wait), so records of one connection are
- * decrypted in order by one thread at a time.
+ * that one pass at a time decrypts a socket's records (a worker's, or a
+ * reader's that would otherwise wait).  Readers waiting while a pass is
+ * decrypting may take the records after its own and decrypt them at the
+ * same time (ktls_rx_help_locked), up to SB_TLS_MAXINFLIGHT records out;
+ * sequence numbers are given in stream order as records are detached, and
+ * records become readable in that order (sb_tls_pubseq, sb_tls_parked).
  */
 struct ktls_wq {
 	pthread_mutex_t wq_mtx;
@@ -101,10 +105,15 @@ ktls_session_hold(struct ktls_session *tls)
 void
 ktls_session_free(struct ktls_session *tls)
 {
+	int i;
+
 	if (atomic_fetch_sub_explicit(&tls->refcount, 1,
 	    memory_order_acq_rel) != 1)
 		return;
 	tls->be->teardown(tls->be_cookie);
+	for (i = 0; i < KTLS_RX_HELPERS; i++)
+		if (tls->be_help[i] != NULL)
+			tls->be->teardown(tls->be_help[i]);
 	tls_params_wipe(&tls->params);
 	tls_explicit_bzero(tls, sizeof(*tls));
 #ifdef UKTLS_TEST_HOOKS
@@ -410,8 +419,14 @@ ktls_check_rx(struct socket *so)
 	int error;
 
 	SOCKBUF_LOCK_ASSERT(sb);
+	/*
+	 * Not while records a reader took to help a pass are out: what comes
+	 * after them (a bad header, EOF inside a record) must not overtake
+	 * them, and the last one back calls here again.
+	 */
 	if ((sb->sb_flags & SB_TLS_RX) == 0 ||
 	    (sb->sb_flags & SB_TLS_RX_RUNNING) != 0 ||
+	    sb->sb_tls_inflight != 0 ||
 	    (so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
 		return;
 	error = ktls_peek_header(so, &hdr, &reclen);
@@ -476,29 +491,197 @@ ktls_trim_record(struct mbuf *m, uint32_t hlen, uint32_t trailer)
 	return m;
 }
 
+/* One record between its detach and its place in the readable chain. */
+struct ktls_rx_job {
+	struct sb_tlsparked j;
+	struct tls_record_layer hdr;
+};
+
+/*
+ * Detach the next record for decryption, if a whole one is queued and the
+ * socket may have another out.  Returns 0 with *job set up (the record is
+ * out, with its sequence number), EAGAIN when there is no whole record or
+ * SB_TLS_MAXINFLIGHT are out, ENOBUFS when an mbuf was not to be had
+ * (nothing changed), or the header's error (EINVAL, EMSGSIZE) for the
+ * caller to act on.  Sockbuf locked.
+ */
+static int
+ktls_rx_take_locked(struct socket *so, struct ktls_rx_job *job)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	uint32_t reclen;
+	int error;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	if (sb->sb_tls_inflight + sb->sb_tls_nparked >= SB_TLS_MAXINFLIGHT)
+		return EAGAIN;
+	error = ktls_peek_header(so, &job->hdr, &reclen);
+	if (error != 0)
+		return error;
+	if (sb->sb_tlscc < reclen)
+		return EAGAIN;
+	/*
+	 * The control mbuf is taken before the record is detached so that a
+	 * failure leaves the record queued for a retry.
+	 */
+	memset(&job->j, 0, sizeof(job->j));
+	job->j.sp_control = m_get(MT_CONTROL);
+	if (job->j.sp_control == NULL)
+		return ENOBUFS;
+	error = sbdetach_ktls_rx(sb, reclen, &job->j.sp_data);
+	if (error != 0) {
+		m_free(job->j.sp_control);
+		job->j.sp_control = NULL;
+		return error;
+	}
+	job->j.sp_seqno = sb->sb_tls_seqno++;
+	job->j.sp_reclen = reclen;
+	return 0;
+}
+
+/*
+ * Decrypt a detached record in place, strip its header and trailer and fill
+ * in its control message; or note why not (sp_error, the record freed).
+ * Sockbuf unlocked: the record belongs to the caller alone.
+ */
+static void
+ktls_rx_decrypt(struct ktls_session *tls, void *cookie,
+    struct ktls_rx_job *job)
+{
+	struct tls_get_record *tgr;
+	struct cmsghdr *cmsg;
+	struct mbuf *control = job->j.sp_control;
+	uint32_t reclen = job->j.sp_reclen, content_len = 0;
+	uint8_t type = job->hdr.tls_type;
+	int error, trailer_len = 0;
+
+	error = tls_check_min_len(&tls->params, reclen);
+	if (error == 0)
+		error = tls->be->decrypt(cookie, &tls->params, &job->hdr,
+		    job->j.sp_data, job->j.sp_seqno, &trailer_len);
+	if (error == 0) {
+		content_len = reclen - tls->params.tls_hlen -
+		    (uint32_t)trailer_len;
+		if (tls->params.tls_vminor == TLS_MINOR_VER_THREE) {
+			error = tls13_find_record_type(job->j.sp_data,
+			    tls->params.tls_hlen, content_len, &type,
+			    &content_len);
+			trailer_len = (int)(reclen - tls->params.tls_hlen -
+			    content_len);
+		}
+	}
+	if (error != 0) {
+		m_freem(job->j.sp_data);
+		job->j.sp_data = NULL;
+		job->j.sp_error = error;
+		return;
+	}
+	job->j.sp_data = ktls_trim_record(job->j.sp_data,
+	    tls->params.tls_hlen, (uint32_t)trailer_len);
+	job->j.sp_len = content_len;
+	control->m_len = CMSG_SPACE(sizeof(*tgr));
+	memset(control->m_data, 0, control->m_len);
+	cmsg = mtod(control, struct cmsghdr *);
+	cmsg->cmsg_len = CMSG_LEN(sizeof(*tgr));
+	cmsg->cmsg_level = IPPROTO_TCP;
+	cmsg->cmsg_type = TLS_GET_RECORD;
+	tgr = (struct tls_get_record *)CMSG_DATA(cmsg);
+	tgr->tls_type = type;
+	tgr->tls_vmajor = job->hdr.tls_vmajor;
+	tgr->tls_vminor = job->hdr.tls_vminor;
+	tgr->tls_length = htons((uint16_t)content_len);
+}
+
+/*
+ * Make a record that is back, and whose turn it is, readable: append it
+ * after the records before it, or report why it could not be decrypted
+ * (the connection is kept and later records still come, as on FreeBSD; the
+ * reader learns of it after the records before it).  Its bytes have left
+ * sb_tlsdcc.
+ */
+static void
+ktls_rx_publish_locked(struct socket *so, struct sb_tlsparked *sp)
+{
+	struct sockbuf *sb = &so->so_rcv;
+
+	sb->sb_tls_pubseq = sp->sp_seqno + 1;
+	if (sp->sp_error != 0) {
+		if (sp->sp_error == EBADMSG)
+			KTLS_COUNT(err_bad_tag, 1);
+		else if (sp->sp_error == EMSGSIZE)
+			KTLS_COUNT(err_bad_length, 1);
+		else
+			KTLS_COUNT(err_nomem, 1);
+		so_seterror_locked(so, sp->sp_error);
+		m_free(sp->sp_control);
+		return;
+	}
+	sbappendcontrol_locked(sb, sp->sp_data, sp->sp_control);
+	KTLS_COUNT(records_decrypted, 1);
+	KTLS_COUNT(bytes_decrypted, sp->sp_len);
+	/* Wake a waiting reader at the first record of a batch, so that
+	 * latency does not wait for the whole batch. */
+	if (sb->sb_mb == sb->sb_lastrecord)
+		sorwakeup_locked(so);
+}
+
+/*
+ * A detached record is back.  If it is the next in stream order it becomes
+ * readable, and so do the parked records that were waiting for it;
+ * otherwise it is parked.  If sbcut dropped the detached records meanwhile
+ * it is freed.  Sockbuf locked.
+ */
+static void
+ktls_rx_finish_locked(struct socket *so, struct ktls_rx_job *job)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct sb_tlsparked next;
+	int error;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	if (job->j.sp_seqno == sb->sb_tls_pubseq) {
+		error = sbdone_ktls_rx(sb, job->j.sp_reclen);
+		if (error == 0) {
+			ktls_rx_publish_locked(so, &job->j);
+			while (sbunpark_ktls_rx(sb, sb->sb_tls_pubseq, &next))
+				ktls_rx_publish_locked(so, &next);
+			KASSERT(sb->sb_tls_nparked == 0 ||
+			    sb->sb_tls_inflight > 0,
+			    ("ktls_rx_finish_locked: %u parked behind none",
+			    sb->sb_tls_nparked));
+			return;
+		}
+	} else
+		error = sbpark_ktls_rx(sb, &job->j);
+	if (error == ECANCELED) {
+		/* sbcut dropped the record while it was unlocked. */
+		KTLS_COUNT(records_cancelled, 1);
+		m_freem(job->j.sp_data);
+		m_free(job->j.sp_control);
+	}
+}
+
 /*
  * Decrypt every whole record queued on so, one at a time.  Called by the
- * socket's worker with the socket RUNNING and a reference held, no lock.
+ * socket's worker with the socket RUNNING and a reference held, or by a
+ * reader that would otherwise wait; sockbuf locked.
  *
  * For each record: with the lock held, check the header and detach the
  * record (its bytes move from sb_tlscc to sb_tlsdcc, still in sb_ccc); drop
  * the lock and decrypt in place; relock.  If sb_tlsdcc is 0 then sbcut
  * dropped the record meanwhile (close, shutdown) and it is freed.  Otherwise
  * the header and trailer are stripped and the plaintext appended as its own
- * record after a control mbuf holding struct tls_get_record.
+ * record after a control mbuf holding struct tls_get_record; or, if readers
+ * helping this pass (ktls_rx_help_locked) still have records ahead of it
+ * out, parked until theirs are back.
  */
 void
 ktls_decrypt_locked(struct socket *so)
 {
 	struct sockbuf *sb = &so->so_rcv;
 	struct ktls_session *tls;
-	struct tls_record_layer hdr;
-	struct tls_get_record *tgr;
-	struct mbuf *data, *control;
-	uint32_t reclen, content_len;
-	uint64_t seqno;
-	uint8_t type;
-	int error, trailer_len, nobufs = 0;
+	struct ktls_rx_job job;
+	int error, nobufs = 0;
 
 	SOCKBUF_LOCK_ASSERT(sb);
 	tls = sb->sb_tls_info;
@@ -511,26 +694,10 @@ ktls_decrypt_locked(struct socket *so)
 	for (;;) {
 		if ((so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
 			break;
-		error = ktls_peek_header(so, &hdr, &reclen);
+		error = ktls_rx_take_locked(so, &job);
 		if (error == EAGAIN)
 			break;
-		if (error != 0) {
-			ktls_count_header_error(error);
-			so_rcvdead_locked(so, error, 1);
-			break;
-		}
-		if (sb->sb_tlscc < reclen)
-			break;
-
-		/*
-		 * The control mbuf is taken before the record is detached so
-		 * that a failure leaves the record queued for a retry.
-		 */
-		control = m_get(MT_CONTROL);
-		if (control == NULL ||
-		    sbdetach_ktls_rx(sb, reclen, &data) != 0) {
-			if (control != NULL)
-				m_free(control);
+		if (error == ENOBUFS) {
 			if (++nobufs > KTLS_NOBUFS_RETRIES) {
 				KTLS_COUNT(err_nomem, 1);
 				so_rcvdead_locked(so, ENOBUFS, 1);
@@ -541,81 +708,28 @@ ktls_decrypt_locked(struct socket *so)
 			SOCKBUF_LOCK(sb);
 			continue;
 		}
+		if (error != 0) {
+			/*
+			 * A malformed header.  Records ahead of it that
+			 * helping readers have out must become readable
+			 * first: the last of them back finds it again
+			 * (ktls_check_rx).
+			 */
+			if (sb->sb_tls_inflight == 0) {
+				ktls_count_header_error(error);
+				so_rcvdead_locked(so, error, 1);
+			}
+			break;
+		}
 		nobufs = 0;
-		seqno = sb->sb_tls_seqno++;
 		SOCKBUF_UNLOCK(sb);
-
 #ifdef UKTLS_TEST_HOOKS
 		if (ktls_test_detach_hook != NULL)
 			ktls_test_detach_hook(so);
 #endif
-		trailer_len = 0;
-		type = hdr.tls_type;
-		content_len = 0;
-		error = tls_check_min_len(&tls->params, reclen);
-		if (error == 0)
-			error = tls->be->decrypt(tls->be_cookie, &tls->params,
-			    &hdr, data, seqno, &trailer_len);
-		if (error == 0) {
-			content_len = reclen - tls->params.tls_hlen -
-			    (uint32_t)trailer_len;
-			if (tls->params.tls_vminor == TLS_MINOR_VER_THREE) {
-				error = tls13_find_record_type(data,
-				    tls->params.tls_hlen, content_len, &type,
-				    &content_len);
-				trailer_len = (int)(reclen -
-				    tls->params.tls_hlen - content_len);
-			}
-		}
-
+		ktls_rx_decrypt(tls, tls->be_cookie, &job);
 		SOCKBUF_LOCK(sb);
-		if (sbdone_ktls_rx(sb) == ECANCELED) {
-			/* sbcut dropped the record while it was unlocked. */
-			KTLS_COUNT(records_cancelled, 1);
-			m_freem(data);
-			m_free(control);
-			continue;
-		}
-		if (error != 0) {
-			/*
-			 * The record is lost; the connection is kept and
-			 * later records are still decrypted (FreeBSD).  The
-			 * reader learns of it after the records before it.
-			 */
-			if (error == EBADMSG)
-				KTLS_COUNT(err_bad_tag, 1);
-			else if (error == EMSGSIZE)
-				KTLS_COUNT(err_bad_length, 1);
-			else
-				KTLS_COUNT(err_nomem, 1);
-			so_seterror_locked(so, error);
-			m_freem(data);
-			m_free(control);
-			continue;
-		}
-		data = ktls_trim_record(data, tls->params.tls_hlen,
-		    (uint32_t)trailer_len);
-		control->m_len = CMSG_SPACE(sizeof(*tgr));
-		memset(control->m_data, 0, control->m_len);
-		{
-			struct cmsghdr *cmsg = mtod(control, struct cmsghdr *);
-
-			cmsg->cmsg_len = CMSG_LEN(sizeof(*tgr));
-			cmsg->cmsg_level = IPPROTO_TCP;
-			cmsg->cmsg_type = TLS_GET_RECORD;
-			tgr = (struct tls_get_record *)CMSG_DATA(cmsg);
-			tgr->tls_type = type;
-			tgr->tls_vmajor = hdr.tls_vmajor;
-			tgr->tls_vminor = hdr.tls_vminor;
-			tgr->tls_length = htons((uint16_t)content_len);
-		}
-		sbappendcontrol_locked(sb, data, control);
-		KTLS_COUNT(records_decrypted, 1);
-		KTLS_COUNT(bytes_decrypted, content_len);
-		/* Wake a waiting reader at the first record of a batch, so
-		 * that latency does not wait for the whole batch. */
-		if (sb->sb_mb == sb->sb_lastrecord)
-			sorwakeup_locked(so);
+		ktls_rx_finish_locked(so, &job);
 	}
 	sb->sb_flags &= (uint16_t)~(SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE);
 	sb->sb_tls_cpu = -1;
@@ -628,6 +742,57 @@ ktls_decrypt_locked(struct socket *so)
 	/* Once per batch, and also after a cancelled record or an error, so
 	 * that a reader waiting for EOF or an error re-evaluates. */
 	sorwakeup_locked(so);
+}
+
+int
+ktls_rx_help_locked(struct socket *so)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct ktls_session *tls = sb->sb_tls_info;
+	struct ktls_rx_job job;
+	void *cookie;
+	int slot = -1, i;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	if ((sb->sb_flags & SB_TLS_RX_ACTIVE) == 0 ||
+	    !ktls_config.inline_decrypt ||
+	    (so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
+		return 0;
+	if (tls->be->shared_cookie)
+		cookie = tls->be_cookie;
+	else {
+		/* A cookie of this reader's own, made once per session. */
+		for (i = 0; i < KTLS_RX_HELPERS && slot < 0; i++)
+			if (!tls->be_help_busy[i])
+				slot = i;
+		if (slot < 0 || (tls->be_help[slot] == NULL &&
+		    tls->be->setup(&tls->params, &tls->be_help[slot]) != 0))
+			return 0;
+		cookie = tls->be_help[slot];
+	}
+	/* A bad header or empty pools are the pass's to deal with, in turn. */
+	if (ktls_rx_take_locked(so, &job) != 0)
+		return 0;
+	if (slot >= 0)
+		tls->be_help_busy[slot] = 1;
+	SOCKBUF_UNLOCK(sb);
+#ifdef UKTLS_TEST_HOOKS
+	if (ktls_test_help_hook != NULL)
+		ktls_test_help_hook(so);
+#endif
+	ktls_rx_decrypt(tls, cookie, &job);
+	SOCKBUF_LOCK(sb);
+	if (slot >= 0)
+		tls->be_help_busy[slot] = 0;
+	ktls_rx_finish_locked(so, &job);
+	if (sb->sb_tls_inflight == 0 &&
+	    (sb->sb_flags & SB_TLS_RX_RUNNING) == 0) {
+		/* The pass ended while this record was out: what it left
+		 * for the last record back (EOF, a bad header, more bytes). */
+		ktls_check_rx(so);
+		sorwakeup_locked(so);
+	}
+	return 1;
 }
 
 /*

@@ -17,11 +17,21 @@ struct socket;
 struct sockbuf;
 struct ktls_crypto_backend;
 
+/* Readers that may help a pass at once (SB_TLS_MAXINFLIGHT - 1). */
+#define KTLS_RX_HELPERS 3
+
 struct ktls_session {
 	atomic_uint refcount;
 	struct tls_session_params params; /* keys: wiped at free */
 	const struct ktls_crypto_backend *be;
-	void *be_cookie;
+	void *be_cookie;                  /* the pass's */
+	/*
+	 * For readers helping a pass, when be cannot share be_cookie: made
+	 * on first use, torn down (wiped) with the session.  Guarded by the
+	 * socket's sockbuf lock.
+	 */
+	void *be_help[KTLS_RX_HELPERS];
+	uint8_t be_help_busy[KTLS_RX_HELPERS];
 };
 
 /* Engine settings in force (after defaults, environment and configure). */
@@ -75,6 +85,16 @@ void ktls_check_rx(struct socket *so);
  */
 void ktls_decrypt_locked(struct socket *so);
 
+/*
+ * A reader about to wait for a record that a pass (a worker, or another
+ * reader) is decrypting at this moment takes the next whole record and
+ * decrypts it beside the pass, rather than wait idle: records of one
+ * connection are then decrypted in parallel, and still made readable in
+ * order.  Returns 1 if it did (the lock was dropped meanwhile), 0 if there
+ * was nothing to take.  Sockbuf locked.
+ */
+int ktls_rx_help_locked(struct socket *so);
+
 
 #ifdef UKTLS_TEST_HOOKS
 /*
@@ -82,6 +102,8 @@ void ktls_decrypt_locked(struct socket *so);
  * before decryption: a test may close, shut down or cut the socket here.
  */
 extern void (*volatile ktls_test_detach_hook)(struct socket *so);
+/* The same, for a reader helping a pass (ktls_rx_help_locked). */
+extern void (*volatile ktls_test_help_hook)(struct socket *so);
 /*
  * Called with a session's memory after it was wiped and before it is
  * freed, so that a test can check that no key material is left in it.

@@ -260,9 +260,12 @@ sbdetach_ktls_rx(struct sockbuf *sb, uint32_t reclen, struct mbuf **recp)
 	int error;
 
 	SOCKBUF_LOCK_ASSERT(sb);
-	KASSERT(sb->sb_tlsdcc == 0 && reclen > 0 && sb->sb_tlscc >= reclen,
-	    ("sbdetach_ktls_rx: tlscc %u tlsdcc %u reclen %u", sb->sb_tlscc,
-	    sb->sb_tlsdcc, reclen));
+	KASSERT(reclen > 0 && sb->sb_tlscc >= reclen &&
+	    sb->sb_tls_inflight + sb->sb_tls_nparked < SB_TLS_MAXINFLIGHT &&
+	    (sb->sb_tlsdcc != 0 || sb->sb_tls_inflight == 0),
+	    ("sbdetach_ktls_rx: tlscc %u tlsdcc %u reclen %u inflight %u "
+	    "parked %u", sb->sb_tlscc, sb->sb_tlsdcc, reclen,
+	    sb->sb_tls_inflight, sb->sb_tls_nparked));
 	for (m = sb->sb_mtls; seen < reclen; m = m->m_next) {
 		seen += m->m_len;
 		cnt += m_cnt(m);
@@ -289,21 +292,108 @@ sbdetach_ktls_rx(struct sockbuf *sb, uint32_t reclen, struct mbuf **recp)
 	if (rem == NULL)
 		sb->sb_mtlstail = NULL;
 	sb->sb_tlscc -= reclen;
-	sb->sb_tlsdcc = reclen;
+	sb->sb_tlsdcc += reclen;
+	sb->sb_tls_inflight++;
 	SBCHECK(sb);
 	return 0;
 }
 
-int
-sbdone_ktls_rx(struct sockbuf *sb)
+/*
+ * A detached record came back.  A cancel zeroes sb_tlsdcc, and no record is
+ * detached after one while its records are out (the stream has stopped), so
+ * sb_tlsdcc of 0 with a record out means that record was cancelled.
+ */
+static int
+sbreturn_ktls_rx(struct sockbuf *sb)
 {
+	KASSERT(sb->sb_tls_inflight > 0, ("sbreturn_ktls_rx: none out"));
+	sb->sb_tls_inflight--;
+	return sb->sb_tlsdcc == 0 ? ECANCELED : 0;
+}
+
+/* The bytes of a record that leaves sb_tlsdcc for the readable chain. */
+static void
+sbtlsdcc_sub(struct sockbuf *sb, uint32_t reclen)
+{
+	KASSERT(sb->sb_tlsdcc >= reclen,
+	    ("sbtlsdcc_sub: tlsdcc %u reclen %u", sb->sb_tlsdcc, reclen));
+	sb->sb_tlsdcc -= reclen;
+	sb->sb_ccc -= reclen;
+}
+
+int
+sbdone_ktls_rx(struct sockbuf *sb, uint32_t reclen)
+{
+	int error;
+
 	SOCKBUF_LOCK_ASSERT(sb);
-	if (sb->sb_tlsdcc == 0)
-		return ECANCELED;
+	error = sbreturn_ktls_rx(sb);
+	if (error == 0)
+		sbtlsdcc_sub(sb, reclen);
+	SBCHECK(sb);
+	return error;
+}
+
+int
+sbpark_ktls_rx(struct sockbuf *sb, const struct sb_tlsparked *sp)
+{
+	int error;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	error = sbreturn_ktls_rx(sb);
+	if (error == 0) {
+		KASSERT(sb->sb_tls_nparked < SB_TLS_MAXINFLIGHT &&
+		    sp->sp_seqno > sb->sb_tls_pubseq,
+		    ("sbpark_ktls_rx: parked %u seqno %llu pubseq %llu",
+		    sb->sb_tls_nparked, (unsigned long long)sp->sp_seqno,
+		    (unsigned long long)sb->sb_tls_pubseq));
+		sb->sb_tls_parked[sb->sb_tls_nparked++] = *sp;
+	}
+	SBCHECK(sb);
+	return error;
+}
+
+int
+sbunpark_ktls_rx(struct sockbuf *sb, uint64_t seqno, struct sb_tlsparked *sp)
+{
+	uint32_t i;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	for (i = 0; i < sb->sb_tls_nparked; i++) {
+		if (sb->sb_tls_parked[i].sp_seqno != seqno)
+			continue;
+		*sp = sb->sb_tls_parked[i];
+		sb->sb_tls_parked[i] =
+		    sb->sb_tls_parked[--sb->sb_tls_nparked];
+		memset(&sb->sb_tls_parked[sb->sb_tls_nparked], 0,
+		    sizeof(sb->sb_tls_parked[0]));
+		sbtlsdcc_sub(sb, sp->sp_reclen);
+		SBCHECK(sb);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Cancel the detached records: those being decrypted are freed by their
+ * threads when they come back (sbreturn_ktls_rx), the parked ones here.
+ */
+static void
+sbcancel_ktls_rx(struct sockbuf *sb)
+{
+	struct sb_tlsparked *sp;
+
 	sb->sb_ccc -= sb->sb_tlsdcc;
 	sb->sb_tlsdcc = 0;
-	SBCHECK(sb);
-	return 0;
+	while (sb->sb_tls_nparked > 0) {
+		sp = &sb->sb_tls_parked[--sb->sb_tls_nparked];
+		m_freem(sp->sp_data);
+		m_freem(sp->sp_control);
+		memset(sp, 0, sizeof(*sp));
+	}
+	/* Nothing that was out will be readable: later records (none come
+	 * after a cancel, but a test may go on) start the order afresh. */
+	sb->sb_tls_pubseq = sb->sb_tls_seqno;
 }
 
 /* Unlink and free the first record of sb_mb. */
@@ -445,16 +535,15 @@ sbcut_locked(struct sockbuf *sb, uint32_t len)
 		}
 	}
 	/*
-	 * Then the detached record.  Zeroing sb_tlsdcc is the signal to the
-	 * worker decrypting it that the record is no longer wanted: the
-	 * worker frees it when it relocks (sbdone_ktls_rx).
+	 * Then the detached records.  Zeroing sb_tlsdcc is the signal to the
+	 * threads decrypting them that they are no longer wanted: each frees
+	 * its record when it relocks (sbdone_ktls_rx, sbpark_ktls_rx).
 	 */
 	if (len > 0 && sb->sb_tlsdcc != 0) {
 		KASSERT(len >= sb->sb_tlsdcc,
-		    ("sbcut_locked: partial cut of a detached record"));
+		    ("sbcut_locked: partial cut of the detached records"));
 		len -= sb->sb_tlsdcc;
-		sb->sb_ccc -= sb->sb_tlsdcc;
-		sb->sb_tlsdcc = 0;
+		sbcancel_ktls_rx(sb);
 	}
 	/* Then encrypted bytes. */
 	while (len > 0) {
@@ -492,8 +581,7 @@ sbflush_ktls_rx_locked(struct sockbuf *sb)
 	struct mbuf *m;
 
 	SOCKBUF_LOCK_ASSERT(sb);
-	sb->sb_ccc -= sb->sb_tlsdcc;
-	sb->sb_tlsdcc = 0;
+	sbcancel_ktls_rx(sb);
 	while ((m = sb->sb_mtls) != NULL) {
 		sb->sb_mtls = m->m_next;
 		sb->sb_tlscc -= m->m_len;
@@ -596,5 +684,48 @@ sbcheck(struct sockbuf *sb, const char *where)
 	if ((sb->sb_flags & SB_TLS_RX) == 0 &&
 	    (sb->sb_mtls != NULL || sb->sb_tlsdcc != 0))
 		uktls_panic("%s: sbcheck: TLS bytes without SB_TLS_RX", where);
+	/*
+	 * Parked records wait for one ahead of them, which is out being
+	 * decrypted (or just back: ktls_rx_finish_locked asserts that none
+	 * is left waiting for nothing); their bytes are part of sb_tlsdcc.
+	 */
+	{
+		uint32_t i, j, parked = 0;
+
+		if (sb->sb_tls_nparked > SB_TLS_MAXINFLIGHT ||
+		    sb->sb_tls_inflight + sb->sb_tls_nparked >
+		    SB_TLS_MAXINFLIGHT)
+			uktls_panic("%s: sbcheck: %u parked, %u out", where,
+			    sb->sb_tls_nparked, sb->sb_tls_inflight);
+		for (i = 0; i < sb->sb_tls_nparked; i++) {
+			const struct sb_tlsparked *sp = &sb->sb_tls_parked[i];
+
+			if (sp->sp_seqno < sb->sb_tls_pubseq ||
+			    sp->sp_seqno >= sb->sb_tls_seqno)
+				uktls_panic("%s: sbcheck: parked record %llu "
+				    "outside [%llu, %llu)", where,
+				    (unsigned long long)sp->sp_seqno,
+				    (unsigned long long)sb->sb_tls_pubseq,
+				    (unsigned long long)sb->sb_tls_seqno);
+			for (j = 0; j < i; j++)
+				if (sb->sb_tls_parked[j].sp_seqno ==
+				    sp->sp_seqno)
+					uktls_panic("%s: sbcheck: record %llu "
+					    "parked twice", where,
+					    (unsigned long long)sp->sp_seqno);
+			if (sp->sp_control == NULL ||
+			    (sp->sp_error == 0) != (sp->sp_data != NULL))
+				uktls_panic("%s: sbcheck: parked record %llu "
+				    "incomplete", where,
+				    (unsigned long long)sp->sp_seqno);
+			m_sanity(sp->sp_data, where);
+			parked += sp->sp_reclen;
+		}
+		if (parked > sb->sb_tlsdcc ||
+		    (sb->sb_tls_inflight == 0 && parked != sb->sb_tlsdcc))
+			uktls_panic("%s: sbcheck: parked %u bytes, tlsdcc %u, "
+			    "%u out", where, parked, sb->sb_tlsdcc,
+			    sb->sb_tls_inflight);
+	}
 }
 #endif

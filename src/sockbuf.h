@@ -6,15 +6,20 @@
  * of them marked M_EOR; records are linked through m_nextpkt of their first
  * mbuf.  The TLS chain sb_mtls .. sb_mtlstail holds encrypted stream bytes as
  * the socket delivered them, every mbuf M_NOTREADY, linked by m_next only.
- * While a worker decrypts a record it has detached from the TLS chain, the
+ * While a thread decrypts a record it has detached from the TLS chain, the
  * record's length is in sb_tlsdcc: still part of sb_ccc, in neither chain.
+ * Several records of one socket may be detached at once (a worker's pass
+ * and readers that help it, up to SB_TLS_MAXINFLIGHT); they become readable
+ * in stream order.  One that is done before the records ahead of it waits,
+ * decrypted, in sb_tls_parked, its bytes still in sb_tlsdcc.
  *
  * Counts (all in bytes):
  *   sb_acc    data bytes in sb_mb (all of them readable)
  *   sb_ctl    control bytes in sb_mb
  *   sb_tlscc  bytes in the TLS chain
- *   sb_tlsdcc bytes of the detached record (0 when none, or when sbcut
- *             cancelled it: the worker then frees the record)
+ *   sb_tlsdcc bytes of the detached records, parked ones included (0 when
+ *             none, or when sbcut cancelled them: each thread decrypting
+ *             one then frees it, and sbcut freed the parked ones)
  *   sb_ccc    sb_acc + sb_tlsdcc + sb_tlscc: what counts against sb_hiwat
  *   sb_mbcnt  MSIZE per mbuf in either chain, plus for cluster mbufs the
  *             bytes they reference; bounded by sb_mbmax as sb_ccc is by
@@ -47,6 +52,23 @@ struct ktls_session;
 #define SB_TLS_RX_INLINE 0x0004  /* RUNNING, left to a waiting reader */
 #define SB_TLS_RX_ACTIVE 0x0008  /* RUNNING, a thread is in ktls_decrypt */
 
+/* Records of one socket detached at once, at most. */
+#define SB_TLS_MAXINFLIGHT 4
+
+/*
+ * A record decrypted (or failed) before the records ahead of it: it waits
+ * here until they are readable, then is appended (or its error reported)
+ * in turn.  Owned by the sockbuf; sbcut frees it.
+ */
+struct sb_tlsparked {
+	struct mbuf *sp_data;    /* plaintext, header and trailer stripped */
+	struct mbuf *sp_control; /* struct tls_get_record, filled in */
+	uint64_t sp_seqno;
+	uint32_t sp_reclen;      /* bytes it took on the wire (sb_tlsdcc) */
+	uint32_t sp_len;         /* plaintext bytes */
+	int sp_error;            /* 0, or why it could not be decrypted */
+};
+
 struct sockbuf {
 	pthread_mutex_t sb_mtx;
 	pthread_cond_t sb_cv;         /* readers and closers wait here */
@@ -78,6 +100,10 @@ struct sockbuf {
 	int sb_tls_cpu;               /* CPU of the thread in ktls_decrypt */
 	uint32_t sb_spin_skip;        /* sleeps left before the next spin */
 	uint64_t sb_tls_seqno;        /* sequence number of the next record */
+	uint64_t sb_tls_pubseq;       /* the next record to become readable */
+	uint32_t sb_tls_inflight;     /* records detached, being decrypted */
+	uint32_t sb_tls_nparked;
+	struct sb_tlsparked sb_tls_parked[SB_TLS_MAXINFLIGHT];
 	struct ktls_session *sb_tls_info;
 };
 
@@ -163,26 +189,43 @@ void sbappendcontrol_locked(struct sockbuf *sb, struct mbuf *m,
 
 /*
  * Detach the first reclen bytes of the TLS chain as one record for
- * decryption.  On success *recp is the record's chain and sb_tlsdcc ==
- * reclen.  ENOBUFS (nothing changed) when the split needs an mbuf the pool
- * cannot give.
+ * decryption.  On success *recp is the record's chain, its bytes move to
+ * sb_tlsdcc and sb_tls_inflight counts it.  ENOBUFS (nothing changed) when
+ * the split needs an mbuf the pool cannot give.  Not after a cancel whose
+ * records are still out (sbcut stops the stream first).
  */
 int sbdetach_ktls_rx(struct sockbuf *sb, uint32_t reclen, struct mbuf **recp);
 
 /*
- * The worker is done with the detached record (decrypted or not): remove
- * its bytes from sb_ccc.  Returns 0, or ECANCELED if sbcut dropped the
- * record while the lock was released (the caller frees it).
+ * A detached record of reclen bytes is back (decrypted or not) and about to
+ * be appended or reported: remove its bytes from sb_tlsdcc and sb_ccc.
+ * Returns 0, or ECANCELED if sbcut dropped the detached records while the
+ * lock was released (the caller frees it).
  */
-int sbdone_ktls_rx(struct sockbuf *sb);
+int sbdone_ktls_rx(struct sockbuf *sb, uint32_t reclen);
+
+/*
+ * A detached record is back before the records ahead of it: keep it, bytes
+ * and all, until sbunpark_ktls_rx hands it out in turn.  Returns 0 (*sp is
+ * the sockbuf's now), or ECANCELED as sbdone_ktls_rx.
+ */
+int sbpark_ktls_rx(struct sockbuf *sb, const struct sb_tlsparked *sp);
+
+/*
+ * Take the parked record with sequence number seqno, if there is one, as
+ * sbdone_ktls_rx would: returns 1 with *sp filled, else 0.
+ */
+int sbunpark_ktls_rx(struct sockbuf *sb, uint64_t seqno,
+    struct sb_tlsparked *sp);
 
 /*
  * Cut len bytes from the front of the buffer: readable records first, then
- * the detached record (cancelled by zeroing sb_tlsdcc), then the TLS chain.
+ * the detached records (all of them: cancelled by zeroing sb_tlsdcc, the
+ * parked ones freed), then the TLS chain.
  */
 void sbcut_locked(struct sockbuf *sb, uint32_t len);
 void sbdrop_locked(struct sockbuf *sb, uint32_t len);
-/* Drop the encrypted bytes: the TLS chain and any detached record. */
+/* Drop the encrypted bytes: the TLS chain and any detached records. */
 void sbflush_ktls_rx_locked(struct sockbuf *sb);
 /* Drop everything in the buffer. */
 void sbflush_locked(struct sockbuf *sb);

@@ -440,6 +440,7 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	so->so_rcv.sb_flags = SB_TLS_RX;
 	so->so_rcv.sb_tls_info = tls;
 	so->so_rcv.sb_tls_seqno = tls->params.initial_seqno;
+	so->so_rcv.sb_tls_pubseq = tls->params.initial_seqno;
 	tls = NULL;
 	if (nrecs > 0 || cipher_len > 0) {
 		SOCKBUF_LOCK(&so->so_rcv);
@@ -940,6 +941,12 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 			ktls_decrypt_locked(so);
 			continue;
 		}
+		/*
+		 * Another thread is decrypting the record this reader waits
+		 * for: decrypt the next one beside it rather than wait idle.
+		 */
+		if (ktls_rx_help_locked(so))
+			continue;
 		if (ktls_config.inline_decrypt && so->so_input_disarmed &&
 		    so->so_input_state == SOI_ARMED &&
 		    (flags & MSG_DONTWAIT) == 0 && !so_rcvtimeo_set(so) &&

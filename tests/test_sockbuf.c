@@ -444,7 +444,7 @@ TEST(ktls_append_merge)
 	CHECK_COUNTS(&sb, 0, 0, 900, 600);
 	CHECK_EQ(sb.sb_mbcnt, MSIZE + 900);
 	CHECK(chain_matches(sb.sb_mtls, 600, 900));
-	CHECK_EQ(sbdone_ktls_rx(&sb), 0);
+	CHECK_EQ(sbdone_ktls_rx(&sb, 600), 0);
 	CHECK_COUNTS(&sb, 0, 0, 900, 0);
 	CHECK(chain_matches(rec, 0, 600));
 	m_freem(rec);
@@ -529,7 +529,7 @@ TEST(detach_every_length)
 			else
 				CHECK(sb.sb_mtlstail == mb[NTLS - 1]);
 		}
-		CHECK_EQ(sbdone_ktls_rx(&sb), 0);
+		CHECK_EQ(sbdone_ktls_rx(&sb, reclen), 0);
 		CHECK_COUNTS(&sb, 0, 0, total - reclen, 0);
 		m_freem(rec);
 		sbflush_locked(&sb);
@@ -573,7 +573,7 @@ TEST(detach_successive)
 		CHECK(chain_matches(sb.sb_mtls, pos, left));
 		CHECK(sb.sb_mtlstail == chain_last(sb.sb_mtls));
 		CHECK_EQ(sb.sb_mbcnt, chain_mbcnt(sb.sb_mtls));
-		CHECK_EQ(sbdone_ktls_rx(&sb), 0);
+		CHECK_EQ(sbdone_ktls_rx(&sb, len), 0);
 		m_freem(rec);
 		/* More bytes arrive between records. */
 		if (i == 4) {
@@ -588,7 +588,7 @@ TEST(detach_successive)
 	CHECK_COUNTS(&sb, 0, 0, 0, left);
 	CHECK(sb.sb_mtls == NULL && sb.sb_mtlstail == NULL);
 	CHECK_EQ(sb.sb_mbcnt, 0);
-	CHECK_EQ(sbdone_ktls_rx(&sb), 0);
+	CHECK_EQ(sbdone_ktls_rx(&sb, left), 0);
 	m_freem(rec);
 	sb_teardown(&sb);
 	CHECK_BALANCED(before);
@@ -623,13 +623,13 @@ TEST(detach_enobufs)
 	/* On a boundary, or the whole chain, no mbuf is needed. */
 	CHECK_EQ(sbdetach_ktls_rx(&sb, 750, &rec), 0);
 	CHECK(chain_matches(rec, 0, 750));
-	CHECK_EQ(sbdone_ktls_rx(&sb), 0);
+	CHECK_EQ(sbdone_ktls_rx(&sb, 750), 0);
 	m_freem(rec);
 	CHECK_EQ(sbdetach_ktls_rx(&sb, total - 750, &rec), 0);
 	fault_set(NULL);
 	CHECK(chain_matches(rec, 750, total - 750));
 	CHECK_COUNTS(&sb, 0, 0, 0, total - 750);
-	CHECK_EQ(sbdone_ktls_rx(&sb), 0);
+	CHECK_EQ(sbdone_ktls_rx(&sb, total - 750), 0);
 	m_freem(rec);
 	sb_teardown(&sb);
 	CHECK_BALANCED(before);
@@ -704,7 +704,7 @@ TEST(cancel_by_sbcut)
 	CHECK(chain_matches(rec, 0, ST_DCC));
 	CHECK_EQ(atomic_load(&rec->m_ext->cl_refcnt), 1);
 	/* The worker relocks: the record was cancelled; it frees it. */
-	CHECK_EQ(sbdone_ktls_rx(&sb), ECANCELED);
+	CHECK_EQ(sbdone_ktls_rx(&sb, ST_DCC), ECANCELED);
 	CHECK_COUNTS(&sb, 0, 0, 0, 0);
 	m_freem(rec);
 	sb_teardown(&sb);
@@ -726,7 +726,7 @@ TEST(cancel_by_sbflush)
 	CHECK_COUNTS(&sb, 0, 0, 0, 0);
 	CHECK_EQ(sb.sb_mbcnt, 0);
 	CHECK(sb.sb_mb == NULL && sb.sb_lastrecord == NULL);
-	CHECK_EQ(sbdone_ktls_rx(&sb), ECANCELED);
+	CHECK_EQ(sbdone_ktls_rx(&sb, ST_DCC), ECANCELED);
 	CHECK(chain_matches(rec, 0, ST_DCC));
 	m_freem(rec);
 	sb_teardown(&sb);
@@ -753,7 +753,7 @@ TEST(cancel_by_flush_ktls)
 	CHECK_EQ(nrecords(&sb), 3);
 	CHECK(chain_matches(sb.sb_mb->m_next, 1000000, 100));
 	CHECK(chain_matches(sb.sb_lastrecord->m_next, 3000000, 250));
-	CHECK_EQ(sbdone_ktls_rx(&sb), ECANCELED);
+	CHECK_EQ(sbdone_ktls_rx(&sb, ST_DCC), ECANCELED);
 	m_freem(rec);
 
 	/* Without a detached record, and with an empty TLS chain. */
@@ -765,6 +765,141 @@ TEST(cancel_by_flush_ktls)
 	CHECK_COUNTS(&sb, ST_ACC + 10, 32, 0, 0);
 	CHECK_EQ(nrecords(&sb), 4);
 	sb_teardown(&sb);
+	CHECK_BALANCED(before);
+}
+
+/* A parked entry for a detached record: its chain and a control mbuf. */
+static struct sb_tlsparked
+mk_parked(struct mbuf *rec, uint64_t seqno, uint32_t reclen)
+{
+	struct sb_tlsparked sp;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.sp_data = rec;
+	sp.sp_control = mk_mbuf(INL, MT_CONTROL);
+	sp.sp_control->m_len = 24;
+	sp.sp_seqno = seqno;
+	sp.sp_reclen = reclen;
+	sp.sp_len = reclen;
+	return sp;
+}
+
+/*
+ * Several records out at once (a pass and readers helping it): each is
+ * detached in turn, those back before the ones ahead of them are parked
+ * with their bytes still in sb_tlsdcc, and they leave it in order.
+ */
+TEST(several_detached_park_in_order)
+{
+	struct outstanding before;
+	struct sockbuf sb;
+	struct sb_tlsparked sp;
+	struct mbuf *rec[SB_TLS_MAXINFLIGHT], *extra;
+	static const uint32_t len[SB_TLS_MAXINFLIGHT] = { 300, 500, 200, 400 };
+	uint32_t off = 0, total = 0, i;
+
+	outstanding_get(&before);
+	sb_setup(&sb);
+	sbappend_ktls_rx(&sb, build_chain(tls_segs, NTLS, 0, NULL));
+	for (i = 0; i < NTLS; i++)
+		total += tls_segs[i].len;
+	for (i = 0; i < SB_TLS_MAXINFLIGHT; i++) {
+		REQUIRE_EQ(sbdetach_ktls_rx(&sb, len[i], &rec[i]), 0);
+		CHECK(chain_matches(rec[i], off, len[i]));
+		off += len[i];
+		CHECK_COUNTS(&sb, 0, 0, total - off, off);
+		CHECK_EQ(sb.sb_tls_inflight, i + 1);
+	}
+	sb.sb_tls_seqno = SB_TLS_MAXINFLIGHT;
+	sb.sb_tls_pubseq = 0;
+	/* Records 3 and 1 are back first: parked, bytes still detached. */
+	sp = mk_parked(rec[3], 3, len[3]);
+	CHECK_EQ(sbpark_ktls_rx(&sb, &sp), 0);
+	sp = mk_parked(rec[1], 1, len[1]);
+	CHECK_EQ(sbpark_ktls_rx(&sb, &sp), 0);
+	CHECK_EQ(sb.sb_tls_nparked, 2);
+	CHECK_EQ(sb.sb_tls_inflight, 2);
+	CHECK_COUNTS(&sb, 0, 0, total - off, off);
+	/* None is record 0's turn. */
+	CHECK_EQ(sbunpark_ktls_rx(&sb, 0, &sp), 0);
+	/* Record 0 is back in turn; then 1 leaves the parked ones. */
+	CHECK_EQ(sbdone_ktls_rx(&sb, len[0]), 0);
+	m_freem(rec[0]);
+	sb.sb_tls_pubseq = 1;
+	CHECK_COUNTS(&sb, 0, 0, total - off, off - len[0]);
+	CHECK_EQ(sbunpark_ktls_rx(&sb, 1, &sp), 1);
+	CHECK(sp.sp_data == rec[1] && sp.sp_reclen == len[1]);
+	CHECK(chain_matches(sp.sp_data, len[0], len[1]));
+	m_freem(sp.sp_data);
+	m_freem(sp.sp_control);
+	sb.sb_tls_pubseq = 2;
+	CHECK_COUNTS(&sb, 0, 0, total - off, len[2] + len[3]);
+	/* Record 3 waits for 2; with 2 back, it goes too. */
+	CHECK_EQ(sbunpark_ktls_rx(&sb, 2, &sp), 0);
+	CHECK_EQ(sbdone_ktls_rx(&sb, len[2]), 0);
+	m_freem(rec[2]);
+	sb.sb_tls_pubseq = 3;
+	CHECK_EQ(sbunpark_ktls_rx(&sb, 3, &sp), 1);
+	CHECK(chain_matches(sp.sp_data, off - len[3], len[3]));
+	m_freem(sp.sp_data);
+	m_freem(sp.sp_control);
+	CHECK_COUNTS(&sb, 0, 0, total - off, 0);
+	CHECK_EQ(sb.sb_tls_nparked, 0);
+	CHECK_EQ(sb.sb_tls_inflight, 0);
+	/* And detaching goes on from there. */
+	REQUIRE_EQ(sbdetach_ktls_rx(&sb, 100, &extra), 0);
+	CHECK(chain_matches(extra, off, 100));
+	CHECK_EQ(sbdone_ktls_rx(&sb, 100), 0);
+	m_freem(extra);
+	sb_teardown(&sb);
+	CHECK_BALANCED(before);
+}
+
+/*
+ * A cut (close, shutdown) while records are out and others parked: the
+ * parked ones are freed with the buffer, each one still out is cancelled
+ * when it comes back, parked or not.
+ */
+TEST(cancel_with_parked_records)
+{
+	struct outstanding before;
+	struct sockbuf sb;
+	struct sb_tlsparked sp;
+	struct mbuf *rec[3];
+	int how;
+
+	outstanding_get(&before);
+	for (how = 0; how < 3; how++) {
+		sb_setup(&sb);
+		sbappend_ktls_rx(&sb, build_chain(tls_segs, NTLS, 0, NULL));
+		REQUIRE_EQ(sbdetach_ktls_rx(&sb, 300, &rec[0]), 0);
+		REQUIRE_EQ(sbdetach_ktls_rx(&sb, 300, &rec[1]), 0);
+		REQUIRE_EQ(sbdetach_ktls_rx(&sb, 300, &rec[2]), 0);
+		sb.sb_tls_seqno = 3;
+		sp = mk_parked(rec[2], 2, 300);
+		CHECK_EQ(sbpark_ktls_rx(&sb, &sp), 0);
+		if (how == 0)
+			sbcut_locked(&sb, sb.sb_ccc);
+		else if (how == 1)
+			sbflush_locked(&sb);
+		else
+			sbflush_ktls_rx_locked(&sb);
+		CHECK_COUNTS(&sb, 0, 0, 0, 0);
+		CHECK_EQ(sb.sb_tls_nparked, 0);
+		CHECK_EQ(sb.sb_tls_inflight, 2);
+		CHECK_EQ(sb.sb_tls_pubseq, 3);
+		/* Back after the cut: one would be parked, one published;
+		 * both are told it was cancelled and free their records. */
+		sp = mk_parked(rec[1], 1, 300);
+		CHECK_EQ(sbpark_ktls_rx(&sb, &sp), ECANCELED);
+		m_freem(sp.sp_data);
+		m_freem(sp.sp_control);
+		CHECK_EQ(sbdone_ktls_rx(&sb, 300), ECANCELED);
+		m_freem(rec[0]);
+		CHECK_EQ(sb.sb_tls_inflight, 0);
+		CHECK_COUNTS(&sb, 0, 0, 0, 0);
+		sb_teardown(&sb);
+	}
 	CHECK_BALANCED(before);
 }
 
@@ -784,7 +919,7 @@ TEST(cut_before_detached)
 	sbcut_locked(&sb, ST_ACC);
 	CHECK_COUNTS(&sb, 0, 0, ST_TLS, ST_DCC);
 	CHECK(sb.sb_mb == NULL);
-	CHECK_EQ(sbdone_ktls_rx(&sb), 0);
+	CHECK_EQ(sbdone_ktls_rx(&sb, ST_DCC), 0);
 	CHECK_COUNTS(&sb, 0, 0, ST_TLS, 0);
 	m_freem(rec);
 	/* Cutting exactly the detached record cancels only it. */
@@ -792,7 +927,7 @@ TEST(cut_before_detached)
 	sbcut_locked(&sb, 600);
 	CHECK_COUNTS(&sb, 0, 0, ST_TLS - 600, 0);
 	CHECK(chain_matches(sb.sb_mtls, ST_DCC + 600, ST_TLS - 600));
-	CHECK_EQ(sbdone_ktls_rx(&sb), ECANCELED);
+	CHECK_EQ(sbdone_ktls_rx(&sb, 600), ECANCELED);
 	m_freem(rec);
 	sb_teardown(&sb);
 	CHECK_BALANCED(before);
@@ -849,7 +984,7 @@ race_worker(void *arg)
 	pthread_mutex_unlock(&r->mtx);
 
 	SOCKBUF_LOCK(sb);
-	r->done_rc = sbdone_ktls_rx(sb);
+	r->done_rc = sbdone_ktls_rx(sb, ST_DCC);
 	SOCKBUF_UNLOCK(sb);
 	/* Cancelled or not, this test's worker drops the record. */
 	m_freem(rec);
@@ -1406,7 +1541,7 @@ op_done(struct rstate *st)
 
 	/* Nothing touched the worker's bytes while it held them. */
 	CHECK(chain_matches(st->rec, st->rec_base, st->rec_len));
-	error = sbdone_ktls_rx(st->sb);
+	error = sbdone_ktls_rx(st->sb, st->rec_len);
 	CHECK_EQ(error, md->tlsdcc != 0 ? 0 : ECANCELED);
 	if (error == 0 && rng() % 4 != 0) {
 		md->tlsdcc = 0;
@@ -1587,7 +1722,7 @@ random_ops(uint64_t seed, int nops)
 	sbflush_locked(&sb);
 	if (st.rec != NULL) {
 		CHECK(chain_matches(st.rec, st.rec_base, st.rec_len));
-		CHECK_EQ(sbdone_ktls_rx(&sb), ECANCELED);
+		CHECK_EQ(sbdone_ktls_rx(&sb, st.rec_len), ECANCELED);
 		m_freem(st.rec);
 	}
 	for (i = st.ipend; i < st.npend; i++)
@@ -1640,7 +1775,7 @@ TEST(sbcut_across_parts)
 		model_cut(md, lens[i]);
 		if (!model_check(&sb, md) || !model_check_bytes(&sb, md))
 			fprintf(stderr, "  ... cut %u\n", lens[i]);
-		CHECK_EQ(sbdone_ktls_rx(&sb),
+		CHECK_EQ(sbdone_ktls_rx(&sb, ST_DCC),
 		    lens[i] > ST_ACC ? ECANCELED : 0);
 		m_freem(rec);
 		sb_teardown(&sb);
