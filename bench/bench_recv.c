@@ -880,6 +880,49 @@ report_cell(const char *group, enum mode m, struct cell *c, int rounds)
 }
 
 /*
+ * uktls's ratios to the other modes, round by round (each against the
+ * other's turn in the same round: this machine's speed swings for seconds
+ * at a time, and a ratio of medians would mix fast and slow rounds), kept
+ * as their median and range for ratio_table.
+ */
+static void
+ratios(const char *group, const struct cell *cells, int rounds)
+{
+	static const enum mode us[] = { M_UKTLS, M_UKTLS_ZC };
+	static const enum mode others[] = { M_PLAIN, M_SSL, M_SSL_RA };
+	double w[MAXROUNDS], c[MAXROUNDS];
+	char name[64];
+	size_t i, j;
+	int r;
+
+	for (i = 0; i < NITEMS(us); i++) {
+		for (j = 0; j < NITEMS(others); j++) {
+			const struct cell *u = &cells[us[i]];
+			const struct cell *o = &cells[others[j]];
+
+			if (!mode_on[us[i]] || !mode_on[others[j]])
+				continue;
+			for (r = 0; r < rounds; r++) {
+				w[r] = u->mbps[r] / o->mbps[r];
+				c[r] = o->cpu_s_per_gb[r] / u->cpu_s_per_gb[r];
+			}
+			snprintf(name, sizeof(name), "throughput_vs_%s",
+			    mnames[others[j]]);
+			bl_result_add(group, mnames[us[i]], name, "x",
+			    bl_median(w, (size_t)rounds),
+			    bl_min(w, (size_t)rounds),
+			    bl_max(w, (size_t)rounds), (unsigned int)rounds);
+			snprintf(name, sizeof(name), "efficiency_vs_%s",
+			    mnames[others[j]]);
+			bl_result_add(group, mnames[us[i]], name, "x",
+			    bl_median(c, (size_t)rounds),
+			    bl_min(c, (size_t)rounds),
+			    bl_max(c, (size_t)rounds), (unsigned int)rounds);
+		}
+	}
+}
+
+/*
  * Rounds of every mode in turn with n connections.  The first round of
  * all is a warm-up (pools, calibration, page cache of the code) and is
  * thrown away.
@@ -922,6 +965,7 @@ measure(const char *group, int n, size_t total, int rounds)
 	for (m = 0; m < NMODES; m++)
 		if (mode_on[m])
 			report_cell(group, (enum mode)m, &cells[m], rounds);
+	ratios(group, cells, rounds);
 }
 
 /* ==== latency ======================================================== */
@@ -1364,23 +1408,23 @@ mode_in_list(const char *list, const char *name)
  * for whichever of them ran.
  */
 static void
-ratio_line(const char *group, const char *u, const char *metric,
-    const char *what, int invert)
+ratio_line(const char *group, const char *u, const char *what)
 {
 	static const char *const others[] = { "plain", "ssl", "ssl-ra" };
-	double x, y;
+	char name[64];
+	double y;
 	size_t i;
 
-	x = bl_result_get(group, u, metric);
-	if (x <= 0)
+	if (bl_result_get(group, u, "throughput") <= 0)
 		return;
 	printf("%-10s %-9s %-11s", group, u, what);
 	for (i = 0; i < NITEMS(others); i++) {
-		y = bl_result_get(group, others[i], metric);
+		snprintf(name, sizeof(name), "%s_vs_%s", what, others[i]);
+		y = bl_result_get(group, u, name);
 		if (y <= 0)
 			printf(" %12s", "-");
 		else
-			printf(" %12.3f", invert ? y / x : x / y);
+			printf(" %12.3f", y);
 	}
 	printf("\n");
 }
@@ -1388,10 +1432,10 @@ ratio_line(const char *group, const char *u, const char *metric,
 static void
 ratio_table(const char *group)
 {
-	ratio_line(group, "uktls", "throughput", "throughput", 0);
-	ratio_line(group, "uktls", "cpu_per_gb", "efficiency", 1);
-	ratio_line(group, "uktls-zc", "throughput", "throughput", 0);
-	ratio_line(group, "uktls-zc", "cpu_per_gb", "efficiency", 1);
+	ratio_line(group, "uktls", "throughput");
+	ratio_line(group, "uktls", "efficiency");
+	ratio_line(group, "uktls-zc", "throughput");
+	ratio_line(group, "uktls-zc", "efficiency");
 }
 
 int
@@ -1474,7 +1518,8 @@ main(int argc, char **argv)
 	bl_note("uktls_backend", "%s", st.crypto_backend);
 	if (only == NULL || strstr(only, "throughput") != NULL) {
 		measure("stream/1", 1, total_mb << 20, rounds);
-		printf("\n# ratios of medians: uktls over\n%-10s %-9s %-11s "
+		printf("\n# uktls over each, medians of the rounds' own ratios"
+		    "\n%-10s %-9s %-11s "
 		    "%12s %12s %12s\n", "", "", "", "plain", "ssl", "ssl-ra");
 		ratio_table("stream/1");
 		printf("\n");
@@ -1489,7 +1534,8 @@ main(int argc, char **argv)
 			measure(group, conns[i], total_mb << 20,
 			    rounds > 3 ? 3 : rounds);
 		}
-		printf("\n# ratios of medians: uktls over\n%-10s %-9s %-11s "
+		printf("\n# uktls over each, medians of the rounds' own ratios"
+		    "\n%-10s %-9s %-11s "
 		    "%12s %12s %12s\n", "", "", "", "plain", "ssl", "ssl-ra");
 		for (i = 0; i < nconns; i++) {
 			snprintf(group, sizeof(group), "scaling/%d", conns[i]);

@@ -315,7 +315,9 @@ int uktls_event_fd(int fd);
  * worker; a 256 KiB receive buffer per socket; no cap on pool memory;
  * counters private to the process; a reader blocked with nothing readable
  * decrypts the next record itself rather than wait for a worker (lower
- * latency); a reader waiting for a record that another thread is
+ * latency), and one waiting for a record that another thread is decrypting
+ * decrypts the records after it meanwhile (no_inline_decrypt turns both
+ * off); a reader waiting for a record that another thread is
  * decrypting spins for up to 20 us before it sleeps, where there is more
  * than one CPU (UKTLS_SPIN_US=0 or no_spin: never; at most 1000 us, EINVAL
  * past it).  uktls_configure() applies settings to the engine and must be

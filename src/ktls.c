@@ -491,6 +491,9 @@ ktls_trim_record(struct mbuf *m, uint32_t hlen, uint32_t trailer)
 	return m;
 }
 
+_Static_assert(KTLS_RX_HELPERS == SB_TLS_MAXINFLIGHT - 1,
+    "a helper context for each record out beside the pass");
+
 /* One record between its detach and its place in the readable chain. */
 struct ktls_rx_job {
 	struct sb_tlsparked j;

@@ -1798,6 +1798,7 @@ enum {
 	CORRUPT_MBCNT,
 	CORRUPT_EOR_MIDDLE,
 	CORRUPT_CCC,
+	CORRUPT_PARKED,
 	CORRUPT_COUNT
 };
 
@@ -1810,6 +1811,7 @@ static const char *const corrupt_msg[CORRUPT_COUNT] = {
 	[CORRUPT_MBCNT] = "sbcheck: acc",
 	[CORRUPT_EOR_MIDDLE] = "M_EOR not on",
 	[CORRUPT_CCC] = "sbcheck: acc",
+	[CORRUPT_PARKED] = "sbcheck: parked record",
 };
 
 static void
@@ -1836,6 +1838,10 @@ corrupt(struct sockbuf *sb, int how)
 		break;
 	case CORRUPT_CCC:
 		sb->sb_ccc--;
+		break;
+	case CORRUPT_PARKED:
+		/* A parked record no record is ahead of. */
+		sb->sb_tls_nparked = 1;
 		break;
 	}
 }
