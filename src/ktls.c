@@ -646,7 +646,8 @@ ktls_rx_finish_locked(struct socket *so, struct ktls_rx_job *job)
 		error = sbdone_ktls_rx(sb, job->j.sp_reclen);
 		if (error == 0) {
 			ktls_rx_publish_locked(so, &job->j);
-			while (sbunpark_ktls_rx(sb, sb->sb_tls_pubseq, &next))
+			while (sb->sb_tls_nparked != 0 &&
+			    sbunpark_ktls_rx(sb, sb->sb_tls_pubseq, &next))
 				ktls_rx_publish_locked(so, &next);
 			KASSERT(sb->sb_tls_nparked == 0 ||
 			    sb->sb_tls_inflight > 0,
