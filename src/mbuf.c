@@ -92,9 +92,31 @@ struct mcache {
 	int n;
 };
 
-static __thread struct mcache mcache[POOL_COUNT];
-static __thread int mcache_registered;
-static __thread unsigned int mcache_reserved; /* bit per pool */
+/* A thread's caches, and which pools it has reserved a cache's worth in. */
+struct mthread {
+	struct mcache mt_cache[POOL_COUNT];
+	unsigned int mt_reserved; /* bit per pool */
+	int mt_registered;
+};
+static __thread struct mthread mthread_storage;
+/*
+ * Its address, in the initial-exec TLS block.  In the shared library an
+ * access to mthread_storage itself is a call to __tls_get_addr, several for
+ * each mbuf freed; this is one load.  Eight bytes, so that the library can
+ * still be loaded with dlopen().
+ */
+static __thread struct mthread *mthread_self
+    __attribute__((tls_model("initial-exec")));
+
+static inline struct mthread *
+mthread_get(void)
+{
+	struct mthread *t = mthread_self;
+
+	if (__predict_false(t == NULL))
+		t = mthread_self = &mthread_storage;
+	return t;
+}
 static pthread_key_t mcache_key;
 static pthread_once_t mcache_once = PTHREAD_ONCE_INIT;
 
@@ -205,7 +227,7 @@ mpool_grow(struct mpool *p)
 static void
 mcache_flush_pool(int pi, int keep)
 {
-	struct mcache *c = &mcache[pi];
+	struct mcache *c = &mthread_get()->mt_cache[pi];
 	struct mpool *p = &pools[pi];
 
 	if (c->n <= keep)
@@ -266,18 +288,19 @@ mbuf_thread_flush(void)
 static void
 mcache_destructor(void *arg)
 {
+	struct mthread *t = mthread_get();
 	int i;
 
 	(void)arg;
 	mbuf_thread_flush();
 	for (i = 0; i < POOL_COUNT; i++) {
-		if ((mcache_reserved & (1u << i)) == 0)
+		if ((t->mt_reserved & (1u << i)) == 0)
 			continue;
 		pthread_mutex_lock(&pools[i].mtx);
 		pools[i].reserved -= pools[i].cache_max;
 		pthread_mutex_unlock(&pools[i].mtx);
 	}
-	mcache_reserved = 0;
+	t->mt_reserved = 0;
 }
 
 static void
@@ -293,8 +316,8 @@ mcache_register(void)
 {
 	pthread_once(&mcache_once, mcache_key_init);
 	/* Any non-NULL value makes the destructor run at thread exit. */
-	pthread_setspecific(mcache_key, &mcache_registered);
-	mcache_registered = 1;
+	pthread_setspecific(mcache_key, mthread_get());
+	mthread_get()->mt_registered = 1;
 }
 
 
@@ -344,9 +367,11 @@ mbuf_pool_reserve(int64_t mbufs, int64_t clusters)
 static void
 mcache_reserve(int pi)
 {
-	if (!mcache_registered)
+	struct mthread *t = mthread_get();
+
+	if (!t->mt_registered)
 		mcache_register();
-	mcache_reserved |= 1u << pi;
+	t->mt_reserved |= 1u << pi;
 	mpool_reserve(&pools[pi], (int64_t)pools[pi].cache_max);
 }
 
@@ -356,14 +381,15 @@ mbuf_thread_init(void)
 	int i;
 
 	for (i = 0; i < POOL_COUNT; i++)
-		if ((mcache_reserved & (1u << i)) == 0)
+		if ((mthread_get()->mt_reserved & (1u << i)) == 0)
 			mcache_reserve(i);
 }
 
 static void *
 mpool_alloc(int pi)
 {
-	struct mcache *c = &mcache[pi];
+	struct mthread *t = mthread_get();
+	struct mcache *c = &t->mt_cache[pi];
 	struct mpool *p = &pools[pi];
 	void *obj;
 	int n;
@@ -375,7 +401,7 @@ mpool_alloc(int pi)
 		MPOOL_UNPOISON(obj, p->objsize);
 		return obj;
 	}
-	if ((mcache_reserved & (1u << pi)) == 0)
+	if ((t->mt_reserved & (1u << pi)) == 0)
 		mcache_reserve(pi);
 	pthread_mutex_lock(&p->mtx);
 	if (p->nfree == 0 && mpool_grow(p) != 0) {
@@ -399,9 +425,10 @@ mpool_alloc(int pi)
 static void
 mpool_free(int pi, void *obj)
 {
-	struct mcache *c = &mcache[pi];
+	struct mthread *t = mthread_get();
+	struct mcache *c = &t->mt_cache[pi];
 
-	if (__predict_false((mcache_reserved & (1u << pi)) == 0))
+	if (__predict_false((t->mt_reserved & (1u << pi)) == 0))
 		mcache_reserve(pi);
 	if (__predict_false(c->n == (int)pools[pi].cache_max))
 		mcache_flush_pool(pi, (int)pools[pi].cache_max / 2);
