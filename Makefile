@@ -59,8 +59,10 @@ $(B)/obj $(B)/hobj $(B)/bench $(B)/fuzz:
 
 $(B)/libuktls.a: $(REL_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
-$(B)/libuktls.so: $(REL_OBJS)
-	$(CC) -shared -Wl,-soname,libuktls.so.0 -o $@ $^ $(LIBS) $(LDFLAGS)
+$(B)/libuktls.so: $(REL_OBJS) src/libuktls.map
+	$(CC) -shared -Wl,-soname,libuktls.so.0 \
+	  -Wl,--version-script=src/libuktls.map -o $@ $(REL_OBJS) $(LIBS) \
+	  $(LDFLAGS)
 $(B)/libuktls-openssl.a: $(B)/hobj/openssl.o
 	rm -f $@ && $(AR) rcs $@ $^
 $(B)/libuktls-gnutls.a: $(B)/hobj/gnutls.o

@@ -5,6 +5,7 @@
  * openssl and gnutls-cli.  Run from the repository root, as make check does.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -326,6 +327,47 @@ binary_present(void)
 	harness_fail(__FILE__, __LINE__, "%s is not built (make)",
 	    uktls_bin());
 	return 0;
+}
+
+/*
+ * The shared library loads with dlopen() (its thread-local variables fit
+ * the static TLS a loaded library may take) and exports the API and nothing
+ * else: internal names such as m_get must not clash with an application's.
+ */
+TEST(shared_library_exports)
+{
+	static const char *const api[] = { "uktls_setsockopt",
+		"uktls_recvmsg", "uktls_read", "uktls_close", "uktls_poll",
+		"uktls_recv_zc", "uktls_get_stats", "uktls_configure" };
+	static const char *const internal[] = { "m_get", "m_free", "m_split",
+		"sbcut_locked", "sbappend_ktls_rx", "ktls_decrypt_locked",
+		"ktls_rx_help_locked", "ktls_config", "ktls_stats", "so_lookup",
+		"input_start", "tls_check_header" };
+	const char *lib = getenv("UKTLS_SO");
+	void *h;
+	size_t i;
+
+	if (lib == NULL || *lib == '\0')
+		lib = "build/libuktls.so";
+	h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL)
+		fprintf(stderr, "  ... dlopen %s: %s\n", lib, dlerror());
+	REQUIRE(h != NULL);
+	for (i = 0; i < sizeof(api) / sizeof(api[0]); i++) {
+		CHECK(dlsym(h, api[i]) != NULL);
+		if (harness_cur_failed != 0) {
+			fprintf(stderr, "  ... %s not exported\n", api[i]);
+			break;
+		}
+	}
+	for (i = 0; i < sizeof(internal) / sizeof(internal[0]); i++) {
+		CHECK(dlsym(h, internal[i]) == NULL);
+		if (harness_cur_failed != 0) {
+			fprintf(stderr, "  ... %s exported\n", internal[i]);
+			break;
+		}
+	}
+	dlclose(h);
 }
 
 TEST(help_and_version)
