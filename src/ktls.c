@@ -494,6 +494,26 @@ ktls_trim_record(struct mbuf *m, uint32_t hlen, uint32_t trailer)
 _Static_assert(KTLS_RX_HELPERS == SB_TLS_MAXINFLIGHT - 1,
     "a helper context for each record out beside the pass");
 
+void
+ktls_fill_control(struct mbuf *control, uint8_t type, uint8_t vmajor,
+    uint8_t vminor, uint32_t len)
+{
+	struct tls_get_record *tgr;
+	struct cmsghdr *cmsg;
+
+	control->m_len = CMSG_SPACE(sizeof(*tgr));
+	memset(control->m_data, 0, control->m_len);
+	cmsg = mtod(control, struct cmsghdr *);
+	cmsg->cmsg_len = CMSG_LEN(sizeof(*tgr));
+	cmsg->cmsg_level = IPPROTO_TCP;
+	cmsg->cmsg_type = TLS_GET_RECORD;
+	tgr = (struct tls_get_record *)CMSG_DATA(cmsg);
+	tgr->tls_type = type;
+	tgr->tls_vmajor = vmajor;
+	tgr->tls_vminor = vminor;
+	tgr->tls_length = htons((uint16_t)len);
+}
+
 /* One record between its detach and its place in the readable chain. */
 struct ktls_rx_job {
 	struct sb_tlsparked j;
@@ -551,8 +571,6 @@ static void
 ktls_rx_decrypt(struct ktls_session *tls, void *cookie,
     struct ktls_rx_job *job)
 {
-	struct tls_get_record *tgr;
-	struct cmsghdr *cmsg;
 	struct mbuf *control = job->j.sp_control;
 	uint32_t reclen = job->j.sp_reclen, content_len = 0;
 	uint8_t type = job->hdr.tls_type;
@@ -582,17 +600,8 @@ ktls_rx_decrypt(struct ktls_session *tls, void *cookie,
 	job->j.sp_data = ktls_trim_record(job->j.sp_data,
 	    tls->params.tls_hlen, (uint32_t)trailer_len);
 	job->j.sp_len = content_len;
-	control->m_len = CMSG_SPACE(sizeof(*tgr));
-	memset(control->m_data, 0, control->m_len);
-	cmsg = mtod(control, struct cmsghdr *);
-	cmsg->cmsg_len = CMSG_LEN(sizeof(*tgr));
-	cmsg->cmsg_level = IPPROTO_TCP;
-	cmsg->cmsg_type = TLS_GET_RECORD;
-	tgr = (struct tls_get_record *)CMSG_DATA(cmsg);
-	tgr->tls_type = type;
-	tgr->tls_vmajor = job->hdr.tls_vmajor;
-	tgr->tls_vminor = job->hdr.tls_vminor;
-	tgr->tls_length = htons((uint16_t)content_len);
+	ktls_fill_control(control, type, job->hdr.tls_vmajor,
+	    job->hdr.tls_vminor, content_len);
 }
 
 /*

@@ -13,6 +13,7 @@
 #include "tls_record.h"
 #include "uktls.h"
 
+struct mbuf;
 struct socket;
 struct sockbuf;
 struct ktls_crypto_backend;
@@ -94,6 +95,14 @@ void ktls_decrypt_locked(struct socket *so);
  * was nothing to take.  Sockbuf locked.
  */
 int ktls_rx_help_locked(struct socket *so);
+
+/*
+ * Make control, an empty MT_CONTROL mbuf, the control message of a record:
+ * IPPROTO_TCP / TLS_GET_RECORD with struct tls_get_record (type, wire
+ * version, plaintext length).
+ */
+void ktls_fill_control(struct mbuf *control, uint8_t type, uint8_t vmajor,
+    uint8_t vminor, uint32_t len);
 
 
 #ifdef UKTLS_TEST_HOOKS

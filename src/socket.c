@@ -332,8 +332,6 @@ so_queue_prefix(struct socket *so, const struct tls_enable *en,
     size_t cipher_len)
 {
 	struct sockbuf *sb = &so->so_rcv;
-	struct tls_get_record *tgr;
-	struct cmsghdr *cmsg;
 	struct mbuf *ctl, *m;
 	size_t i;
 	int error;
@@ -352,18 +350,9 @@ so_queue_prefix(struct socket *so, const struct tls_enable *en,
 				m_free(ctl);
 			return ENOBUFS;
 		}
-		ctl->m_len = CMSG_SPACE(sizeof(*tgr));
-		memset(ctl->m_data, 0, ctl->m_len);
-		cmsg = mtod(ctl, struct cmsghdr *);
-		cmsg->cmsg_len = CMSG_LEN(sizeof(*tgr));
-		cmsg->cmsg_level = IPPROTO_TCP;
-		cmsg->cmsg_type = TLS_GET_RECORD;
-		tgr = (struct tls_get_record *)CMSG_DATA(cmsg);
-		tgr->tls_type = recs[i].type;
-		tgr->tls_vmajor = TLS_MAJOR_VER_ONE;
-		tgr->tls_vminor = en->tls_vminor == TLS_MINOR_VER_THREE ?
-		    TLS_MINOR_VER_TWO : en->tls_vminor;
-		tgr->tls_length = htons((uint16_t)recs[i].len);
+		ktls_fill_control(ctl, recs[i].type, TLS_MAJOR_VER_ONE,
+		    en->tls_vminor == TLS_MINOR_VER_THREE ? TLS_MINOR_VER_TWO :
+		    en->tls_vminor, (uint32_t)recs[i].len);
 		sbappendcontrol_locked(sb, m, ctl);
 	}
 	if (cipher_len > 0) {
