@@ -343,7 +343,7 @@ sbpark_ktls_rx(struct sockbuf *sb, const struct sb_tlsparked *sp)
 	error = sbreturn_ktls_rx(sb);
 	if (error == 0) {
 		KASSERT(sb->sb_tls_nparked < SB_TLS_MAXINFLIGHT &&
-		    sp->sp_seqno > sb->sb_tls_pubseq,
+		    sb_tls_seq_lt(sb->sb_tls_pubseq, sp->sp_seqno),
 		    ("sbpark_ktls_rx: parked %u seqno %llu pubseq %llu",
 		    sb->sb_tls_nparked, (unsigned long long)sp->sp_seqno,
 		    (unsigned long long)sb->sb_tls_pubseq));
@@ -700,8 +700,8 @@ sbcheck(struct sockbuf *sb, const char *where)
 		for (i = 0; i < sb->sb_tls_nparked; i++) {
 			const struct sb_tlsparked *sp = &sb->sb_tls_parked[i];
 
-			if (sp->sp_seqno < sb->sb_tls_pubseq ||
-			    sp->sp_seqno >= sb->sb_tls_seqno)
+			if (sb_tls_seq_lt(sp->sp_seqno, sb->sb_tls_pubseq) ||
+			    !sb_tls_seq_lt(sp->sp_seqno, sb->sb_tls_seqno))
 				uktls_panic("%s: sbcheck: parked record %llu "
 				    "outside [%llu, %llu)", where,
 				    (unsigned long long)sp->sp_seqno,

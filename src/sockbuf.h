@@ -52,6 +52,16 @@ struct ktls_session;
 #define SB_TLS_RX_INLINE 0x0004  /* RUNNING, left to a waiting reader */
 #define SB_TLS_RX_ACTIVE 0x0008  /* RUNNING, a thread is in ktls_decrypt */
 
+/*
+ * Sequence numbers in order, modulo 2^64 (as TCP's SEQ_LT): a stream whose
+ * numbers started near 2^64 may wrap to 0 between two records.
+ */
+static inline int
+sb_tls_seq_lt(uint64_t a, uint64_t b)
+{
+	return (int64_t)(a - b) < 0;
+}
+
 /* Records of one socket detached at once, at most. */
 #define SB_TLS_MAXINFLIGHT 4
 

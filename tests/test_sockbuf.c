@@ -787,9 +787,12 @@ mk_parked(struct mbuf *rec, uint64_t seqno, uint32_t reclen)
 /*
  * Several records out at once (a pass and readers helping it): each is
  * detached in turn, those back before the ones ahead of them are parked
- * with their bytes still in sb_tlsdcc, and they leave it in order.
+ * with their bytes still in sb_tlsdcc, and they leave it in order.  With
+ * sequence numbers from base: 0, and 2^64 - 2, where they wrap to 0 among
+ * the records out.
  */
-TEST(several_detached_park_in_order)
+static void
+park_in_order(uint64_t base)
 {
 	struct outstanding before;
 	struct sockbuf sb;
@@ -810,36 +813,36 @@ TEST(several_detached_park_in_order)
 		CHECK_COUNTS(&sb, 0, 0, total - off, off);
 		CHECK_EQ(sb.sb_tls_inflight, i + 1);
 	}
-	sb.sb_tls_seqno = SB_TLS_MAXINFLIGHT;
-	sb.sb_tls_pubseq = 0;
+	sb.sb_tls_seqno = base + SB_TLS_MAXINFLIGHT;
+	sb.sb_tls_pubseq = base;
 	/* Records 3 and 1 are back first: parked, bytes still detached. */
-	sp = mk_parked(rec[3], 3, len[3]);
+	sp = mk_parked(rec[3], base + 3, len[3]);
 	CHECK_EQ(sbpark_ktls_rx(&sb, &sp), 0);
-	sp = mk_parked(rec[1], 1, len[1]);
+	sp = mk_parked(rec[1], base + 1, len[1]);
 	CHECK_EQ(sbpark_ktls_rx(&sb, &sp), 0);
 	CHECK_EQ(sb.sb_tls_nparked, 2);
 	CHECK_EQ(sb.sb_tls_inflight, 2);
 	CHECK_COUNTS(&sb, 0, 0, total - off, off);
 	/* None is record 0's turn. */
-	CHECK_EQ(sbunpark_ktls_rx(&sb, 0, &sp), 0);
+	CHECK_EQ(sbunpark_ktls_rx(&sb, base, &sp), 0);
 	/* Record 0 is back in turn; then 1 leaves the parked ones. */
 	CHECK_EQ(sbdone_ktls_rx(&sb, len[0]), 0);
 	m_freem(rec[0]);
-	sb.sb_tls_pubseq = 1;
+	sb.sb_tls_pubseq = base + 1;
 	CHECK_COUNTS(&sb, 0, 0, total - off, off - len[0]);
-	CHECK_EQ(sbunpark_ktls_rx(&sb, 1, &sp), 1);
+	CHECK_EQ(sbunpark_ktls_rx(&sb, base + 1, &sp), 1);
 	CHECK(sp.sp_data == rec[1] && sp.sp_reclen == len[1]);
 	CHECK(chain_matches(sp.sp_data, len[0], len[1]));
 	m_freem(sp.sp_data);
 	m_freem(sp.sp_control);
-	sb.sb_tls_pubseq = 2;
+	sb.sb_tls_pubseq = base + 2;
 	CHECK_COUNTS(&sb, 0, 0, total - off, len[2] + len[3]);
 	/* Record 3 waits for 2; with 2 back, it goes too. */
-	CHECK_EQ(sbunpark_ktls_rx(&sb, 2, &sp), 0);
+	CHECK_EQ(sbunpark_ktls_rx(&sb, base + 2, &sp), 0);
 	CHECK_EQ(sbdone_ktls_rx(&sb, len[2]), 0);
 	m_freem(rec[2]);
-	sb.sb_tls_pubseq = 3;
-	CHECK_EQ(sbunpark_ktls_rx(&sb, 3, &sp), 1);
+	sb.sb_tls_pubseq = base + 3;
+	CHECK_EQ(sbunpark_ktls_rx(&sb, base + 3, &sp), 1);
 	CHECK(chain_matches(sp.sp_data, off - len[3], len[3]));
 	m_freem(sp.sp_data);
 	m_freem(sp.sp_control);
@@ -853,6 +856,12 @@ TEST(several_detached_park_in_order)
 	m_freem(extra);
 	sb_teardown(&sb);
 	CHECK_BALANCED(before);
+}
+
+TEST(several_detached_park_in_order)
+{
+	park_in_order(0);
+	park_in_order(UINT64_MAX - 1);
 }
 
 /*
