@@ -578,7 +578,8 @@ main(int argc, char **argv)
 		if (!selected(only, only_backend, b, V_CIPHER))
 			continue;
 		for (v = V_BACKEND; v < NVARIANTS; v++) {
-			double w[MAXROUNDS], c2[MAXROUNDS], wm, cm;
+			double w[MAXROUNDS], c2[MAXROUNDS];
+			size_t n = (size_t)rounds;
 
 			if (!selected(only, only_backend, b, v))
 				continue;
@@ -587,22 +588,14 @@ main(int argc, char **argv)
 				c2[r] = cpurec[b][V_CIPHER][r] /
 				    cpurec[b][v][r];
 			}
-			wm = bl_median(w, (size_t)rounds);
-			cm = bl_median(c2, (size_t)rounds);
 			printf("%-8s %-20s %6.3f [%6.3f..%6.3f] %6.3f "
 			    "[%6.3f..%6.3f]\n", backends[b].name, vnames[v],
-			    wm, bl_min(w, (size_t)rounds),
-			    bl_max(w, (size_t)rounds), cm,
-			    bl_min(c2, (size_t)rounds),
-			    bl_max(c2, (size_t)rounds));
-			bl_result_add(backends[b].name, vnames[v],
-			    "ratio_wall_vs_cipher", "x", wm,
-			    bl_min(w, (size_t)rounds),
-			    bl_max(w, (size_t)rounds), (unsigned int)rounds);
-			bl_result_add(backends[b].name, vnames[v],
-			    "ratio_cpu_vs_cipher", "x", cm,
-			    bl_min(c2, (size_t)rounds),
-			    bl_max(c2, (size_t)rounds), (unsigned int)rounds);
+			    bl_median(w, n), bl_min(w, n), bl_max(w, n),
+			    bl_median(c2, n), bl_min(c2, n), bl_max(c2, n));
+			bl_result_add_rounds(backends[b].name, vnames[v],
+			    "ratio_wall_vs_cipher", "x", w, n);
+			bl_result_add_rounds(backends[b].name, vnames[v],
+			    "ratio_cpu_vs_cipher", "x", c2, n);
 		}
 	}
 	bl_note("method", "%zu records of 16 KiB per turn, staged in "

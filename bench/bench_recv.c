@@ -908,16 +908,12 @@ ratios(const char *group, const struct cell *cells, int rounds)
 			}
 			snprintf(name, sizeof(name), "throughput_vs_%s",
 			    mnames[others[j]]);
-			bl_result_add(group, mnames[us[i]], name, "x",
-			    bl_median(w, (size_t)rounds),
-			    bl_min(w, (size_t)rounds),
-			    bl_max(w, (size_t)rounds), (unsigned int)rounds);
+			bl_result_add_rounds(group, mnames[us[i]], name, "x",
+			    w, (size_t)rounds);
 			snprintf(name, sizeof(name), "efficiency_vs_%s",
 			    mnames[others[j]]);
-			bl_result_add(group, mnames[us[i]], name, "x",
-			    bl_median(c, (size_t)rounds),
-			    bl_min(c, (size_t)rounds),
-			    bl_max(c, (size_t)rounds), (unsigned int)rounds);
+			bl_result_add_rounds(group, mnames[us[i]], name, "x",
+			    c, (size_t)rounds);
 		}
 	}
 }

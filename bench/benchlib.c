@@ -177,6 +177,14 @@ bl_result_add(const char *group, const char *variant, const char *metric,
 	r->n = n;
 }
 
+void
+bl_result_add_rounds(const char *group, const char *variant,
+    const char *metric, const char *unit, const double *v, size_t n)
+{
+	bl_result_add(group, variant, metric, unit, bl_median(v, n),
+	    bl_min(v, n), bl_max(v, n), (unsigned int)n);
+}
+
 double
 bl_result_get(const char *group, const char *variant, const char *metric)
 {

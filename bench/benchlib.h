@@ -52,6 +52,9 @@ struct bl_result {
 void bl_result_add(const char *group, const char *variant,
     const char *metric, const char *unit, double value, double lo, double hi,
     unsigned int n);
+/* A result from one value per round: their median, minimum and maximum. */
+void bl_result_add_rounds(const char *group, const char *variant,
+    const char *metric, const char *unit, const double *v, size_t n);
 /* The value of a result added before, or a negative number when none. */
 double bl_result_get(const char *group, const char *variant,
     const char *metric);

@@ -320,8 +320,8 @@ help_reader_main(void *arg)
  * with a broken tag.
  */
 static void
-help_setup(struct tg_conn *c, struct help_reader *r, int nsend,
-    char (*payload)[HELP_LEN], const int *bad)
+help_send(struct tg_conn *c, int nsend, char (*payload)[HELP_LEN],
+    const int *bad)
 {
 	uint8_t wire[TG_MAX_RECORD];
 	ssize_t n;
@@ -339,10 +339,23 @@ help_setup(struct tg_conn *c, struct help_reader *r, int nsend,
 		if (k == 0)
 			sem_wait(&hook_detached);
 	}
-	/* Let the input thread queue them all. */
+}
+
+static void
+help_start_reader(struct tg_conn *c, struct help_reader *r)
+{
+	/* Let the input thread queue everything sent. */
 	tg_sleep_ms(50);
 	r->fd = c->rx;
 	REQUIRE(pthread_create(&r->t, NULL, help_reader_main, r) == 0);
+}
+
+static void
+help_setup(struct tg_conn *c, struct help_reader *r, int nsend,
+    char (*payload)[HELP_LEN], const int *bad)
+{
+	help_send(c, nsend, payload, bad);
+	help_start_reader(c, r);
 }
 
 static void
@@ -476,16 +489,7 @@ helper_then_bad_header_or_eof(void *p)
 		r.stop_at_error = 1;
 		/* Records 0-2 and, behind them, the bad part: the helper
 		 * takes 1 and 2 only. */
-		helped = 0;
-		ktls_test_help_hook = help_hook;
-		hook_arm(c.rx, HOOK_WAIT);
-		for (k = 0; k < 3; k++) {
-			n = tg_conn_make(&c, 23, payload[k], HELP_LEN, 0, wire);
-			REQUIRE(n > 0);
-			REQUIRE(tg_write_all(c.tx, wire, (size_t)n) == n);
-			if (k == 0)
-				sem_wait(&hook_detached);
-		}
+		help_send(&c, 3, payload, NULL);
 		if (eof) {
 			n = tg_conn_make(&c, 23, payload[0], HELP_LEN, 0, wire);
 			REQUIRE(n > 0);
@@ -494,9 +498,7 @@ helper_then_bad_header_or_eof(void *p)
 		} else
 			REQUIRE(tg_write_all(c.tx, badhdr, sizeof(badhdr)) ==
 			    (ssize_t)sizeof(badhdr));
-		tg_sleep_ms(50);
-		r.fd = c.rx;
-		REQUIRE(pthread_create(&r.t, NULL, help_reader_main, &r) == 0);
+		help_start_reader(&c, &r);
 		CHECK(wait_parked(c.rx, 2));
 		CHECK_EQ(helped, 2);
 		sem_post(&hook_release);
