@@ -5,9 +5,9 @@
  * For each of the six suites (TLS 1.2 and 1.3 with AES-128-GCM,
  * AES-256-GCM and ChaCha20-Poly1305) and each record size (16 KiB, 1 KiB,
  * 64 B of content) about 1 MiB of consecutive records is sealed once and
- * laid out as the input threads lay a stream into 16 KiB clusters: a record
- * that crosses a cluster boundary is a chain of two or three mbufs.  The
- * variants then take turns decrypting every record of it:
+ * laid out as the input threads lay a stream out (input_layout): each
+ * record in one cluster, so one mbuf.  The variants then take turns
+ * decrypting every record of it:
  *
  *   openssl   the OpenSSL backend over the mbuf chains
  *   ipsecmb   the ipsec-mb backend over the mbuf chains
@@ -155,8 +155,10 @@ work_init(struct work *w, const struct suite *su, uint32_t size)
 		content[i] = (uint8_t)(i * 31 + 3);
 
 	/*
-	 * Records back to back, as on the wire; each record's chain is cut
-	 * where the stream crosses a 16 KiB cluster boundary.
+	 * Records back to back, as on the wire; each record's chain is one
+	 * mbuf, as the input threads' layout leaves a stream whose record
+	 * lengths it has seen (the loop would cut a record longer than a
+	 * cluster where the clusters end).
 	 */
 	for (i = 0, pos = 0; i < w->nrec; i++, pos += rl) {
 		if (bl_seal(sealer, i, TLS_RLTYPE_APP, content, size,
@@ -169,7 +171,7 @@ work_init(struct work *w, const struct suite *su, uint32_t size)
 		w->reclen[i] = (uint32_t)rl;
 		nseg = 0;
 		for (cut = pos; cut < pos + rl; cut += seglen) {
-			seglen = MJUM16BYTES - cut % MJUM16BYTES;
+			seglen = MJUMTLSBYTES;
 			if (seglen > pos + rl - cut)
 				seglen = pos + rl - cut;
 			m = &w->mb[i * MAXSEG + nseg];

@@ -20,7 +20,7 @@
 #include "mbuf.h"
 #include "tls_record.h"
 
-#define MAX_TOTAL (3 * MJUM16BYTES)
+#define MAX_TOTAL (3 * MJUMTLSBYTES)
 #define MAX_SEGS 600
 
 static uint8_t flat[MAX_TOTAL];
@@ -39,7 +39,7 @@ add_mbuf(struct mbuf ***tailp, unsigned int kind, uint32_t lead,
 	else if (kind == 1)
 		m = m_getcl(MT_DATA, MCLBYTES);
 	else
-		m = m_getcl(MT_DATA, MJUM16BYTES);
+		m = m_getcl(MT_DATA, MJUMTLSBYTES);
 	if (m == NULL)
 		abort();
 	cap = m_bufsize(m);

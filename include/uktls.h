@@ -363,6 +363,13 @@ struct uktls_stats {
 	uint32_t workers;
 	uint32_t input_threads;
 	char crypto_backend[32];  /* name of the default backend */
+	/*
+	 * Records that reached decryption in more than one buffer (a read
+	 * ended inside them and their rest went elsewhere); the input threads
+	 * lay records out whole where they can, and each cut costs the
+	 * cipher a pass over it.
+	 */
+	uint64_t records_split;
 };
 
 /* This process's counters.  0 or EINVAL. */

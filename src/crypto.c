@@ -136,10 +136,12 @@ crypto_calib_seal(const struct tls_session_params *p, uint8_t *rec)
 /*
  * Time each of the n backends in cands on a valid 16 KiB record of p's
  * cipher and return the fastest, or NULL when none could be timed (the
- * caller then takes the first).  The record lies in a 16 KiB mbuf and a
- * short one after it, as the input threads lay it out, and is restored from
- * a copy before each decryption, a cost the same for every backend.
+ * caller then takes the first).  The record lies in two mbufs, cut
+ * CALIB_CUT bytes in as a read that ended inside it leaves it (the harder
+ * case for a backend: whole records are one mbuf), and is restored from a
+ * copy before each decryption, a cost the same for every backend.
  */
+#define CALIB_CUT 16384
 static const struct ktls_crypto_backend *
 crypto_calibrate(const struct tls_session_params *sp,
     const struct ktls_crypto_backend *const *cands, size_t n)
@@ -182,10 +184,10 @@ crypto_calibrate(const struct tls_session_params *sp,
 	/* Plain mbuf headers over our buffer: nothing from the pools. */
 	m0->m_type = m1->m_type = MT_DATA;
 	m0->m_data = (char *)work;
-	m0->m_len = MJUM16BYTES;
+	m0->m_len = CALIB_CUT;
 	m0->m_next = m1;
-	m1->m_data = (char *)work + MJUM16BYTES;
-	m1->m_len = CALIB_RECLEN - MJUM16BYTES;
+	m1->m_data = (char *)work + CALIB_CUT;
+	m1->m_len = CALIB_RECLEN - CALIB_CUT;
 
 	/*
 	 * Set up each backend and check that it opens the record, which

@@ -25,6 +25,7 @@
 #include "ktls.h"
 #include "mbuf.h"
 #include "socket.h"
+#include "tls_record.h"
 
 /* At most this many clusters are filled by one recvmsg. */
 #define INPUT_IOV 8
@@ -49,10 +50,10 @@ static atomic_uint input_next;
 
 /*
  * Ranges shorter than this are copied out of the shared cluster: a range
- * that stays (an idle peer's partial record) then pins at most four times
- * its size, not a whole 16 KiB cluster, whatever the other sockets do.
+ * that stays (an idle peer's partial record) then pins about four times
+ * its size, not a whole large cluster, whatever the other sockets do.
  */
-#define INPUT_COPY_MAX (MJUM16BYTES / 4)
+#define INPUT_COPY_MAX 4096
 
 /*
  * Copy len bytes into the empty inline mbuf m and further inline mbufs
@@ -92,6 +93,166 @@ input_room(const struct mbuf *cl)
 	    (uint32_t)(cl->m_data - cl->m_ext->cl_buf));
 }
 
+/* ---- record boundaries and the layout of a read ------------------------ */
+
+_Static_assert(MJUMTLSBYTES >= TLS_HEADER_LEN + TLS13_MAX_CIPHERTEXT_LEN,
+    "a large cluster holds any record a TLS 1.2 or 1.3 peer may send");
+
+void
+input_track_bytes(struct input_track *tr, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t k, n;
+
+	while (len > 0 && !tr->tr_lost) {
+		if (tr->tr_left > 0) {
+			k = len < tr->tr_left ? (uint32_t)len : tr->tr_left;
+			tr->tr_left -= k;
+			p += k;
+			len -= k;
+			continue;
+		}
+		k = (uint32_t)(TLS_HEADER_LEN - tr->tr_hdrlen);
+		if (k > len)
+			k = (uint32_t)len;
+		memcpy(tr->tr_hdr + tr->tr_hdrlen, p, k);
+		tr->tr_hdrlen = (uint8_t)(tr->tr_hdrlen + k);
+		p += k;
+		len -= k;
+		if (tr->tr_hdrlen < TLS_HEADER_LEN)
+			break;
+		tr->tr_hdrlen = 0;
+		n = (uint32_t)tr->tr_hdr[3] << 8 | tr->tr_hdr[4];
+		if (tr->tr_hdr[1] != TLS_MAJOR_VER_ONE ||
+		    n > TLS13_MAX_CIPHERTEXT_LEN) {
+			/*
+			 * No peer sends this; the engine will fail the stream
+			 * when it gets there.  Until then reads fill clusters
+			 * in turn, as they do before the first header.
+			 */
+			tr->tr_lost = 1;
+			tr->tr_left = 0;
+			tr->tr_reclen = 0;
+			break;
+		}
+		tr->tr_left = n;
+		tr->tr_reclen = TLS_HEADER_LEN + n;
+	}
+}
+
+#define INPUT_UNBOUNDED UINT32_MAX
+
+/*
+ * Bytes from the stream's position to where tr expects a record to end:
+ * the record under way (first) or the one after.  INPUT_UNBOUNDED when
+ * nothing is known.
+ */
+static uint32_t
+input_piece(const struct input_track *tr, int first)
+{
+	if (tr->tr_lost || tr->tr_reclen == 0)
+		return INPUT_UNBOUNDED;
+	if (first && tr->tr_left > 0)
+		return tr->tr_left;
+	if (first && tr->tr_hdrlen > 0)
+		return tr->tr_reclen - tr->tr_hdrlen; /* tr_reclen >= 5 */
+	return tr->tr_reclen;
+}
+
+unsigned int
+input_layout(const struct input_track *tr, uint32_t want,
+    const uint32_t *room, unsigned int ncl, int cont, uint32_t *len,
+    uint8_t *fresh)
+{
+	uint32_t need, avail, take;
+	unsigned int i;
+
+	need = input_piece(tr, 1);
+	for (i = 0; i < ncl && want > 0; i++) {
+		len[i] = 0;
+		fresh[i] = 0;
+		avail = room[i];
+		KASSERT(avail > 0 && avail <= MJUMTLSBYTES,
+		    ("input_layout: cluster %u has room %u", i, avail));
+		while (want > 0 && avail > 0) {
+			take = need < want ? need : want;
+			if (take <= avail) {
+				/* The piece (or the read's last bytes) fits. */
+				len[i] += take;
+				avail -= take;
+				want -= take;
+				if (need != INPUT_UNBOUNDED) {
+					need -= take;
+					if (need == 0)
+						need = input_piece(tr, 0);
+				}
+				continue;
+			}
+			if (need == INPUT_UNBOUNDED || need > MJUMTLSBYTES ||
+			    (len[i] == 0 && avail == MJUMTLSBYTES) ||
+			    (len[i] == 0 && i == 0 && cont)) {
+				/*
+				 * No cluster holds it whole (or its start
+				 * already lies in this one, which ran out of
+				 * room: it was longer than guessed): fill this
+				 * one.
+				 */
+				len[i] += avail;
+				want -= avail;
+				if (need != INPUT_UNBOUNDED)
+					need -= avail;
+				break;
+			}
+			if (len[i] == 0) {
+				/*
+				 * Nothing of this read here yet: an empty
+				 * cluster in this one's place.  The room given
+				 * up is at most one record's worth, and the
+				 * bytes already in the cluster keep it alive
+				 * only until they are read.
+				 */
+				fresh[i] = 1;
+				avail = MJUMTLSBYTES;
+				continue;
+			}
+			/* The next record starts in the next cluster. */
+			break;
+		}
+	}
+	return i;
+}
+
+/*
+ * The record under way began in a cluster this thread is still filling:
+ * put that cluster first, so that the rest of the record continues it (and
+ * sbappend_ktls_rx extends the same mbuf) instead of starting elsewhere.
+ * Sockbuf locked.
+ */
+static int
+input_continue_first(struct mbuf **cl, unsigned int ncl,
+    const struct sockbuf *sb)
+{
+	const struct mbuf *tail = sb->sb_mtlstail;
+	struct mbuf *t;
+	unsigned int i;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	if (tail == NULL || (tail->m_flags & M_EXT) == 0)
+		return 0;
+	for (i = 0; i < ncl; i++) {
+		if (cl[i] == NULL || cl[i]->m_ext != tail->m_ext ||
+		    cl[i]->m_data + cl[i]->m_len != tail->m_data + tail->m_len)
+			continue;
+		if (i != 0) {
+			t = cl[0];
+			cl[0] = cl[i];
+			cl[i] = t;
+		}
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * Read what so has, up to its free space, into the clusters cl[0..ncl-1]
  * that the calling thread owns, and queue it.  Called with the sockbuf
@@ -106,12 +267,15 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
     int rearm, int wait)
 {
 	struct sockbuf *sb = &so->so_rcv;
+	struct input_track *tr = &so->so_in_track;
 	struct iovec iov[INPUT_IOV];
 	struct mbuf *share[INPUT_IOV], *chain = NULL, **tailp = &chain;
 	struct msghdr msg;
-	uint32_t space, want, k, nio = 0, i;
+	uint32_t space, k, nio = 0, nlay, i;
+	uint32_t room[INPUT_IOV], lens[INPUT_IOV];
+	uint8_t fresh[INPUT_IOV];
 	ssize_t n;
-	int error = 0;
+	int error = 0, cont = 0, whole;
 
 	SOCKBUF_LOCK_ASSERT(sb);
 	KASSERT(so->so_input_state == SOI_ARMED && ncl <= INPUT_IOV,
@@ -123,33 +287,39 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		return 0;
 	}
 	so->so_input_state = SOI_BUSY;
+	if (tr->tr_left > 0 || tr->tr_hdrlen > 0)
+		cont = input_continue_first(cl, ncl, sb);
 	SOCKBUF_UNLOCK(sb);
 
 	/*
-	 * Prepare the clusters and, for each, the mbuf that will carry its
-	 * range: taken before the read so that bytes once read are never
-	 * lost for want of an mbuf.
+	 * Lay the read out record by record (input_layout), then prepare the
+	 * clusters and, for each, the mbuf that will carry its range: taken
+	 * before the read so that bytes once read are never lost for want of
+	 * an mbuf.
 	 */
-	want = space;
-	for (i = 0; i < ncl && want > 0; i++) {
+	for (i = 0; i < ncl; i++) {
 		if (cl[i] != NULL && input_room(cl[i]) < INPUT_MIN_ROOM) {
 			m_free(cl[i]);
 			cl[i] = NULL;
 		}
+		room[i] = cl[i] != NULL ? input_room(cl[i]) : MJUMTLSBYTES;
+	}
+	nlay = input_layout(tr, space, room, ncl, cont, lens, fresh);
+	for (i = 0; i < nlay; i++) {
+		if (cl[i] != NULL && fresh[i]) {
+			m_free(cl[i]);
+			cl[i] = NULL;
+		}
 		if (cl[i] == NULL) {
-			cl[i] = m_getcl(MT_DATA, MJUM16BYTES);
+			cl[i] = m_getcl(MT_DATA, MJUMTLSBYTES);
 			if (cl[i] == NULL)
 				break;
 		}
 		share[i] = m_get(MT_DATA);
 		if (share[i] == NULL)
 			break;
-		k = input_room(cl[i]);
-		if (k > want)
-			k = want;
 		iov[i].iov_base = cl[i]->m_data + cl[i]->m_len;
-		iov[i].iov_len = k;
-		want -= k;
+		iov[i].iov_len = lens[i];
 		nio++;
 	}
 	if (nio == 0) {
@@ -178,16 +348,41 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			continue;
 		}
 		n -= k;
-		if (k <= (uint32_t)MLEN) {
+		input_track_bytes(tr, iov[i].iov_base, k);
+		/*
+		 * Short ranges are copied only at the end of what was read,
+		 * where a peer that went quiet may leave them for long; one
+		 * with more bytes after it ends a record the read carried on
+		 * past, which is decrypted soon.  The rest of the record
+		 * under way, right after its bytes so far in the same
+		 * cluster, is never copied: in the cluster, sbappend_ktls_rx
+		 * extends that mbuf, so the record stays one range (a copy
+		 * would add mbufs to it) and pins nothing more.
+		 */
+		whole = k >= INPUT_COPY_MAX || n > 0 || (i == 0 && cont);
+		if (whole && input_room(cl[i]) - k < INPUT_MIN_ROOM) {
+			/*
+			 * The cluster is done with this range (the next read
+			 * would retire it): the range goes out in the
+			 * thread's own mbuf, with its reference, instead of a
+			 * second mbuf sharing the cluster.  With one record
+			 * per cluster that is every full record.
+			 */
+			m_free(share[i]);
+			share[i] = cl[i];
+			cl[i] = NULL;
+			share[i]->m_data = iov[i].iov_base;
+			share[i]->m_len = k;
+		} else if (!whole && k <= (uint32_t)MLEN) {
 			/*
 			 * A few bytes (a straggler, an idle peer's partial
 			 * header) are copied into the mbuf itself, so that
-			 * they do not pin a 16 KiB cluster the other sockets'
+			 * they do not pin a large cluster the other sockets'
 			 * bytes fill; sbappend_ktls_rx packs such mbufs.
 			 */
 			memcpy(share[i]->m_dat, iov[i].iov_base, k);
 			share[i]->m_len = k;
-		} else if (k >= INPUT_COPY_MAX ||
+		} else if (whole ||
 		    input_copy_small(share[i], iov[i].iov_base, k) != 0) {
 			mcluster_ref(cl[i]->m_ext);
 			share[i]->m_ext = cl[i]->m_ext;
@@ -195,7 +390,8 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			share[i]->m_data = iov[i].iov_base;
 			share[i]->m_len = k;
 		}
-		cl[i]->m_len += k;
+		if (cl[i] != NULL)
+			cl[i]->m_len += k;
 		*tailp = share[i];
 		while (*tailp != NULL)
 			tailp = &(*tailp)->m_next;

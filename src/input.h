@@ -13,7 +13,51 @@
 #ifndef UKTLS_INPUT_H
 #define UKTLS_INPUT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+struct mbuf;
 struct socket;
+
+/*
+ * Where the record boundaries of a socket's stream fall, as its reads have
+ * seen the bytes go by: the input side's own count, apart from the TLS
+ * chain (which the engine parses for itself), so that a read can be laid
+ * out for each record to land whole in one cluster.  Only a hint: a wrong
+ * count costs a split record, never a wrong byte.  Owned by whoever holds
+ * the socket SOI_BUSY (or is enabling it).
+ */
+struct input_track {
+	uint32_t tr_left;   /* bytes of the record under way still to come */
+	uint32_t tr_reclen; /* the last header's record length, header
+			       included: the guess for the next; 0 none yet */
+	uint8_t tr_hdrlen;  /* bytes of the next header seen so far */
+	uint8_t tr_lost;    /* a header no TLS peer sends: no guesses */
+	uint8_t tr_hdr[5];
+};
+
+/* Count len more bytes of the stream (the next ones, in order). */
+void input_track_bytes(struct input_track *tr, const void *buf, size_t len);
+
+/*
+ * Lay out a read of up to want bytes over the clusters a thread holds:
+ * room[i] is what cluster i has free (MJUMTLSBYTES for an empty slot), and
+ * cont says that cluster 0 ends with the start of the record under way.
+ * On return len[i] is how much to read into cluster i and fresh[i] says to
+ * retire it first and read into an empty cluster instead; the clusters used
+ * are 0 .. the returned count - 1, each with len[i] > 0.
+ *
+ * Bytes go into a cluster while the next record (as tr guesses its end)
+ * fits in what is left of it; a record that does not fit moves on to the
+ * next cluster, and to an empty one where the cluster there already holds
+ * bytes, so that each record lies in one cluster.  A record larger than a
+ * cluster, one whose start lies in cluster 0 (cont) but whose rest does not
+ * fit there, or a stream whose boundaries are not known, fills the clusters
+ * in turn.
+ */
+unsigned int input_layout(const struct input_track *tr, uint32_t want,
+    const uint32_t *room, unsigned int ncl, int cont, uint32_t *len,
+    uint8_t *fresh);
 
 int input_start(unsigned int nthreads);
 

@@ -559,6 +559,8 @@ ktls_rx_take_locked(struct socket *so, struct ktls_rx_job *job)
 	}
 	job->j.sp_seqno = sb->sb_tls_seqno++;
 	job->j.sp_reclen = reclen;
+	if (job->j.sp_data->m_next != NULL)
+		KTLS_COUNT(records_split, 1);
 	return 0;
 }
 

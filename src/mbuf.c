@@ -2,9 +2,10 @@
  * mbufs and clusters (the counterpart of FreeBSD's uipc_mbuf.c and the mbuf
  * zones of kern_mbuf.c).
  *
- * Three pools hold mbufs, 2 KiB clusters and 16 KiB clusters.  A pool grows
- * by a slab at a time: one malloc, every page written once so that it is
- * faulted in before it is used, and never freed.  Free objects sit on the
+ * Three pools hold mbufs, 2 KiB clusters and large clusters (MJUMTLSBYTES,
+ * one whole TLS record).  A pool grows by a slab at a time: one malloc,
+ * every page written once so that it is faulted in before it is used, and
+ * never freed.  Free objects sit on the
  * pool's stack (under its mutex) or in a per-thread cache of up to
  * cache_max objects, which the thread fills and drains half a cache at a
  * time so that the common allocation and free take no lock.  A thread's
@@ -77,7 +78,7 @@ static struct mpool pools[POOL_COUNT] = {
 	[POOL_CL2K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0,
 	    sizeof(struct mcluster) + MCLBYTES, 16, "cluster 2k", 32, 0, 0 },
 	[POOL_CL16K] = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0,
-	    sizeof(struct mcluster) + MJUM16BYTES, 4, "cluster 16k", 16, 0,
+	    sizeof(struct mcluster) + MJUMTLSBYTES, 4, "cluster tls", 16, 0,
 	    0 },
 };
 
@@ -461,7 +462,7 @@ m_getcl(int type, uint32_t size)
 	struct mbuf *m;
 	int pi;
 
-	KASSERT(size == MCLBYTES || size == MJUM16BYTES,
+	KASSERT(size == MCLBYTES || size == MJUMTLSBYTES,
 	    ("m_getcl: bad cluster size %u", size));
 	pi = size == MCLBYTES ? POOL_CL2K : POOL_CL16K;
 	m = m_get(type);
@@ -689,7 +690,7 @@ m_append(struct mbuf *m0, uint32_t len, const void *cp, uint32_t *done)
 	while (len > 0) {
 		space = M_TRAILINGSPACE(m);
 		if (space == 0) {
-			n = len > MCLBYTES ? m_getcl(m->m_type, MJUM16BYTES) :
+			n = len > MCLBYTES ? m_getcl(m->m_type, MJUMTLSBYTES) :
 			    len > (uint32_t)MLEN ?
 			    m_getcl(m->m_type, MCLBYTES) : m_get(m->m_type);
 			if (n == NULL) {

@@ -3,7 +3,7 @@
  * decryption, to the reader, in the manner of FreeBSD's sys/mbuf.h.
  *
  * An mbuf holds up to MLEN bytes inline, or points into a reference-counted
- * cluster of MCLBYTES or MJUM16BYTES.  Mbufs are linked into chains through
+ * cluster of MCLBYTES or MJUMTLSBYTES.  Mbufs are linked into chains through
  * m_next (the bytes of one record or stream) and chains into lists of
  * records through m_nextpkt.
  *
@@ -27,7 +27,16 @@
 
 #define MSIZE 256          /* size of an mbuf, header included */
 #define MCLBYTES 2048      /* small cluster */
-#define MJUM16BYTES 16384  /* large cluster: one TLS record's payload */
+/*
+ * Large cluster: one whole TLS record as it comes off the wire.  The
+ * largest record TLS 1.3 allows is 2^14 + 256 bytes of ciphertext after a
+ * 5-byte header (16645 bytes); rounded up to a multiple of 512.  A 16 KiB
+ * cluster would cut every full record in two (a full TLS 1.3 AES-GCM record
+ * is 16406 bytes), which costs the split, a second mbuf and the cipher's
+ * pass over the cut; the input threads lay each record into one cluster of
+ * this size (input_layout).
+ */
+#define MJUMTLSBYTES 16896
 
 /* m_flags */
 #define M_EXT 0x0001      /* data lives in a cluster (m_ext) */
@@ -42,7 +51,7 @@
 
 struct mcluster {
 	atomic_uint cl_refcnt;
-	uint32_t cl_size; /* MCLBYTES or MJUM16BYTES */
+	uint32_t cl_size; /* MCLBYTES or MJUMTLSBYTES */
 	struct mcluster *cl_nextfree;
 	uint32_t cl_pad[12]; /* keep cl_buf 64-byte aligned */
 	char cl_buf[];
@@ -113,7 +122,7 @@ struct mbuf_pool_stats {
 
 void mbuf_pool_setmax(size_t bytes);
 /*
- * Reserve (n > 0) or release (n < 0) room for n mbufs and 16 KiB clusters:
+ * Reserve (n > 0) or release (n < 0) room for n mbufs and large clusters:
  * a socket reserves its worst-case working set when it is enabled, so that
  * the pools hold it before the data path needs it.
  */
@@ -139,7 +148,7 @@ void mbuf_fork_child(void);
 
 /*
  * Allocation.  m_get returns an mbuf with inline storage, m_getcl one with a
- * cluster of the given size (MCLBYTES or MJUM16BYTES).  Both return NULL when
+ * cluster of the given size (MCLBYTES or MJUMTLSBYTES).  Both return NULL when
  * the pool cap is reached or malloc fails; the caller turns that into
  * ENOBUFS.  New mbufs are empty (m_len 0, data at the start of storage).
  */

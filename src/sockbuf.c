@@ -46,7 +46,7 @@ sbinit(struct sockbuf *sb, uint32_t hiwat)
 	pthread_condattr_destroy(&ca);
 	sb->sb_hiwat = hiwat;
 	sb->sb_lowat = hiwat / 2;
-	sb->sb_mbmax = 2 * hiwat + 2 * MJUM16BYTES;
+	sb->sb_mbmax = 2 * hiwat + 2 * MJUMTLSBYTES;
 }
 
 uint32_t

@@ -369,6 +369,8 @@ so_queue_prefix(struct socket *so, const struct tls_enable *en,
 		/* Looked at only once the enable has succeeded: a bad record
 		 * must not kill a connection whose enable then fails. */
 		sbappend_ktls_rx(sb, m);
+		/* The socket's reads go on from the end of these bytes. */
+		input_track_bytes(&so->so_in_track, cipher, cipher_len);
 	}
 	return 0;
 }
@@ -423,7 +425,7 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	 * The worst case this socket holds at once: a full buffer of clusters
 	 * and the partial ones around it, and mbufs for the records in it.
 	 */
-	so->so_resv_clusters = ktls_config.rcvbuf / MJUM16BYTES + 4;
+	so->so_resv_clusters = ktls_config.rcvbuf / MJUMTLSBYTES + 4;
 	so->so_resv_mbufs = 64;
 	mbuf_pool_reserve(so->so_resv_mbufs, so->so_resv_clusters);
 	so->so_rcv.sb_flags = SB_TLS_RX;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include "input.h"
 #include "sockbuf.h"
 
 struct input_thread;
@@ -57,6 +58,8 @@ struct socket {
 	int so_wq_onlist;           /* (sb) on the queue's list: worker visits */
 	struct socket *so_wq_next;  /* work-queue linkage (wq lock) */
 	struct input_thread *so_input;
+	struct input_track so_in_track; /* (SOI_BUSY holder) record
+					   boundaries for laying out reads */
 	struct socket *so_reap_next; /* input thread's reap list */
 	int64_t so_resv_mbufs;      /* pool reservation, released at free */
 	int64_t so_resv_clusters;

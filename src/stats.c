@@ -199,6 +199,7 @@ stats_fill(const struct uktls_stats_region *r, struct uktls_stats *st)
 	st->err_truncated = KTLS_SUM(r, err_truncated);
 	st->err_nomem = KTLS_SUM(r, err_nomem);
 	st->records_cancelled = KTLS_SUM(r, records_cancelled);
+	st->records_split = KTLS_SUM(r, records_split);
 	st->wq_enqueued = KTLS_SUM(r, wq_enqueued);
 	st->wq_depth_max = KTLS_GET(r, wq_depth_max);
 	st->pool_mbufs_total = KTLS_SUM(r, pool_mbufs_total);

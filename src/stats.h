@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define UKTLS_STATS_MAGIC 0x756b746c73737473ULL /* "uktlssts" */
-#define UKTLS_STATS_VERSION 2
+#define UKTLS_STATS_VERSION 3
 #define UKTLS_STATS_MAXWQ 256
 /* Counter slots: one per thread that counts, up to this many at once. */
 #define UKTLS_STATS_NSLOTS 64
@@ -34,6 +34,7 @@ struct uktls_stats_counters {
 	atomic_uint_least64_t bytes_received;
 	atomic_uint_least64_t err_bad_tag, err_bad_header, err_bad_length;
 	atomic_uint_least64_t err_truncated, err_nomem, records_cancelled;
+	atomic_uint_least64_t records_split;
 	atomic_uint_least64_t wq_enqueued;
 	atomic_uint_least64_t pool_mbufs_total, pool_mbufs_free;
 	atomic_uint_least64_t pool_clusters_total, pool_clusters_free;

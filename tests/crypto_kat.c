@@ -172,8 +172,8 @@ kat_chain(const uint8_t *buf, const uint32_t *lens, unsigned int nseg)
 			m = m_get(MT_DATA);
 		else if (lens[i] <= MCLBYTES)
 			m = m_getcl(MT_DATA, MCLBYTES);
-		else if (lens[i] <= MJUM16BYTES)
-			m = m_getcl(MT_DATA, MJUM16BYTES);
+		else if (lens[i] <= MJUMTLSBYTES)
+			m = m_getcl(MT_DATA, MJUMTLSBYTES);
 		else
 			m = NULL;
 		if (m == NULL)

@@ -416,10 +416,11 @@ test_long_random_splits(void *arg)
 				    reclen - pos : MCLBYTES;
 			expect_open(&s, rec_buf, reclen, lens, n, seqno,
 			    payload_buf, plen, "2k clusters");
-			lens[0] = MJUM16BYTES;
-			lens[1] = reclen - MJUM16BYTES;
+			/* Cut 16 KiB in, where a read may end. */
+			lens[0] = 16384;
+			lens[1] = reclen - 16384;
 			expect_open(&s, rec_buf, reclen, lens, 2, seqno,
-			    payload_buf, plen, "16k cluster");
+			    payload_buf, plen, "cut at 16k");
 
 			for (r = 0; r < 40; r++) {
 				ncuts = 1 + kat_rng_below(r < 20 ? 8 : 200);
@@ -474,7 +475,7 @@ test_bad_records(void *arg)
 		reclen = seal_record(&s, seqno, TLS_RLTYPE_APP, content_buf,
 		    clen, 0, rec_buf, payload_buf, &plen);
 		/* The tag straddles two mbufs throughout. */
-		lens[0] = big ? MJUM16BYTES : 20;
+		lens[0] = big ? 16384 : 20;
 		lens[1] = reclen - lens[0] - 7;
 		lens[2] = 7;
 

@@ -50,7 +50,7 @@
 /* ==== the fault hook ================================================== */
 
 static const char *const fault_sites[] = {
-	"mbuf", "cluster 2k", "cluster 16k", "mbuf slab", "mbuf stack",
+	"mbuf", "cluster 2k", "cluster tls", "mbuf slab", "mbuf stack",
 	"ktls session", "ktls wq", "socket", "so table",
 };
 #define NSITES (int)(sizeof(fault_sites) / sizeof(fault_sites[0]))
@@ -335,7 +335,7 @@ drain_pools(struct mbuf **held)
 
 	for (pass = 0; pass < 3; pass++) {
 		for (;;) {
-			m = pass == 0 ? m_getcl(MT_DATA, MJUM16BYTES) :
+			m = pass == 0 ? m_getcl(MT_DATA, MJUMTLSBYTES) :
 			    pass == 1 ? m_getcl(MT_DATA, MCLBYTES) :
 			    m_get(MT_DATA);
 			if (m == NULL)
@@ -692,7 +692,7 @@ test_sweep(void *arg)
 static void
 test_site_windows(void *arg)
 {
-	static const char *const sites[] = { "mbuf", "cluster 16k",
+	static const char *const sites[] = { "mbuf", "cluster tls",
 		"cluster 2k", "mbuf slab" };
 	static const unsigned int windows_ms[] = { 15, 400 };
 	const struct tg_suite *s = arg;

@@ -1108,14 +1108,14 @@ test_stray_bytes(void *arg)
 			if (sb_snapshot(idle[i].rx, &sb) == 0)
 				charged += sb.mbcnt;
 		pinned = (in_use1 > in_use0 ? in_use1 - in_use0 : 0) *
-		    (MJUM16BYTES + 64);
+		    (MJUMTLSBYTES + 64);
 		printf("  %d idle sockets holding %zu bytes each: charged "
 		    "%llu KiB, clusters in use %llu -> %llu (%llu KiB)\n", n,
 		    sizes[z], (unsigned long long)charged >> 10,
 		    (unsigned long long)in_use0, (unsigned long long)in_use1,
 		    (unsigned long long)pinned >> 10);
 		/* Slack: clusters the engine's threads hold or cache. */
-		if (pinned > 8 * charged + 24 * (MJUM16BYTES + 64))
+		if (pinned > 8 * charged + 24 * (MJUMTLSBYTES + 64))
 			harness_fail(__FILE__, __LINE__, "%d idle sockets with "
 			    "%zu bytes each keep %llu KiB of clusters while "
 			    "charged %llu KiB", n, sizes[z],
@@ -1184,7 +1184,7 @@ test_trickle(void *arg)
 	in_use1 = clusters_in_use();
 	REQUIRE(sb_snapshot(tr.rx, &sb) == 0);
 	pinned = (in_use1 > in_use0 ? in_use1 - in_use0 : 0) *
-	    (MJUM16BYTES + 64);
+	    (MJUMTLSBYTES + 64);
 	printf("  %zu-byte pieces: socket holds %u bytes (mark %u), clusters "
 	    "in use %llu -> %llu (%llu KiB)\n", piece, sb.ccc, sb.hiwat,
 	    (unsigned long long)in_use0, (unsigned long long)in_use1,

@@ -71,7 +71,7 @@ mk_mbuf(int kind)
 	case CL2K:
 		return m_getcl(MT_DATA, MCLBYTES);
 	case CL16K:
-		return m_getcl(MT_DATA, MJUM16BYTES);
+		return m_getcl(MT_DATA, MJUMTLSBYTES);
 	default:
 		return m_get(MT_DATA);
 	}
@@ -177,7 +177,7 @@ TEST(m_get_inline)
 
 TEST(m_getcl_sizes)
 {
-	static const uint32_t sizes[] = { MCLBYTES, MJUM16BYTES };
+	static const uint32_t sizes[] = { MCLBYTES, MJUMTLSBYTES };
 	struct outstanding before;
 	struct mbuf *m;
 	size_t i;
@@ -700,10 +700,10 @@ TEST(m_append_fill)
 	CHECK_EQ(t->m_len, MCLBYTES);
 	REQUIRE_EQ(chain_count(m), 4);
 	t = t->m_next;
-	CHECK(t->m_ext->cl_size == MJUM16BYTES && t->m_len == MJUM16BYTES);
+	CHECK(t->m_ext->cl_size == MJUMTLSBYTES && t->m_len == MJUMTLSBYTES);
 	t = t->m_next;
 	CHECK(t->m_ext->cl_size == MCLBYTES);
-	CHECK_EQ(t->m_len, total - MLEN - MCLBYTES - MJUM16BYTES);
+	CHECK_EQ(t->m_len, total - MLEN - MCLBYTES - MJUMTLSBYTES);
 	CHECK(chain_matches(m, 0, total));
 	m_sanity(m, "m_append_fill");
 
@@ -772,7 +772,7 @@ TEST(m_append_enobufs)
 	m = m_getcl(MT_DATA, MCLBYTES);
 	REQUIRE(m != NULL);
 	CHECK_EQ(m_append(m, 48, buf, NULL), 0);
-	fault_set("cluster 16k");
+	fault_set("cluster tls");
 	CHECK_EQ(m_append(m, len - 48, buf + 48, &done), ENOBUFS);
 	fault_set(NULL);
 	/* What fitted is appended and counted; nothing else is. */
@@ -929,13 +929,13 @@ TEST(fault_hook)
 	fault_set("mbuf");
 	CHECK(m_get(MT_DATA) == NULL);
 	CHECK(m_getcl(MT_DATA, MCLBYTES) == NULL);
-	CHECK(m_getcl(MT_DATA, MJUM16BYTES) == NULL);
+	CHECK(m_getcl(MT_DATA, MJUMTLSBYTES) == NULL);
 	CHECK_EQ(fault_hits, 3);
 	CHECK_BALANCED(before);
 
 	fault_set("cluster 2k");
 	CHECK(m_getcl(MT_DATA, MCLBYTES) == NULL);
-	m = m_getcl(MT_DATA, MJUM16BYTES);
+	m = m_getcl(MT_DATA, MJUMTLSBYTES);
 	CHECK(m != NULL);
 	m_freem(m);
 	m = m_get(MT_DATA);
@@ -944,8 +944,8 @@ TEST(fault_hook)
 	CHECK_EQ(fault_hits, 1);
 	CHECK_BALANCED(before);
 
-	fault_set("cluster 16k");
-	CHECK(m_getcl(MT_DATA, MJUM16BYTES) == NULL);
+	fault_set("cluster tls");
+	CHECK(m_getcl(MT_DATA, MJUMTLSBYTES) == NULL);
 	m = m_getcl(MT_DATA, MCLBYTES);
 	CHECK(m != NULL);
 	m_freem(m);

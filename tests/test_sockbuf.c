@@ -154,7 +154,7 @@ mk_mbuf(int kind, int type)
 		m = m_getcl(type, MCLBYTES);
 		break;
 	case CL16K:
-		m = m_getcl(type, MJUM16BYTES);
+		m = m_getcl(type, MJUMTLSBYTES);
 		break;
 	default:
 		m = m_get(type);
@@ -1448,7 +1448,7 @@ rnd_tls_mbuf(struct rstate *st)
 			len = rng_range(1, 2000);
 			if (rng() % 5 == 0)
 				off += rng_range(1, 100);
-			if (off + len > MJUM16BYTES)
+			if (off + len > MJUMTLSBYTES)
 				break;
 			st->pend[st->npend++] = mk_share(c, off, len);
 			off += len;

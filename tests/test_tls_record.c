@@ -916,7 +916,7 @@ chain_from_segs(const uint8_t *buf, const uint32_t *lens, unsigned int nseg)
 		else if (lens[i] <= MCLBYTES)
 			m = m_getcl(MT_DATA, MCLBYTES);
 		else
-			m = m_getcl(MT_DATA, MJUM16BYTES);
+			m = m_getcl(MT_DATA, MJUMTLSBYTES);
 		if (m == NULL)
 			abort();
 		memcpy(m->m_data, buf, lens[i]);
@@ -1108,7 +1108,7 @@ TEST(inner_type_max_content)
 		big[i] = (uint8_t)(i % 255 + 1);
 
 	/* 16384 content + type + 20 pad: accepted. */
-	m = m_getcl(MT_DATA, MJUM16BYTES);
+	m = m_getcl(MT_DATA, MJUMTLSBYTES);
 	REQUIRE(m != NULL);
 	memset(big + 16384, 0, 64);
 	big[16384] = 23;

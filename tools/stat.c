@@ -35,6 +35,7 @@ struct pstat {
 	X(records_decrypted) X(bytes_decrypted) X(bytes_received)          \
 	X(err_bad_tag) X(err_bad_header) X(err_bad_length)                 \
 	X(err_truncated) X(err_nomem) X(records_cancelled)                 \
+	X(records_split)                                                   \
 	X(wq_enqueued) X(wq_depth_max)                                     \
 	X(pool_mbufs_total) X(pool_mbufs_free)                             \
 	X(pool_clusters_total) X(pool_clusters_free) X(pool_bytes)
@@ -56,6 +57,7 @@ static const char stat_usage[] =
 "  err_bad_tag, err_bad_header,       errors by kind (EBADMSG, EINVAL,\n"
 "  err_bad_length, err_truncated,     EMSGSIZE, EMSGSIZE at EOF, ENOBUFS)\n"
 "  err_nomem, records_cancelled       and records cut while decrypting\n"
+"  records_split                      records that came in several buffers\n"
 "  wq_enqueued, wq_depth_max,         work queues: sockets queued, deepest\n"
 "  wq_depth                           queue seen, current depth of each\n"
 "  pool_*                             mbufs and clusters (total, free), bytes\n"
