@@ -705,6 +705,7 @@ struct run_result {
 	uint64_t bytes, wall_ns, cpu_ns, allocs, reads, csw;
 	uint64_t steady_allocs, steady_bytes; /* after warm-up, see above */
 	uint64_t sys[NSYS];
+	uint64_t split;  /* records that reached decryption in pieces */
 };
 
 /*
@@ -720,6 +721,7 @@ run_stream(enum mode m, int n, size_t total, struct run_result *res)
 	SSL *ssl[MAXCONNS];
 	size_t per_conn;
 	uint64_t t0, c0, expect, csw0, csw1;
+	struct uktls_stats st0, st1;
 	pid_t pid;
 	int i, st, error;
 
@@ -772,6 +774,7 @@ run_stream(enum mode m, int n, size_t total, struct run_result *res)
 	atomic_store(&nallocs, 0);
 	for (i = 0; i < NSYS; i++)
 		atomic_store(&nsys[i], 0);
+	(void)uktls_get_stats(&st0);
 	t0 = bl_now_ns();
 	c0 = rusage_ns(&csw0);
 	atomic_store(&counting, 1);
@@ -784,6 +787,8 @@ run_stream(enum mode m, int n, size_t total, struct run_result *res)
 	res->csw = csw1 - csw0;
 	res->wall_ns = bl_now_ns() - t0;
 	res->allocs = atomic_load(&nallocs);
+	(void)uktls_get_stats(&st1);
+	res->split = st1.records_split - st0.records_split;
 	res->steady_allocs = res->steady_bytes = 0;
 	if (atomic_load(&warm_done)) {
 		res->steady_allocs = res->allocs - atomic_load(&warm_allocs);
@@ -828,6 +833,7 @@ struct cell {
 	double allocs_per_rec[MAXROUNDS], csw_per_rec[MAXROUNDS];
 	double steady_allocs_per_rec[MAXROUNDS];
 	double sys_per_rec[NSYS][MAXROUNDS];
+	double split_per_rec[MAXROUNDS];
 };
 
 static void
@@ -875,6 +881,15 @@ report_cell(const char *group, enum mode m, struct cell *c, int rounds)
 		    (unsigned int)rounds);
 		if (v >= 0.005)
 			printf(" %s %.2f", sysnames[k], v);
+	}
+	if (is_uktls(m)) {
+		double v = bl_median(c->split_per_rec, (size_t)rounds);
+
+		bl_result_add(group, mnames[m], "split_records", "fraction",
+		    v, bl_min(c->split_per_rec, (size_t)rounds),
+		    bl_max(c->split_per_rec, (size_t)rounds),
+		    (unsigned int)rounds);
+		printf("; records split %.1f%%", 100 * v);
 	}
 	printf("\n");
 }
@@ -947,6 +962,8 @@ measure(const char *group, int n, size_t total, int rounds)
 			cells[m].allocs_per_rec[r] = (double)res.allocs /
 			    ((double)res.bytes / RECORD);
 			cells[m].csw_per_rec[r] = (double)res.csw /
+			    ((double)res.bytes / RECORD);
+			cells[m].split_per_rec[r] = (double)res.split /
 			    ((double)res.bytes / RECORD);
 			cells[m].steady_allocs_per_rec[r] =
 			    res.steady_bytes == 0 ? 0 :
