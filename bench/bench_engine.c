@@ -151,8 +151,9 @@ sample_end(struct sample *s, uint64_t t0, uint64_t c0, uint64_t staged)
  * The input thread's part of staging: reads of up to STAGE_READ bytes laid
  * out by input_layout over the clusters the thread holds (sg_slot), each
  * range handed over as input_fill_locked hands it: in the cluster's own
- * mbuf when the range finishes the cluster, in a second mbuf sharing it
- * otherwise, copied into inline mbufs when it is short and ends the read.
+ * mbuf when the range finishes the cluster, in a second mbuf taken after
+ * the read and sharing it otherwise, copied into inline mbufs when it is
+ * short and ends the read.
  * All of that is timed, the tracking of record boundaries over the bytes
  * read included; the copy into the clusters that stands for recvmsg is
  * not (its time is added up in sg_staged).
@@ -183,7 +184,7 @@ stage_read(struct stager *sg, size_t len, struct mbuf **chunks, size_t *n)
 {
 	uint32_t room[STAGE_IOV], lens[STAGE_IOV], k, off;
 	uint8_t fresh[STAGE_IOV];
-	struct mbuf *t, *m, *p, *cl, *share[STAGE_IOV];
+	struct mbuf *t, *m, *p, *cl;
 	unsigned int i, nlay;
 	uint64_t st;
 	size_t pos;
@@ -223,8 +224,7 @@ stage_read(struct stager *sg, size_t len, struct mbuf **chunks, size_t *n)
 		}
 		if (sg->sg_slot[i] == NULL)
 			sg->sg_slot[i] = m_getcl(MT_DATA, MJUMTLSBYTES);
-		share[i] = m_get(MT_DATA);
-		if (sg->sg_slot[i] == NULL || share[i] == NULL)
+		if (sg->sg_slot[i] == NULL)
 			die("stage: pools", ENOBUFS);
 	}
 
@@ -238,12 +238,16 @@ stage_read(struct stager *sg, size_t len, struct mbuf **chunks, size_t *n)
 	for (i = 0; i < nlay; i++) {
 		cl = sg->sg_slot[i];
 		k = lens[i];
-		m = share[i];
 		src = cl->m_data + cl->m_len;
 		input_track_bytes(&sg->sg_tr, src, k);
 		whole = k >= STAGE_COPY_MAX || i + 1 < nlay || (i == 0 && cont);
-		if (whole && stage_room(cl) - k < STAGE_MIN_ROOM) {
-			m_free(m);
+		m = NULL;
+		if (!whole || stage_room(cl) - k >= STAGE_MIN_ROOM) {
+			m = m_get(MT_DATA);
+			if (m == NULL)
+				die("stage: pools", ENOBUFS);
+		}
+		if (m == NULL) {
 			m = cl;
 			sg->sg_slot[i] = NULL;
 			m->m_data = src;

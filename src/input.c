@@ -269,7 +269,7 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 	struct sockbuf *sb = &so->so_rcv;
 	struct input_track *tr = &so->so_in_track;
 	struct iovec iov[INPUT_IOV];
-	struct mbuf *share[INPUT_IOV], *chain = NULL, **tailp = &chain;
+	struct mbuf *m, *chain = NULL, **tailp = &chain;
 	struct msghdr msg;
 	uint32_t space, k, nio = 0, nlay, i;
 	uint32_t room[INPUT_IOV], lens[INPUT_IOV];
@@ -292,10 +292,10 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 	SOCKBUF_UNLOCK(sb);
 
 	/*
-	 * Lay the read out record by record (input_layout), then prepare the
-	 * clusters and, for each, the mbuf that will carry its range: taken
-	 * before the read so that bytes once read are never lost for want of
-	 * an mbuf.
+	 * Lay the read out record by record (input_layout) and prepare the
+	 * clusters.  No mbuf is taken for the ranges beforehand: the
+	 * thread's own mbuf on each cluster can always carry what was read
+	 * into it, so no byte read is ever lost for want of one.
 	 */
 	for (i = 0; i < ncl; i++) {
 		if (cl[i] != NULL && input_room(cl[i]) < INPUT_MIN_ROOM) {
@@ -315,9 +315,6 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			if (cl[i] == NULL)
 				break;
 		}
-		share[i] = m_get(MT_DATA);
-		if (share[i] == NULL)
-			break;
 		iov[i].iov_base = cl[i]->m_data + cl[i]->m_len;
 		iov[i].iov_len = lens[i];
 		nio++;
@@ -335,7 +332,7 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			error = errno;
 	}
 
-	/* Wrap what was read in the prepared mbufs. */
+	/* Wrap what was read in mbufs. */
 	for (i = 0; i < nio; i++) {
 		if (n > 0) {
 			k = (uint32_t)iov[i].iov_len;
@@ -343,10 +340,8 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 				k = (uint32_t)n;
 		} else
 			k = 0;
-		if (k == 0) {
-			m_free(share[i]);
+		if (k == 0)
 			continue;
-		}
 		n -= k;
 		input_track_bytes(tr, iov[i].iov_base, k);
 		/*
@@ -360,19 +355,22 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		 * would add mbufs to it) and pins nothing more.
 		 */
 		whole = k >= INPUT_COPY_MAX || n > 0 || (i == 0 && cont);
-		if (whole && input_room(cl[i]) - k < INPUT_MIN_ROOM) {
+		m = NULL;
+		if (!whole || input_room(cl[i]) - k >= INPUT_MIN_ROOM)
+			m = m_get(MT_DATA);
+		if (m == NULL) {
 			/*
 			 * The cluster is done with this range (the next read
-			 * would retire it): the range goes out in the
-			 * thread's own mbuf, with its reference, instead of a
-			 * second mbuf sharing the cluster.  With one record
-			 * per cluster that is every full record.
+			 * would retire it), or no mbuf was to be had for it:
+			 * the range goes out in the thread's own mbuf, with
+			 * its reference, and the slot takes another cluster
+			 * next time.  With one record per cluster that is
+			 * every full record, at no cost in mbufs.
 			 */
-			m_free(share[i]);
-			share[i] = cl[i];
+			m = cl[i];
 			cl[i] = NULL;
-			share[i]->m_data = iov[i].iov_base;
-			share[i]->m_len = k;
+			m->m_data = iov[i].iov_base;
+			m->m_len = k;
 		} else if (!whole && k <= (uint32_t)MLEN) {
 			/*
 			 * A few bytes (a straggler, an idle peer's partial
@@ -380,19 +378,19 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			 * they do not pin a large cluster the other sockets'
 			 * bytes fill; sbappend_ktls_rx packs such mbufs.
 			 */
-			memcpy(share[i]->m_dat, iov[i].iov_base, k);
-			share[i]->m_len = k;
+			memcpy(m->m_dat, iov[i].iov_base, k);
+			m->m_len = k;
 		} else if (whole ||
-		    input_copy_small(share[i], iov[i].iov_base, k) != 0) {
+		    input_copy_small(m, iov[i].iov_base, k) != 0) {
 			mcluster_ref(cl[i]->m_ext);
-			share[i]->m_ext = cl[i]->m_ext;
-			share[i]->m_flags = M_EXT;
-			share[i]->m_data = iov[i].iov_base;
-			share[i]->m_len = k;
+			m->m_ext = cl[i]->m_ext;
+			m->m_flags = M_EXT;
+			m->m_data = iov[i].iov_base;
+			m->m_len = k;
 		}
 		if (cl[i] != NULL)
 			cl[i]->m_len += k;
-		*tailp = share[i];
+		*tailp = m;
 		while (*tailp != NULL)
 			tailp = &(*tailp)->m_next;
 		KTLS_COUNT(bytes_received, k);
