@@ -6,7 +6,7 @@
  * scan, then segment descriptions until the input ends.  A segment is a
  * flags byte, a length and, unless it is a run of zeros, its bytes:
  *
- *   flags & 3     storage: inline mbuf, 2 KiB cluster, 16 KiB cluster (x2)
+ *   flags & 3     storage: inline mbuf, 2 KiB cluster, large cluster (x2)
  *   flags & 4     a run of zeros (padding) instead of input bytes
  *   flags & 8     start the data part-way into the storage
  *   flags & 16    repeat the segment (1-byte copies): long chains of tiny
