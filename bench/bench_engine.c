@@ -211,6 +211,8 @@ stage_read(struct stager *sg, size_t len, struct mbuf **chunks, size_t *n)
 		    stage_room(sg->sg_slot[i]) < STAGE_MIN_ROOM) {
 			m_free(sg->sg_slot[i]);
 			sg->sg_slot[i] = NULL;
+			if (i == 0)
+				cont = 0;
 		}
 		room[i] = sg->sg_slot[i] != NULL ? stage_room(sg->sg_slot[i]) :
 		    MJUMTLSBYTES;

@@ -299,8 +299,12 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 	 */
 	for (i = 0; i < ncl; i++) {
 		if (cl[i] != NULL && input_room(cl[i]) < INPUT_MIN_ROOM) {
+			/* (If the record under way ended this one, its rest
+			 * starts another cluster anyway.) */
 			m_free(cl[i]);
 			cl[i] = NULL;
+			if (i == 0)
+				cont = 0;
 		}
 		room[i] = cl[i] != NULL ? input_room(cl[i]) : MJUMTLSBYTES;
 	}

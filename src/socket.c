@@ -422,10 +422,11 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	so->so_wq = ktls_pick_wq(fd);
 	sbinit(&so->so_rcv, ktls_config.rcvbuf);
 	/*
-	 * The worst case this socket holds at once: a full buffer of clusters
-	 * and the partial ones around it, and mbufs for the records in it.
+	 * The worst case this socket holds at once: a full buffer of records
+	 * of at least 2^14 bytes, one cluster each, and the partial ones
+	 * around them, and mbufs for the records in it.
 	 */
-	so->so_resv_clusters = ktls_config.rcvbuf / MJUMTLSBYTES + 4;
+	so->so_resv_clusters = ktls_config.rcvbuf / TLS_MAX_MSG_SIZE_V10_2 + 4;
 	so->so_resv_mbufs = 64;
 	mbuf_pool_reserve(so->so_resv_mbufs, so->so_resv_clusters);
 	so->so_rcv.sb_flags = SB_TLS_RX;
