@@ -223,6 +223,33 @@ input_layout(const struct input_track *tr, uint32_t want,
 }
 
 /*
+ * Lay a read of up to space bytes over the room the clusters held already
+ * have, in turn (none are taken); returns the number of iovecs, ci[] the
+ * cluster of each.
+ */
+static uint32_t
+input_fill_room(struct mbuf **cl, unsigned int ncl, uint32_t space,
+    struct iovec *iov, unsigned int *ci)
+{
+	uint32_t nio = 0, k;
+	unsigned int j;
+
+	for (j = 0; j < ncl && space > 0; j++) {
+		if (cl[j] == NULL)
+			continue;
+		k = input_room(cl[j]);
+		if (k > space)
+			k = space;
+		ci[nio] = j;
+		iov[nio].iov_base = cl[j]->m_data + cl[j]->m_len;
+		iov[nio].iov_len = k;
+		space -= k;
+		nio++;
+	}
+	return nio;
+}
+
+/*
  * The record under way began in a cluster this thread is still filling:
  * put that cluster first, so that the rest of the record continues it (and
  * sbappend_ktls_rx extends the same mbuf) instead of starting elsewhere.
@@ -269,9 +296,10 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 	struct sockbuf *sb = &so->so_rcv;
 	struct input_track *tr = &so->so_in_track;
 	struct iovec iov[INPUT_IOV];
-	struct mbuf *m, *chain = NULL, **tailp = &chain;
+	struct mbuf *m, *c, *chain = NULL, **tailp = &chain;
 	struct msghdr msg;
-	uint32_t space, k, nio = 0, nlay, i;
+	uint32_t space, k, nio = 0, nlay, i, j;
+	unsigned int ci[INPUT_IOV];      /* the cluster of each iovec */
 	uint32_t room[INPUT_IOV], lens[INPUT_IOV];
 	uint8_t fresh[INPUT_IOV];
 	ssize_t n;
@@ -310,17 +338,26 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 	}
 	nlay = input_layout(tr, space, room, ncl, cont, lens, fresh);
 	for (i = 0; i < nlay; i++) {
-		if (cl[i] != NULL && fresh[i]) {
-			m_free(cl[i]);
-			cl[i] = NULL;
-		}
-		if (cl[i] == NULL) {
-			cl[i] = m_getcl(MT_DATA, MJUMTLSBYTES);
-			if (cl[i] == NULL)
+		if (cl[i] == NULL || fresh[i]) {
+			c = m_getcl(MT_DATA, MJUMTLSBYTES);
+			if (c == NULL) {
+				/*
+				 * The pools are empty: read into the room the
+				 * clusters held already have, in turn, so
+				 * that a capped pool still makes progress
+				 * (the bytes the readers are waiting for may
+				 * be what frees clusters).
+				 */
+				nio = input_fill_room(cl, ncl, space, iov, ci);
 				break;
+			}
+			if (cl[i] != NULL)
+				m_free(cl[i]);
+			cl[i] = c;
 		}
-		iov[i].iov_base = cl[i]->m_data + cl[i]->m_len;
-		iov[i].iov_len = lens[i];
+		ci[nio] = i;
+		iov[nio].iov_base = cl[i]->m_data + cl[i]->m_len;
+		iov[nio].iov_len = lens[i];
 		nio++;
 	}
 	if (nio == 0) {
@@ -347,6 +384,7 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		if (k == 0)
 			continue;
 		n -= k;
+		j = ci[i];
 		input_track_bytes(tr, iov[i].iov_base, k);
 		/*
 		 * Short ranges are copied only at the end of what was read,
@@ -358,9 +396,9 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		 * extends that mbuf, so the record stays one range (a copy
 		 * would add mbufs to it) and pins nothing more.
 		 */
-		whole = k >= INPUT_COPY_MAX || n > 0 || (i == 0 && cont);
+		whole = k >= INPUT_COPY_MAX || n > 0 || (i == 0 && j == 0 && cont);
 		m = NULL;
-		if (!whole || input_room(cl[i]) - k >= INPUT_MIN_ROOM)
+		if (!whole || input_room(cl[j]) - k >= INPUT_MIN_ROOM)
 			m = m_get(MT_DATA);
 		if (m == NULL) {
 			/*
@@ -371,8 +409,8 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			 * next time.  With one record per cluster that is
 			 * every full record, at no cost in mbufs.
 			 */
-			m = cl[i];
-			cl[i] = NULL;
+			m = cl[j];
+			cl[j] = NULL;
 			m->m_data = iov[i].iov_base;
 			m->m_len = k;
 		} else if (!whole && k <= (uint32_t)MLEN) {
@@ -386,14 +424,14 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			m->m_len = k;
 		} else if (whole ||
 		    input_copy_small(m, iov[i].iov_base, k) != 0) {
-			mcluster_ref(cl[i]->m_ext);
-			m->m_ext = cl[i]->m_ext;
+			mcluster_ref(cl[j]->m_ext);
+			m->m_ext = cl[j]->m_ext;
 			m->m_flags = M_EXT;
 			m->m_data = iov[i].iov_base;
 			m->m_len = k;
 		}
-		if (cl[i] != NULL)
-			cl[i]->m_len += k;
+		if (cl[j] != NULL)
+			cl[j]->m_len += k;
 		*tailp = m;
 		while (*tailp != NULL)
 			tailp = &(*tailp)->m_next;
