@@ -178,8 +178,12 @@ stage_room(const struct mbuf *cl)
 	    (uint32_t)(cl->m_data - cl->m_ext->cl_buf));
 }
 
-/* One read of len bytes of the stream; the ranges go to chunks[*n...]. */
-static void
+/*
+ * One read of up to len bytes of the stream; the ranges go to
+ * chunks[*n...].  Returns the bytes read (the layout may stop at a record's
+ * end short of len).
+ */
+static size_t
 stage_read(struct stager *sg, size_t len, struct mbuf **chunks, size_t *n)
 {
 	uint32_t room[STAGE_IOV], lens[STAGE_IOV], k, off;
@@ -187,7 +191,7 @@ stage_read(struct stager *sg, size_t len, struct mbuf **chunks, size_t *n)
 	struct mbuf *t, *m, *p, *cl;
 	unsigned int i, nlay;
 	uint64_t st;
-	size_t pos;
+	size_t pos, off0 = sg->sg_off;
 	char *src;
 	int cont = 0, whole;
 
@@ -280,6 +284,7 @@ stage_read(struct stager *sg, size_t len, struct mbuf **chunks, size_t *n)
 		sg->sg_last = m;
 		chunks[(*n)++] = m;
 	}
+	return sg->sg_off - off0;
 }
 
 static void
@@ -425,8 +430,8 @@ run_engine(const struct backend *b, int copyout, int inl, unsigned int wq,
 				left = batch_chunks * 16384;
 			while (left > 0) {
 				len = left < STAGE_READ ? left : STAGE_READ;
-				stage_read(&sg, len, chunks, &batch_end);
-				left -= len;
+				left -= stage_read(&sg, len, chunks,
+				    &batch_end);
 			}
 			/* The records that end inside what is staged. */
 			whole = sg.sg_off / reclen;

@@ -164,7 +164,7 @@ input_layout(const struct input_track *tr, uint32_t want,
     const uint32_t *room, unsigned int ncl, int cont, uint32_t *len,
     uint8_t *fresh)
 {
-	uint32_t need, avail, take;
+	uint32_t need, avail, take, laid = 0, atend = 0;
 	unsigned int i;
 
 	need = input_piece(tr, 1);
@@ -181,10 +181,13 @@ input_layout(const struct input_track *tr, uint32_t want,
 				len[i] += take;
 				avail -= take;
 				want -= take;
+				laid += take;
 				if (need != INPUT_UNBOUNDED) {
 					need -= take;
-					if (need == 0)
+					if (need == 0) {
+						atend = laid;
 						need = input_piece(tr, 0);
+					}
 				}
 				continue;
 			}
@@ -199,6 +202,7 @@ input_layout(const struct input_track *tr, uint32_t want,
 				 */
 				len[i] += avail;
 				want -= avail;
+				laid += avail;
 				if (need != INPUT_UNBOUNDED)
 					need -= avail;
 				break;
@@ -218,6 +222,20 @@ input_layout(const struct input_track *tr, uint32_t want,
 			/* The next record starts in the next cluster. */
 			break;
 		}
+	}
+	/*
+	 * A read that would end inside a record, after the end of another,
+	 * stops at that end instead: the record's first bytes would be left
+	 * at the end of the read, copied out if few, and its rest would start
+	 * another range (most often another cluster).  What stays in the
+	 * socket comes with the next read.
+	 */
+	if (need != INPUT_UNBOUNDED && atend > 0 && laid > atend) {
+		while (laid - len[i - 1] >= atend) {
+			laid -= len[i - 1];
+			i--;
+		}
+		len[i - 1] -= laid - atend;
 	}
 	return i;
 }

@@ -53,7 +53,9 @@ void input_track_bytes(struct input_track *tr, const void *buf, size_t len);
  * bytes, so that each record lies in one cluster.  A record larger than a
  * cluster, one whose start lies in cluster 0 (cont) but whose rest does not
  * fit there, or a stream whose boundaries are not known, fills the clusters
- * in turn.
+ * in turn.  A read that would end inside a record after the end of another
+ * ends at that end instead, so it may lay out less than want with clusters
+ * to spare.
  */
 unsigned int input_layout(const struct input_track *tr, uint32_t want,
     const uint32_t *room, unsigned int ncl, int cont, uint32_t *len,
