@@ -6,8 +6,8 @@
  *
  * The stream is sealed once (--records records, 64 MiB by default) and, for
  * each engine turn, read into clusters as the input threads read it: in
- * reads of 128 KiB laid out by input_layout, each range handed over as
- * input_fill_locked hands it (stage_read).  The copy into the clusters
+ * reads of 128 KiB, laid out and handed over by the steps input_fill_locked
+ * takes (stage_read).  The copy into the clusters
  * stands for recvmsg and is not timed; everything around it (the pools,
  * the layout, the tracking of record boundaries, the mbufs) is.  The reads
  * are made in batches, each just before the engine takes it, because a
@@ -134,34 +134,36 @@ die(const char *what, int error)
 	exit(1);
 }
 
+/* Turns whose copies took as long as the whole turn: a busy machine. */
+static unsigned int busy_turns;
+
 /*
  * Close a turn begun at wall time t0 and process CPU time c0, less the
  * staged nanoseconds spent on the copies that stand for socket reads.
+ * Those are wall time: taken off the CPU time they assume the copying
+ * thread ran throughout, which holds on an otherwise idle machine.
  */
 static void
 sample_end(struct sample *s, uint64_t t0, uint64_t c0, uint64_t staged)
 {
 	uint64_t wall = bl_now_ns() - t0, cpu = bl_cpu_ns() - c0;
 
+	if (staged >= cpu || staged >= wall)
+		busy_turns++;
 	s->wall_ns = wall > staged ? wall - staged : 1;
 	s->cpu_ns = cpu > staged ? cpu - staged : 1;
 }
 
 /*
- * The input thread's part of staging: reads of up to STAGE_READ bytes laid
- * out by input_layout over the clusters the thread holds (sg_slot), each
- * range handed over as input_fill_locked hands it: in the cluster's own
- * mbuf when the range finishes the cluster, in a second mbuf taken after
- * the read and sharing it otherwise, copied into inline mbufs when it is
- * short and ends the read.
- * All of that is timed, the tracking of record boundaries over the bytes
- * read included; the copy into the clusters that stands for recvmsg is
- * not (its time is added up in sg_staged).
+ * The input thread's part of staging: reads of up to STAGE_READ bytes into
+ * the clusters the thread holds (sg_slot), taken in the same steps as
+ * input_fill_locked takes them around its recvmsg (input_continue_first,
+ * input_read_plan, input_track_bytes, input_wrap_range).  All of that is
+ * timed; the copy into the clusters that stands for recvmsg is not (its
+ * time is added up in sg_staged).
  */
 #define STAGE_IOV 8
 #define STAGE_READ (STAGE_IOV * 16384u)
-#define STAGE_MIN_ROOM 512
-#define STAGE_COPY_MAX 4096
 
 struct stager {
 	struct input_track sg_tr;
@@ -171,13 +173,6 @@ struct stager {
 	uint64_t sg_staged;             /* ns spent standing for recvmsg */
 };
 
-static uint32_t
-stage_room(const struct mbuf *cl)
-{
-	return (uint32_t)(cl->m_ext->cl_size - cl->m_len -
-	    (uint32_t)(cl->m_data - cl->m_ext->cl_buf));
-}
-
 /*
  * One read of up to len bytes of the stream; the ranges go to
  * chunks[*n...].  Returns the bytes read (the layout may stop at a record's
@@ -186,102 +181,38 @@ stage_room(const struct mbuf *cl)
 static size_t
 stage_read(struct stager *sg, size_t len, struct mbuf **chunks, size_t *n)
 {
-	uint32_t room[STAGE_IOV], lens[STAGE_IOV], k, off;
-	uint8_t fresh[STAGE_IOV];
-	struct mbuf *t, *m, *p, *cl;
-	unsigned int i, nlay;
-	uint64_t st;
+	struct iovec iov[STAGE_IOV];
+	unsigned int ci[STAGE_IOV], i, nio;
+	struct mbuf *m, *last;
 	size_t pos, off0 = sg->sg_off;
-	char *src;
-	int cont = 0, whole;
+	uint64_t st;
+	int cont = 0;
 
-	/* The record under way continues in its cluster (input.c). */
-	if ((sg->sg_tr.tr_left > 0 || sg->sg_tr.tr_hdrlen > 0) &&
-	    sg->sg_last != NULL && (sg->sg_last->m_flags & M_EXT) != 0)
-		for (i = 0; i < STAGE_IOV; i++) {
-			cl = sg->sg_slot[i];
-			if (cl == NULL || cl->m_ext != sg->sg_last->m_ext ||
-			    cl->m_data + cl->m_len != sg->sg_last->m_data +
-			    sg->sg_last->m_len)
-				continue;
-			t = sg->sg_slot[0];
-			sg->sg_slot[0] = cl;
-			sg->sg_slot[i] = t;
-			cont = 1;
-			break;
-		}
-	for (i = 0; i < STAGE_IOV; i++) {
-		if (sg->sg_slot[i] != NULL &&
-		    stage_room(sg->sg_slot[i]) < STAGE_MIN_ROOM) {
-			m_free(sg->sg_slot[i]);
-			sg->sg_slot[i] = NULL;
-			if (i == 0)
-				cont = 0;
-		}
-		room[i] = sg->sg_slot[i] != NULL ? stage_room(sg->sg_slot[i]) :
-		    MJUMTLSBYTES;
-	}
-	nlay = input_layout(&sg->sg_tr, (uint32_t)len, room, STAGE_IOV, cont,
-	    lens, fresh);
-	for (i = 0; i < nlay; i++) {
-		if (sg->sg_slot[i] != NULL && fresh[i]) {
-			m_free(sg->sg_slot[i]);
-			sg->sg_slot[i] = NULL;
-		}
-		if (sg->sg_slot[i] == NULL)
-			sg->sg_slot[i] = m_getcl(MT_DATA, MJUMTLSBYTES);
-		if (sg->sg_slot[i] == NULL)
-			die("stage: pools", ENOBUFS);
-	}
+	/* As the last range would still be the TLS chain's tail. */
+	if (sg->sg_tr.tr_left > 0 || sg->sg_tr.tr_hdrlen > 0)
+		cont = input_continue_first(sg->sg_slot, STAGE_IOV,
+		    sg->sg_last);
+	nio = input_read_plan(&sg->sg_tr, sg->sg_slot, STAGE_IOV,
+	    (uint32_t)len, &cont, iov, ci);
+	if (nio == 0)
+		die("stage: pools", ENOBUFS);
 
 	/* recvmsg's part. */
 	st = bl_now_ns();
-	for (i = 0, pos = sg->sg_off; i < nlay; pos += lens[i], i++)
-		memcpy(sg->sg_slot[i]->m_data + sg->sg_slot[i]->m_len,
-		    wire + pos, lens[i]);
+	for (i = 0, pos = sg->sg_off; i < nio; pos += iov[i].iov_len, i++)
+		memcpy(iov[i].iov_base, wire + pos, iov[i].iov_len);
 	sg->sg_staged += bl_now_ns() - st;
 
-	for (i = 0; i < nlay; i++) {
-		cl = sg->sg_slot[i];
-		k = lens[i];
-		src = cl->m_data + cl->m_len;
-		input_track_bytes(&sg->sg_tr, src, k);
-		whole = k >= STAGE_COPY_MAX || i + 1 < nlay || (i == 0 && cont);
-		m = NULL;
-		if (!whole || stage_room(cl) - k >= STAGE_MIN_ROOM) {
-			m = m_get(MT_DATA);
-			if (m == NULL)
-				die("stage: pools", ENOBUFS);
-		}
-		if (m == NULL) {
-			m = cl;
-			sg->sg_slot[i] = NULL;
-			m->m_data = src;
-		} else if (whole) {
-			mcluster_ref(cl->m_ext);
-			m->m_ext = cl->m_ext;
-			m->m_flags = M_EXT;
-			m->m_data = src;
-		} else {
-			/* A short range: copied into inline mbufs. */
-			for (off = 0, p = m; off < k; off += p->m_len) {
-				if (off > 0) {
-					p->m_next = m_get(MT_DATA);
-					if (p->m_next == NULL)
-						die("stage: pools", ENOBUFS);
-					p = p->m_next;
-				}
-				p->m_len = k - off < (uint32_t)MLEN ? k - off :
-				    (uint32_t)MLEN;
-				memcpy(p->m_data, src + off, p->m_len);
-			}
-		}
-		if (sg->sg_slot[i] != NULL)
-			cl->m_len += k;
-		if (whole)
-			m->m_len = k;
-		sg->sg_off += k;
-		sg->sg_last = m;
+	for (i = 0; i < nio; i++) {
+		input_track_bytes(&sg->sg_tr, iov[i].iov_base,
+		    iov[i].iov_len);
+		m = input_wrap_range(&sg->sg_slot[ci[i]], iov[i].iov_base,
+		    (uint32_t)iov[i].iov_len, i + 1 < nio,
+		    i == 0 && ci[i] == 0 && cont);
+		for (last = m; last->m_next != NULL; last = last->m_next)
+			;
+		sg->sg_off += iov[i].iov_len;
+		sg->sg_last = last;
 		chunks[(*n)++] = m;
 	}
 	return sg->sg_off - off0;
@@ -733,6 +664,10 @@ main(int argc, char **argv)
 			    chi, CONTENT * 1e3 / cm);
 		}
 	}
+	if (busy_turns > 0)
+		printf("# warning: in %u turns the copies standing for socket "
+		    "reads took longer than the turn itself: the machine was "
+		    "busy, and these figures mean little\n", busy_turns);
 	printf("\n# ratios to the cipher alone in the same round, median "
 	    "[min..max] (target: engine >= 0.8)\n%-8s %-20s %24s %24s\n",
 	    "backend", "variant", "wall", "CPU-efficiency");

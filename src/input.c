@@ -267,21 +267,13 @@ input_fill_room(struct mbuf **cl, unsigned int ncl, uint32_t space,
 	return nio;
 }
 
-/*
- * The record under way began in a cluster this thread is still filling:
- * put that cluster first, so that the rest of the record continues it (and
- * sbappend_ktls_rx extends the same mbuf) instead of starting elsewhere.
- * Sockbuf locked.
- */
-static int
+int
 input_continue_first(struct mbuf **cl, unsigned int ncl,
-    const struct sockbuf *sb)
+    const struct mbuf *tail)
 {
-	const struct mbuf *tail = sb->sb_mtlstail;
 	struct mbuf *t;
 	unsigned int i;
 
-	SOCKBUF_LOCK_ASSERT(sb);
 	if (tail == NULL || (tail->m_flags & M_EXT) == 0)
 		return 0;
 	for (i = 0; i < ncl; i++) {
@@ -296,6 +288,111 @@ input_continue_first(struct mbuf **cl, unsigned int ncl,
 		return 1;
 	}
 	return 0;
+}
+
+unsigned int
+input_read_plan(const struct input_track *tr, struct mbuf **cl,
+    unsigned int ncl, uint32_t space, int *cont, struct iovec *iov,
+    unsigned int *ci)
+{
+	uint32_t room[INPUT_IOV], lens[INPUT_IOV];
+	uint8_t fresh[INPUT_IOV];
+	unsigned int i, nlay, nio = 0;
+	struct mbuf *c;
+
+	KASSERT(ncl <= INPUT_IOV, ("input_read_plan: %u clusters", ncl));
+	/*
+	 * No mbuf is taken for the ranges beforehand: the thread's own mbuf
+	 * on each cluster can always carry what was read into it, so no
+	 * byte read is ever lost for want of one.
+	 */
+	for (i = 0; i < ncl; i++) {
+		if (cl[i] != NULL && input_room(cl[i]) < INPUT_MIN_ROOM) {
+			/* (If the record under way ended this one, its rest
+			 * starts another cluster anyway.) */
+			m_free(cl[i]);
+			cl[i] = NULL;
+			if (i == 0)
+				*cont = 0;
+		}
+		room[i] = cl[i] != NULL ? input_room(cl[i]) : MJUMTLSBYTES;
+	}
+	nlay = input_layout(tr, space, room, ncl, *cont, lens, fresh);
+	for (i = 0; i < nlay; i++) {
+		if (cl[i] == NULL || fresh[i]) {
+			c = m_getcl(MT_DATA, MJUMTLSBYTES);
+			if (c == NULL) {
+				/*
+				 * The pools are empty: read into the room the
+				 * clusters held already have, in turn, so
+				 * that a capped pool still makes progress
+				 * (the bytes the readers are waiting for may
+				 * be what frees clusters).
+				 */
+				return input_fill_room(cl, ncl, space, iov, ci);
+			}
+			if (cl[i] != NULL)
+				m_free(cl[i]);
+			cl[i] = c;
+		}
+		ci[nio] = i;
+		iov[nio].iov_base = cl[i]->m_data + cl[i]->m_len;
+		iov[nio].iov_len = lens[i];
+		nio++;
+	}
+	return nio;
+}
+
+struct mbuf *
+input_wrap_range(struct mbuf **clp, char *base, uint32_t k, int more,
+    int cont)
+{
+	struct mbuf *m = NULL, *cl = *clp;
+	int whole;
+
+	/*
+	 * Short ranges are copied only at the end of what was read, where a
+	 * peer that went quiet may leave them for long; one with more bytes
+	 * after it ends a record the read carried on past, which is
+	 * decrypted soon.  The rest of the record under way, right after its
+	 * bytes so far in the same cluster, is never copied: in the cluster,
+	 * sbappend_ktls_rx extends that mbuf, so the record stays one range
+	 * (a copy would add mbufs to it) and pins nothing more.
+	 */
+	whole = k >= INPUT_COPY_MAX || more || cont;
+	if (!whole || input_room(cl) - k >= INPUT_MIN_ROOM)
+		m = m_get(MT_DATA);
+	if (m == NULL) {
+		/*
+		 * The cluster is done with this range (the next read would
+		 * retire it), or no mbuf was to be had for it: the range goes
+		 * out in the thread's own mbuf, with its reference, and the
+		 * slot takes another cluster next time.  With one record per
+		 * cluster that is every full record, at no cost in mbufs.
+		 */
+		*clp = NULL;
+		cl->m_data = base;
+		cl->m_len = k;
+		return cl;
+	}
+	if (!whole && k <= (uint32_t)MLEN) {
+		/*
+		 * A few bytes (a straggler, an idle peer's partial header)
+		 * are copied into the mbuf itself, so that they do not pin a
+		 * large cluster the other sockets' bytes fill;
+		 * sbappend_ktls_rx packs such mbufs.
+		 */
+		memcpy(m->m_dat, base, k);
+		m->m_len = k;
+	} else if (whole || input_copy_small(m, base, k) != 0) {
+		mcluster_ref(cl->m_ext);
+		m->m_ext = cl->m_ext;
+		m->m_flags = M_EXT;
+		m->m_data = base;
+		m->m_len = k;
+	}
+	cl->m_len += k;
+	return m;
 }
 
 /*
@@ -314,14 +411,12 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 	struct sockbuf *sb = &so->so_rcv;
 	struct input_track *tr = &so->so_in_track;
 	struct iovec iov[INPUT_IOV];
-	struct mbuf *m, *c, *chain = NULL, **tailp = &chain;
+	struct mbuf *m, *chain = NULL, **tailp = &chain;
 	struct msghdr msg;
-	uint32_t space, k, nio = 0, nlay, i, j;
+	uint32_t space, k, nio, i, j;
 	unsigned int ci[INPUT_IOV];      /* the cluster of each iovec */
-	uint32_t room[INPUT_IOV], lens[INPUT_IOV];
-	uint8_t fresh[INPUT_IOV];
 	ssize_t n;
-	int error = 0, cont = 0, whole;
+	int error = 0, cont = 0;
 
 	SOCKBUF_LOCK_ASSERT(sb);
 	KASSERT(so->so_input_state == SOI_ARMED && ncl <= INPUT_IOV,
@@ -334,50 +429,10 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 	}
 	so->so_input_state = SOI_BUSY;
 	if (tr->tr_left > 0 || tr->tr_hdrlen > 0)
-		cont = input_continue_first(cl, ncl, sb);
+		cont = input_continue_first(cl, ncl, sb->sb_mtlstail);
 	SOCKBUF_UNLOCK(sb);
 
-	/*
-	 * Lay the read out record by record (input_layout) and prepare the
-	 * clusters.  No mbuf is taken for the ranges beforehand: the
-	 * thread's own mbuf on each cluster can always carry what was read
-	 * into it, so no byte read is ever lost for want of one.
-	 */
-	for (i = 0; i < ncl; i++) {
-		if (cl[i] != NULL && input_room(cl[i]) < INPUT_MIN_ROOM) {
-			/* (If the record under way ended this one, its rest
-			 * starts another cluster anyway.) */
-			m_free(cl[i]);
-			cl[i] = NULL;
-			if (i == 0)
-				cont = 0;
-		}
-		room[i] = cl[i] != NULL ? input_room(cl[i]) : MJUMTLSBYTES;
-	}
-	nlay = input_layout(tr, space, room, ncl, cont, lens, fresh);
-	for (i = 0; i < nlay; i++) {
-		if (cl[i] == NULL || fresh[i]) {
-			c = m_getcl(MT_DATA, MJUMTLSBYTES);
-			if (c == NULL) {
-				/*
-				 * The pools are empty: read into the room the
-				 * clusters held already have, in turn, so
-				 * that a capped pool still makes progress
-				 * (the bytes the readers are waiting for may
-				 * be what frees clusters).
-				 */
-				nio = input_fill_room(cl, ncl, space, iov, ci);
-				break;
-			}
-			if (cl[i] != NULL)
-				m_free(cl[i]);
-			cl[i] = c;
-		}
-		ci[nio] = i;
-		iov[nio].iov_base = cl[i]->m_data + cl[i]->m_len;
-		iov[nio].iov_len = lens[i];
-		nio++;
-	}
+	nio = input_read_plan(tr, cl, ncl, space, &cont, iov, ci);
 	if (nio == 0) {
 		/* The pools are exhausted: try again later. */
 		error = ENOBUFS;
@@ -404,52 +459,8 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		n -= k;
 		j = ci[i];
 		input_track_bytes(tr, iov[i].iov_base, k);
-		/*
-		 * Short ranges are copied only at the end of what was read,
-		 * where a peer that went quiet may leave them for long; one
-		 * with more bytes after it ends a record the read carried on
-		 * past, which is decrypted soon.  The rest of the record
-		 * under way, right after its bytes so far in the same
-		 * cluster, is never copied: in the cluster, sbappend_ktls_rx
-		 * extends that mbuf, so the record stays one range (a copy
-		 * would add mbufs to it) and pins nothing more.
-		 */
-		whole = k >= INPUT_COPY_MAX || n > 0 || (i == 0 && j == 0 && cont);
-		m = NULL;
-		if (!whole || input_room(cl[j]) - k >= INPUT_MIN_ROOM)
-			m = m_get(MT_DATA);
-		if (m == NULL) {
-			/*
-			 * The cluster is done with this range (the next read
-			 * would retire it), or no mbuf was to be had for it:
-			 * the range goes out in the thread's own mbuf, with
-			 * its reference, and the slot takes another cluster
-			 * next time.  With one record per cluster that is
-			 * every full record, at no cost in mbufs.
-			 */
-			m = cl[j];
-			cl[j] = NULL;
-			m->m_data = iov[i].iov_base;
-			m->m_len = k;
-		} else if (!whole && k <= (uint32_t)MLEN) {
-			/*
-			 * A few bytes (a straggler, an idle peer's partial
-			 * header) are copied into the mbuf itself, so that
-			 * they do not pin a large cluster the other sockets'
-			 * bytes fill; sbappend_ktls_rx packs such mbufs.
-			 */
-			memcpy(m->m_dat, iov[i].iov_base, k);
-			m->m_len = k;
-		} else if (whole ||
-		    input_copy_small(m, iov[i].iov_base, k) != 0) {
-			mcluster_ref(cl[j]->m_ext);
-			m->m_ext = cl[j]->m_ext;
-			m->m_flags = M_EXT;
-			m->m_data = iov[i].iov_base;
-			m->m_len = k;
-		}
-		if (cl[j] != NULL)
-			cl[j]->m_len += k;
+		m = input_wrap_range(&cl[j], iov[i].iov_base, k, n > 0,
+		    i == 0 && j == 0 && cont);
 		*tailp = m;
 		while (*tailp != NULL)
 			tailp = &(*tailp)->m_next;

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct mbuf;
 struct socket;
@@ -60,6 +61,38 @@ void input_track_bytes(struct input_track *tr, const void *buf, size_t len);
 unsigned int input_layout(const struct input_track *tr, uint32_t want,
     const uint32_t *room, unsigned int ncl, int cont, uint32_t *len,
     uint8_t *fresh);
+
+/*
+ * The steps of one read into the clusters cl[0 .. ncl-1] a thread holds
+ * (the thread's own mbuf on each, or NULL), as input_fill_locked takes
+ * them around its recvmsg; bench_engine takes the same steps around its
+ * copy, so that it lays a stream out exactly as a socket's reads do.
+ *
+ * input_continue_first: when a cluster held ends with tail (the TLS
+ * chain's last mbuf, read under the sockbuf lock), the record under way
+ * continues there: put it first and return 1.
+ *
+ * input_read_plan: retire clusters too full to read into, lay out a read
+ * of up to space bytes (input_layout) and take the clusters for it.  Fills
+ * iov[] and ci[] (the cluster of each iovec) and returns their number; 0
+ * when the pools are empty and no cluster held has room.  Clears *cont
+ * when the cluster it named is retired.
+ *
+ * input_wrap_range: the mbufs that carry k bytes just read at base into
+ * the cluster *clp: the thread's own mbuf when the range finishes the
+ * cluster (*clp becomes NULL), a copy into inline mbufs when the range is
+ * short and ends the read (more == 0, cont == 0), a second mbuf sharing the
+ * cluster otherwise.  more: bytes follow in this read; cont: the bytes
+ * continue the record under way in its cluster.  Never fails: without an
+ * mbuf the range goes out in the thread's own.
+ */
+int input_continue_first(struct mbuf **cl, unsigned int ncl,
+    const struct mbuf *tail);
+unsigned int input_read_plan(const struct input_track *tr, struct mbuf **cl,
+    unsigned int ncl, uint32_t space, int *cont, struct iovec *iov,
+    unsigned int *ci);
+struct mbuf *input_wrap_range(struct mbuf **clp, char *base, uint32_t k,
+    int more, int cont);
 
 int input_start(unsigned int nthreads);
 
