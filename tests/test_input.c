@@ -164,6 +164,16 @@ layout(const struct input_track *tr, uint32_t want, const uint32_t *room,
 	return sum;
 }
 
+/* Every cluster with room v. */
+static void
+rooms(uint32_t *room, uint32_t v)
+{
+	unsigned int i;
+
+	for (i = 0; i < NCL; i++)
+		room[i] = v;
+}
+
 static void
 track_at(struct input_track *tr, uint32_t left, uint32_t reclen)
 {
@@ -179,8 +189,7 @@ TEST(layout_one_record_per_cluster)
 	uint8_t fresh[NCL];
 	unsigned int i, n;
 
-	for (i = 0; i < NCL; i++)
-		room[i] = MJUMTLSBYTES;
+	rooms(room, MJUMTLSBYTES);
 	track_at(&tr, 0, 16406);
 	CHECK_EQ(layout(&tr, 256 * 1024, room, 0, len, fresh, &n),
 	    NCL * 16406);
@@ -216,10 +225,9 @@ TEST(layout_replaces_clusters_too_full)
 	struct input_track tr;
 	uint32_t room[NCL], len[NCL];
 	uint8_t fresh[NCL];
-	unsigned int i, n;
+	unsigned int n;
 
-	for (i = 0; i < NCL; i++)
-		room[i] = 5000;
+	rooms(room, 5000);
 	track_at(&tr, 0, 16406);
 	CHECK_EQ(layout(&tr, 2 * 16406, room, 0, len, fresh, &n), 2 * 16406);
 	CHECK_EQ(n, 2);
@@ -247,10 +255,9 @@ TEST(layout_continues_record_under_way)
 	struct input_track tr;
 	uint32_t room[NCL], len[NCL];
 	uint8_t fresh[NCL];
-	unsigned int i, n;
+	unsigned int n;
 
-	for (i = 0; i < NCL; i++)
-		room[i] = MJUMTLSBYTES;
+	rooms(room, MJUMTLSBYTES);
 	room[0] = 1000;
 	track_at(&tr, 3000, 16406);
 	CHECK_EQ(layout(&tr, 30000, room, 1, len, fresh, &n), 3000 + 16406);
