@@ -55,19 +55,6 @@ model_byte(struct model *m, uint8_t b)
 	m->reclen = TLS_HEADER_LEN + len;
 }
 
-/* Does a read of sum bytes end where tr expects a record to end? */
-static int
-at_record_end(const struct input_track *tr, uint32_t sum)
-{
-	uint32_t first;
-
-	if (tr->tr_lost || tr->tr_reclen == 0)
-		return 0;
-	first = tr->tr_left > 0 ? tr->tr_left : tr->tr_hdrlen > 0 ?
-	    tr->tr_reclen - tr->tr_hdrlen : tr->tr_reclen;
-	return sum >= first && (sum - first) % tr->tr_reclen == 0;
-}
-
 static void
 check_layout(const struct input_track *tr, struct fz_rng *rng)
 {
@@ -99,7 +86,7 @@ check_layout(const struct input_track *tr, struct fz_rng *rng)
 	FZ_ASSERT(sum <= want, "%u bytes laid out for a read of %u", sum,
 	    want);
 	FZ_ASSERT(sum > 0, "nothing laid out for a read of %u", want);
-	FZ_ASSERT(n == NCL || sum == want || at_record_end(tr, sum),
+	FZ_ASSERT(n == NCL || sum == want || input_at_record_end(tr, sum),
 	    "read cut to %u of %u with %u clusters, not at a record's end",
 	    sum, want, n);
 

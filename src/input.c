@@ -159,6 +159,16 @@ input_piece(const struct input_track *tr, int first)
 	return tr->tr_reclen;
 }
 
+int
+input_at_record_end(const struct input_track *tr, uint32_t n)
+{
+	uint32_t first = input_piece(tr, 1);
+
+	if (first == INPUT_UNBOUNDED)
+		return 0;
+	return n >= first && (n - first) % tr->tr_reclen == 0;
+}
+
 unsigned int
 input_layout(const struct input_track *tr, uint32_t want,
     const uint32_t *room, unsigned int ncl, int cont, uint32_t *len,

@@ -63,6 +63,13 @@ unsigned int input_layout(const struct input_track *tr, uint32_t want,
     uint8_t *fresh);
 
 /*
+ * Do the next n bytes end where tr expects a record to end (the only place
+ * input_layout stops short of want with clusters to spare)?  0 when the
+ * boundaries are not known.
+ */
+int input_at_record_end(const struct input_track *tr, uint32_t n);
+
+/*
  * The steps of one read into the clusters cl[0 .. ncl-1] a thread holds
  * (the thread's own mbuf on each, or NULL), as input_fill_locked takes
  * them around its recvmsg; bench_engine takes the same steps around its

@@ -311,19 +311,6 @@ TEST(layout_fills_when_unknown)
 		CHECK(!fresh[i] && len[i] == room[i]);
 }
 
-/* Does a read of sum bytes end where tr expects a record to end? */
-static int
-at_record_end(const struct input_track *tr, uint32_t sum)
-{
-	uint32_t first;
-
-	if (tr->tr_lost || tr->tr_reclen == 0)
-		return 0;
-	first = tr->tr_left > 0 ? tr->tr_left : tr->tr_hdrlen > 0 ?
-	    tr->tr_reclen - tr->tr_hdrlen : tr->tr_reclen;
-	return sum >= first && (sum - first) % tr->tr_reclen == 0;
-}
-
 /* Random states: the invariants in layout(), and nothing is left unread
  * while clusters had room for it, unless the read stops at a record's
  * end. */
@@ -354,7 +341,7 @@ TEST(layout_random)
 		    tg_rng_below(&rng, 2);
 		want = 1 + (uint32_t)tg_rng_below(&rng, 300000);
 		sum = layout(&tr, want, room, cont, len, fresh, &n);
-		if (sum < want && n < NCL && !at_record_end(&tr, sum))
+		if (sum < want && n < NCL && !input_at_record_end(&tr, sum))
 			CHECK_EQ(sum, want);
 		CHECK(sum > 0);
 	}
