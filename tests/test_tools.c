@@ -14,12 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "tlsgen.h"
+#include "tlspeer.h"
 
 extern char **environ;
 
@@ -481,7 +485,8 @@ TEST(serve_openssl_and_stat)
 /*
  * A peer that vanishes without close_notify: the connection ends with an
  * error naming the truncation, what arrived before is written, and serve
- * exits 1.
+ * exits 1.  The killed client's kernel sends a FIN, or a reset when a
+ * session ticket was still unread in its buffer; both must say so.
  */
 TEST(serve_truncated)
 {
@@ -522,6 +527,63 @@ TEST(serve_truncated)
 	CHECK_EQ(proc_wait(&srv, 20000), 1);
 	REQUIRE_EQ(wait_line(srv.err, "conn 1 ", line, sizeof(line), 1000), 0);
 	CHECK(strstr(line, "error=\"") != NULL);
+	CHECK(strstr(line, "close_notify") != NULL);
+	CHECK_EQ(field(line, "bytes"), 13);
+	text = slurp(out, NULL);
+	CHECK(text != NULL && strcmp(text, "partial data\n") == 0);
+	free(text);
+	unlink(out);
+}
+
+/*
+ * A peer that resets the connection after its data (a close with SO_LINGER
+ * of zero, as a killed client with unread data does): the data that came
+ * before is written, and the error names both the reset and the missing
+ * close_notify.
+ */
+TEST(serve_reset)
+{
+	char out[PATH_MAX], port[16], line[1024];
+	char *extra[] = { "--out", out, "--max-conns", "1", NULL };
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct proc srv;
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	char *text;
+	int fd = -1;
+
+	REQUIRE(binary_present());
+	snprintf(out, sizeof(out), "%s/reset.out", tdir);
+	REQUIRE(serve_start(&srv, port, sizeof(port), extra, "reset") == 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)atoi(port));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	REQUIRE(fd >= 0);
+	REQUIRE(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	ctx = tp_ossl_ctx(0, 0, NULL);
+	REQUIRE(ctx != NULL);
+	ssl = SSL_new(ctx);
+	REQUIRE(ssl != NULL && SSL_set_fd(ssl, fd) == 1);
+	REQUIRE_EQ(tp_ossl_handshake(ssl, fd), 1);
+	CHECK_EQ(SSL_write(ssl, "partial data\n", 13), 13);
+	for (int i = 0; i < 500 * TG_TIME_MUL; i++) {
+		text = slurp(out, NULL);
+		if (text != NULL && strlen(text) == 13) {
+			free(text);
+			break;
+		}
+		free(text);
+		tg_sleep_ms(20);
+	}
+	CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	CHECK_EQ(proc_wait(&srv, 20000), 1);
+	REQUIRE_EQ(wait_line(srv.err, "conn 1 ", line, sizeof(line), 1000), 0);
+	CHECK(strstr(line, "error=\"") != NULL);
+	CHECK(strstr(line, "reset") != NULL);
 	CHECK(strstr(line, "close_notify") != NULL);
 	CHECK_EQ(field(line, "bytes"), 13);
 	text = slurp(out, NULL);

@@ -656,6 +656,15 @@ conn_read_error(struct conn *c, int error)
 	case EBADF:
 		conn_fail(c, error, "interrupted");
 		break;
+	case ECONNRESET:
+		/*
+		 * A peer killed with unread data (a session ticket it had
+		 * not read yet) resets rather than closes: that too is an
+		 * end without close_notify.
+		 */
+		conn_fail(c, error, "connection reset by peer without "
+		    "close_notify (the data may be truncated)");
+		break;
 	default:
 		conn_fail(c, error, "uktls_recvmsg: %s", strerror(error));
 		break;
