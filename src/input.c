@@ -533,7 +533,13 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 			so->so_input_disarmed = 1;
 		}
 	}
-	return error == ENOBUFS || error == EAGAIN ? error : 0;
+	/*
+	 * EINTR reaches only a blocking read: recvmsg was interrupted by a
+	 * handler without SA_RESTART (the kernel restarts it otherwise), and
+	 * the reader's uktls_recv is interrupted as recv would be.
+	 */
+	return error == ENOBUFS || error == EAGAIN || error == EINTR ? error :
+	    0;
 }
 
 /*

@@ -120,8 +120,9 @@ int input_read_locked(struct socket *so, int rearm);
  * reader that has the socket to itself, so_input_disarmed): returns once
  * bytes came, at end of stream or an error, or on a signal.  EAGAIN when
  * the descriptor is non-blocking and nothing was there (or SO_RCVTIMEO
- * expired); whoever closes the socket meanwhile shuts its receive side
- * down first to end the wait (so_rblockread).
+ * expired), EINTR when a signal handler without SA_RESTART interrupted the
+ * wait; whoever closes the socket meanwhile shuts its receive side down
+ * first to end the wait (so_rblockread).
  */
 int input_read_wait_locked(struct socket *so);
 

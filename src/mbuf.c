@@ -302,6 +302,14 @@ mcache_destructor(void *arg)
 		pthread_mutex_unlock(&pools[i].mtx);
 	}
 	t->mt_reserved = 0;
+	/*
+	 * Keys' destructors run in the order the keys were made, so one made
+	 * later (a reader's clusters, input.c) may free mbufs after this one
+	 * ran, which reserves a cache again.  Unregistered, that reservation
+	 * registers the key again, and the thread's exit runs this destructor
+	 * once more to give it back.
+	 */
+	t->mt_registered = 0;
 }
 
 static void

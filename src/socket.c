@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -782,6 +783,39 @@ so_record_done_locked(struct socket *so)
 static int so_evfd_get_locked(struct socket *so);
 
 /*
+ * recv() on a socket without SO_RCVTIMEO is restarted after a signal
+ * handler that has SA_RESTART and fails with EINTR after one that has
+ * not; poll() always fails with EINTR.  Which signal interrupted a poll is
+ * not known, so a reader's poll that a signal ended gives EINTR when some
+ * handler lacks SA_RESTART: a handler meant to interrupt reads (an alarm()
+ * timeout without SA_RESTART) does so, and a process whose handlers all
+ * ask for restarts never sees EINTR (a process with a handler that lacks
+ * it must expect EINTR from blocking calls anyway).  The signals a fault
+ * raises in the thread itself (a crash handler's) cannot end a wait and
+ * are not looked at.  Only a rare path: not fast.
+ */
+static int
+so_signal_interrupts(void)
+{
+	struct sigaction sa;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
+		    sig == SIGBUS || sig == SIGILL || sig == SIGFPE ||
+		    sig == SIGTRAP || sig == SIGSYS || sig == SIGABRT ||
+		    sigaction(sig, NULL, &sa) != 0)
+			continue;
+		if ((sa.sa_flags & SA_SIGINFO) == 0 &&
+		    (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+			continue;
+		if ((sa.sa_flags & SA_RESTART) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * A blocking reader with nothing to read, on a socket whose input is idle
  * and armed: rather than wait for the input thread and a worker (two
  * thread hand-offs), wait on the socket itself, read it and decrypt the
@@ -789,7 +823,9 @@ static int so_evfd_get_locked(struct socket *so);
  * the wait (both would wake for the same bytes) and armed again when the
  * wait ends, whatever ended it; the eventfd wakes this reader for anything
  * else (a record a worker made, an error, close).  Sockbuf locked; returns
- * EAGAIN at the deadline, else 0 (the caller looks again).
+ * EAGAIN at the deadline, EINTR when a signal handler interrupted the wait
+ * and recv would have failed with EINTR (with SO_RCVTIMEO set, always; see
+ * so_signal_interrupts), else 0 (the caller looks again).
  */
 static int
 so_wait_direct(struct socket *so, const struct timespec *abstime)
@@ -798,7 +834,7 @@ so_wait_direct(struct socket *so, const struct timespec *abstime)
 	struct pollfd pfd[2];
 	struct timespec now;
 	long ms = -1;
-	int r;
+	int r, error, intr;
 
 	if (abstime != NULL) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -820,6 +856,7 @@ so_wait_direct(struct socket *so, const struct timespec *abstime)
 	}
 	SOCKBUF_UNLOCK(sb);
 	r = poll(pfd, 2, (int)ms);
+	intr = r < 0 && errno == EINTR;
 	SOCKBUF_LOCK(sb);
 	so->so_rpolling--;
 	if (r > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
@@ -830,16 +867,31 @@ so_wait_direct(struct socket *so, const struct timespec *abstime)
 		 * socket while it comes back for more, and hands it back
 		 * when it leaves otherwise (so_wait_record_locked).
 		 */
-		(void)input_read_locked(so, 0);
+		error = input_read_locked(so, 0);
 		if (so->so_input_state == SOI_ARMED)
 			so->so_input_disarmed = 1;
+		if (error == ENOBUFS) {
+			/*
+			 * The pools are empty and the bytes stay in the
+			 * kernel, so the next poll returns at once: give the
+			 * others time to free some, as the input thread does,
+			 * rather than spin until the deadline.
+			 */
+			SOCKBUF_UNLOCK(sb);
+			usleep(1000);
+			SOCKBUF_LOCK(sb);
+		}
 	} else if (so->so_input_state == SOI_ARMED) {
 		/* Woken for something else: the input thread watches again. */
 		input_rearm_locked(so);
 	}
 	sb->sb_rwaiters--;
 	so_evfd_update_locked(so);
-	return r == 0 ? EAGAIN : 0;
+	if (r == 0)
+		return EAGAIN;
+	if (intr && (abstime != NULL || so_signal_interrupts()))
+		return EINTR;
+	return 0;
 }
 
 static int so_wait_record_impl(struct socket *so, int flags, int skip_empty,
@@ -964,6 +1016,9 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 				return EAGAIN;
 			}
 			so->so_rblocking = 1;
+			if (error == EINTR &&
+			    (sb->sb_flags & SB_TLS_RX_INLINE) == 0)
+				return EINTR;
 			if (error == ENOBUFS) {
 				/* The pools are empty: as the input thread
 				 * does, give the others time to free some. */
@@ -1000,9 +1055,11 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 		    (sb->sb_flags & SB_TLS_RX_RUNNING) == 0 &&
 		    so_evfd_get_locked(so) == 0) {
 			error = so_wait_direct(so, timed ? &abstime : NULL);
-			if (error == EAGAIN &&
+			/* A record left to us is taken first, as one that
+			 * came before the deadline or the signal. */
+			if ((error == EAGAIN || error == EINTR) &&
 			    (sb->sb_flags & SB_TLS_RX_INLINE) == 0)
-				return EAGAIN;
+				return error;
 			continue;
 		}
 		sb->sb_rwaiters++;

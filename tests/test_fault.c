@@ -73,6 +73,9 @@ static atomic_long f_failed;
 /* A site whose call sleeps this long first (race tests); -1 none. */
 static _Atomic int f_stall_site = -1;
 static _Atomic int f_stall_ms;
+/* When set, only the threads that set f_is_victim see faults. */
+static _Atomic int f_victim_only;
+static __thread int f_is_victim;
 
 static uint64_t
 now_ns(void)
@@ -100,7 +103,7 @@ fault_hook(const char *site)
 	int si, fail = 0;
 	long n;
 
-	if (f_mode == F_OFF)
+	if (f_mode == F_OFF || (f_victim_only && !f_is_victim))
 		return 0;
 	si = site_index(site);
 	atomic_fetch_add(&f_site_calls[si], 1);
@@ -1448,6 +1451,85 @@ test_no_secrets_in_output(void *arg)
 	    st.err_truncated > 0);
 }
 
+/* ==== empty pools and a bounded wait ================================== */
+
+/*
+ * A reader with SO_RCVTIMEO whose thread gets no cluster while a record
+ * waits in the kernel: each poll returns at once, and the read must back
+ * off between tries (as the input thread does) rather than spin until the
+ * deadline.  When clusters come back the record is read whole.
+ */
+struct starved_reader {
+	int fd;
+	ssize_t n;
+	int err;
+};
+
+static void *
+starved_reader_main(void *arg)
+{
+	struct starved_reader *sr = arg;
+	struct tg_rec r;
+	uint8_t buf[256];
+
+	/* A new thread: no clusters of its own from earlier reads. */
+	f_is_victim = 1;
+	tg_recv(sr->fd, buf, sizeof(buf), 0, TG_CTL_DEFAULT, &r);
+	sr->n = r.n;
+	sr->err = r.err;
+	return NULL;
+}
+
+static void
+test_timed_wait_no_clusters(void *arg)
+{
+	const struct tg_suite *s = arg;
+	struct starved_reader sr;
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 300000 };
+	struct tg_delayed_write dw;
+	struct tg_conn c;
+	uint8_t a[100], *rec;
+	pthread_t t;
+	ssize_t n;
+	long calls;
+
+	if (tg_conn_open(&c, s, 1) == -1)
+		return;
+	rec = malloc(TG_MAX_RECORD);
+	REQUIRE(rec != NULL);
+	tg_random(a, sizeof(a));
+	n = tg_conn_make(&c, APP, a, sizeof(a), 0, rec);
+	if (n <= 0)
+		goto out;
+	CHECK_EQ(uktls_setsockopt(c.rx, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)), 0);
+	memset(&sr, 0, sizeof(sr));
+	sr.fd = c.rx;
+	f_victim_only = 1;
+	fault_arm(F_SITE, 0, site_index("cluster tls"), 60000);
+	/* The record comes while the reader waits on the socket itself. */
+	if (tg_delayed_write_start(&dw, c.tx, rec, (size_t)n, 50) == -1 ||
+	    pthread_create(&t, NULL, starved_reader_main, &sr) != 0) {
+		fault_disarm();
+		f_victim_only = 0;
+		goto out;
+	}
+	pthread_join(t, NULL);
+	CHECK_EQ(tg_delayed_write_join(&dw), n);
+	fault_disarm();
+	f_victim_only = 0;
+	calls = atomic_load(&f_site_calls[site_index("cluster tls")]);
+	printf("  %ld tries for a cluster in 300 ms\n", calls);
+	CHECK_EQ(sr.n, -1);
+	CHECK(sr.err == EAGAIN || sr.err == EWOULDBLOCK);
+	/* A 1 ms pause between tries allows about 300; a spin makes 10^4+. */
+	CHECK(calls < 3000);
+	TG_EXPECT_RECORD(c.rx, APP, a, sizeof(a));
+out:
+	free(rec);
+	tg_conn_close(&c);
+}
+
 /* ==== registration ===================================================== */
 
 static struct harness_test tests[] = {
@@ -1476,6 +1558,8 @@ static struct harness_test tests[] = {
 	{ "shutdown_while_decrypting", test_shutdown_while_decrypting,
 	    (void *)&tg_suites[4], "tls13_aes256_gcm", NULL },
 	{ "no_secrets_in_output", test_no_secrets_in_output,
+	    (void *)&tg_suites[3], "tls13_aes128_gcm", NULL },
+	{ "timed_wait_no_clusters", test_timed_wait_no_clusters,
 	    (void *)&tg_suites[3], "tls13_aes128_gcm", NULL },
 	/* Last: ThreadSanitizer stops the program at the race it shows. */
 	{ "enable_fails_after_prefix", test_enable_fails_after_prefix,

@@ -1223,6 +1223,60 @@ TEST(thread_free_only_exit)
 	free_elsewhere(0);
 }
 
+/*
+ * A thread-key destructor of the caller's that frees mbufs after the
+ * pools' own destructor ran (keys made later run later, as a reader's
+ * clusters do in input.c): the cache reserved again by that free must be
+ * given back too, or each such thread leaves a cache's worth reserved and
+ * the pools grow by it.
+ */
+static pthread_key_t late_key;
+
+static void
+late_free(void *arg)
+{
+	m_freem(arg);
+}
+
+static void *
+late_free_thread(void *arg)
+{
+	struct mbuf *m;
+
+	(void)arg;
+	m = m_getcl(MT_DATA, MJUMTLSBYTES);
+	if (m != NULL)
+		pthread_setspecific(late_key, m);
+	return NULL;
+}
+
+TEST(thread_key_frees_after_pools)
+{
+	struct mbuf_pool_stats st0, st1;
+	pthread_t tid;
+	int i;
+
+	/* The pools' key exists before this one, so its destructor runs
+	 * first, whichever tests ran before. */
+	m_free(m_get(MT_DATA));
+	REQUIRE(pthread_key_create(&late_key, late_free) == 0);
+	/* One thread first: it may grow the pools to their working set. */
+	REQUIRE(pthread_create(&tid, NULL, late_free_thread, NULL) == 0);
+	pthread_join(tid, NULL);
+	mbuf_pool_stats(&st0);
+	for (i = 0; i < 8; i++) {
+		REQUIRE(pthread_create(&tid, NULL, late_free_thread,
+		    NULL) == 0);
+		pthread_join(tid, NULL);
+	}
+	mbuf_pool_stats(&st1);
+	CHECK_EQ(st1.clusters_total, st0.clusters_total);
+	CHECK_EQ(st1.mbufs_total, st0.mbufs_total);
+	CHECK_EQ(st1.clusters_free, st1.clusters_total - (st0.clusters_total -
+	    st0.clusters_free));
+	pthread_key_delete(late_key);
+}
+
 int
 main(int argc, char **argv)
 {

@@ -18,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1702,6 +1703,100 @@ t_close_wakes_reader(void *arg)
 }
 
 /*
+ * A signal and a blocked reader, as recv(2) has them on Linux: a handler
+ * without SA_RESTART ends the wait with EINTR; with SA_RESTART the read
+ * goes on, unless SO_RCVTIMEO is set, when it always ends (signal(7)).
+ * Each case runs for a reader's first wait and for one that has kept the
+ * socket after a record (it blocks in the socket's own recvmsg then), and
+ * the record sent afterwards is read whole: nothing is lost.
+ */
+static void
+sig_noop(int sig)
+{
+	(void)sig;
+}
+
+static void
+t_signal(void *arg)
+{
+	const struct tg_suite *s = arg;
+	struct blocked_reader br;
+	struct sigaction sa, old;
+	struct timeval tv;
+	struct tg_conn c;
+	uint8_t a[64];
+	pthread_t t;
+	int mode, kept, i, ended, fails0 = harness_cur_failed;
+
+	tg_random(a, sizeof(a));
+	for (mode = 0; mode < 3; mode++) {
+	for (kept = 0; kept < 2; kept++) {
+		/* 0: no SA_RESTART; 1: SA_RESTART; 2: SA_RESTART and a
+		 * receive timeout. */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = sig_noop;
+		sa.sa_flags = mode == 0 ? 0 : SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		REQUIRE(sigaction(SIGUSR1, &sa, &old) == 0);
+		if (tg_conn_open(&c, s, 1) == -1)
+			goto restore;
+		if (mode == 2) {
+			tv.tv_sec = 60;
+			tv.tv_usec = 0;
+			CHECK_EQ(uktls_setsockopt(c.rx, SOL_SOCKET,
+			    SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+		}
+		if (kept) {
+			if (tg_conn_send(&c, APP, a, sizeof(a), 0) == -1)
+				goto close;
+			TG_EXPECT_RECORD(c.rx, APP, a, sizeof(a));
+		}
+		memset(&br, 0, sizeof(br));
+		br.fd = c.rx;
+		if (pthread_create(&t, NULL, blocked_reader_main, &br) != 0)
+			goto close;
+		/*
+		 * A signal that comes before the reader blocks interrupts
+		 * nothing: send them until the read ends, or a while.
+		 */
+		ended = 0;
+		for (i = 0; i < (mode == 1 ? 10 : 250 * TG_TIME_MUL); i++) {
+			tg_sleep_ms(20);
+			pthread_kill(t, SIGUSR1);
+			if (pthread_tryjoin_np(t, NULL) == 0) {
+				ended = 1;
+				break;
+			}
+		}
+		CHECK_EQ(ended, mode != 1);
+		if (!ended) {
+			/* The read goes on: the record ends it. */
+			if (tg_conn_send(&c, APP, a, sizeof(a), 0) == -1) {
+				uktls_close(c.rx);
+				c.rx = -1;
+			}
+			pthread_join(t, NULL);
+			CHECK_EQ(br.n, (ssize_t)sizeof(a));
+		} else {
+			CHECK_EQ(br.n, -1);
+			CHECK_EQ(br.err, EINTR);
+			if (tg_conn_send(&c, APP, a, sizeof(a), 0) == 0)
+				TG_EXPECT_RECORD(c.rx, APP, a, sizeof(a));
+		}
+		if (harness_cur_failed != fails0)
+			printf("  mode %d, %s\n", mode, kept ? "kept socket" :
+			    "first wait");
+close:
+		tg_conn_close(&c);
+restore:
+		sigaction(SIGUSR1, &old, NULL);
+		if (harness_cur_failed != fails0)
+			return;
+	}
+	}
+}
+
+/*
  * A reader that took a record from its own read keeps the socket and, on
  * its next call, blocks in the socket's own recvmsg: uktls_close() and
  * uktls_shutdown(SHUT_RD) from another thread still end that wait (EBADF,
@@ -2311,6 +2406,7 @@ register_tests(void)
 	tg_register_suites("blocking_wakeups", t_blocking_wakeups, 0,
 	    TG_NSUITES);
 	tg_register_suites("rcvtimeo", t_rcvtimeo, 0, TG_NSUITES);
+	tg_register_suites("signal", t_signal, 0, TG_NSUITES);
 	tg_register_suites("iovec", t_iovec, 0, TG_NSUITES);
 	tg_register_suites("poll_partial", t_poll_partial, 0, TG_NSUITES);
 	tg_register_suites("poll_mixed", t_poll_mixed, 0, TG_NSUITES);

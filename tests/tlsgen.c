@@ -361,6 +361,9 @@ tg_watchdog_install(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = tg_watchdog_fire;
+	/* It never returns; SA_RESTART keeps it from making blocking reads
+	 * interruptible (test_rx's signal tests). */
+	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
