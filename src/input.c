@@ -95,8 +95,12 @@ input_room(const struct mbuf *cl)
 
 /* ---- record boundaries and the layout of a read ------------------------ */
 
+/*
+ * The longest record the engine accepts is TLS 1.3's (2^14 + 256); a TLS
+ * 1.2 AEAD record is at most 2^14 plus its nonce and tag (tls_record.c).
+ */
 _Static_assert(MJUMTLSBYTES >= TLS_HEADER_LEN + TLS13_MAX_CIPHERTEXT_LEN,
-    "a large cluster holds any record a TLS 1.2 or 1.3 peer may send");
+    "a large cluster holds any record the engine accepts");
 
 void
 input_track_bytes(struct input_track *tr, const void *buf, size_t len)
