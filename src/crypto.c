@@ -392,6 +392,18 @@ ktls_seg_next(struct ktls_seg_cursor *c, uint32_t *len)
 }
 
 void
+ktls_wipe_range(struct mbuf *m, uint32_t from, uint32_t to)
+{
+	struct ktls_seg_cursor cur;
+	uint8_t *buf;
+	uint32_t n;
+
+	ktls_seg_init(&cur, m, from, to);
+	while ((buf = ktls_seg_next(&cur, &n)) != NULL)
+		tls_explicit_bzero(buf, n);
+}
+
+void
 ktls_aead_input(const struct tls_session_params *p,
     const struct tls_record_layer *hdr, const struct mbuf *m, uint64_t seqno,
     struct ktls_aead_input *in)

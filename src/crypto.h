@@ -71,6 +71,14 @@ void ktls_seg_init(struct ktls_seg_cursor *c, struct mbuf *m, uint32_t from,
 uint8_t *ktls_seg_next(struct ktls_seg_cursor *c, uint32_t *len);
 
 /*
+ * Zero the payload [from, to) of a record that failed authentication, or
+ * whose decryption stopped part-way: the chain goes back to the pools,
+ * whose memory another socket may be handed, and no unauthenticated
+ * plaintext may stay in it.
+ */
+void ktls_wipe_range(struct mbuf *m, uint32_t from, uint32_t to);
+
+/*
  * What every AEAD backend reads before the bulk of a record: the nonce,
  * the additional data and the received tag, and where the payload ends.
  * Secrets (the nonce derives from the IV): wipe with tls_explicit_bzero.

@@ -205,22 +205,6 @@ imb_teardown(void *cookie)
 	free(s);
 }
 
-/*
- * Zero the payload [from, to) of a record that failed authentication: the
- * chain goes back to the pools, whose memory another socket may be handed.
- */
-static void
-imb_wipe_range(struct mbuf *m, uint32_t from, uint32_t to)
-{
-	struct ktls_seg_cursor cur;
-	uint8_t *buf;
-	uint32_t n;
-
-	ktls_seg_init(&cur, m, from, to);
-	while ((buf = ktls_seg_next(&cur, &n)) != NULL)
-		tls_explicit_bzero(buf, n);
-}
-
 static int
 imb_decrypt(void *cookie, const struct tls_session_params *p,
     const struct tls_record_layer *hdr, struct mbuf *m, uint64_t seqno,
@@ -300,7 +284,7 @@ imb_decrypt(void *cookie, const struct tls_session_params *p,
 
 	/* CRYPTO_memcmp takes the same time whichever byte differs. */
 	if (CRYPTO_memcmp(calc, in.ai_tag, sizeof(calc)) != 0) {
-		imb_wipe_range(m, p->tls_hlen, in.ai_end);
+		ktls_wipe_range(m, p->tls_hlen, in.ai_end);
 		error = EBADMSG;
 		goto out;
 	}

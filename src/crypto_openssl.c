@@ -163,6 +163,10 @@ ossl_decrypt(void *cookie, const struct tls_session_params *p,
 	*trailer_len = p->tls_tlen;
 	error = 0;
 out:
+	/* Plaintext written before the check failed (or the cipher did)
+	 * stays in no pooled memory. */
+	if (error != 0)
+		ktls_wipe_range(m, p->tls_hlen, in.ai_end);
 	tls_explicit_bzero(&in, sizeof(in));
 	tls_explicit_bzero(fin, sizeof(fin));
 	ERR_pop_to_mark();

@@ -123,6 +123,24 @@ ktls_session_free(struct ktls_session *tls)
 	free(tls);
 }
 
+void
+ktls_session_wipe_forked(struct ktls_session *tls)
+{
+	int i;
+
+	/* Only the forking thread exists in the child: nobody else can be
+	 * using the session, and its reference count does not matter. */
+	if (tls->be_cookie != NULL)
+		tls->be->teardown(tls->be_cookie);
+	tls->be_cookie = NULL;
+	for (i = 0; i < KTLS_RX_HELPERS; i++) {
+		if (tls->be_help[i] != NULL)
+			tls->be->teardown(tls->be_help[i]);
+		tls->be_help[i] = NULL;
+	}
+	tls_params_wipe(&tls->params);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Engine configuration and start-up.                                     */
 

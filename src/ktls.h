@@ -70,6 +70,12 @@ int ktls_session_create(const struct tls_enable *en,
     struct ktls_session **tlsp);
 void ktls_session_hold(struct ktls_session *tls);
 void ktls_session_free(struct ktls_session *tls);
+/*
+ * In a child after fork(): the parent's session stays the parent's, but its
+ * keys are in the child's copy of memory.  Wipe them there, with the
+ * backends' key schedules; the session is never used in the child again.
+ */
+void ktls_session_wipe_forked(struct ktls_session *tls);
 
 /*
  * Look at the head of the TLS chain; if a whole record is queued and the

@@ -79,21 +79,57 @@ so_lookup(int fd)
 	if (fd < 0)
 		return NULL;
 	pthread_rwlock_rdlock(&so_table_lock);
-	if ((size_t)fd < so_table_len && (so = so_table[fd]) != NULL)
-		soref(so);
+	if ((size_t)fd < so_table_len && (so = so_table[fd]) != NULL) {
+		if (so->so_fdclosed)
+			so = NULL;
+		else
+			soref(so);
+	}
 	pthread_rwlock_unlock(&so_table_lock);
 	return so;
 }
 
+/*
+ * How long an enable waits for a uktls_close whose close(fd) is under way
+ * (a few system calls' time): 10 s at most, in steps of 50 us.
+ */
+#define SO_CLOSE_WAIT_US 50
+#define SO_CLOSE_WAIT_TRIES 200000
+
+/*
+ * Wait while fd's entry belongs to a uktls_close that is closing the
+ * descriptor: the number may come back from the kernel for a new socket
+ * before that close has marked the entry closed.
+ */
+static void
+so_table_wait_closing(int fd)
+{
+	struct socket *so;
+	int busy, tries = 0;
+
+	do {
+		pthread_rwlock_rdlock(&so_table_lock);
+		so = fd >= 0 && (size_t)fd < so_table_len ? so_table[fd] :
+		    NULL;
+		busy = so != NULL && so->so_fdclosing && !so->so_fdclosed;
+		pthread_rwlock_unlock(&so_table_lock);
+		if (busy)
+			usleep(SO_CLOSE_WAIT_US);
+	} while (busy && ++tries < SO_CLOSE_WAIT_TRIES);
+}
+
 /* Insert so at fd; EALREADY if fd already has one.  Takes the table's
- * reference (so_count starts at 1 for it). */
+ * reference (so_count starts at 1 for it).  An entry whose descriptor
+ * uktls_close has already closed is replaced, and its reference dropped:
+ * fd is a new socket with the old number. */
 static int
 so_table_insert(int fd, struct socket *so)
 {
-	struct socket **nt;
+	struct socket **nt, *stale = NULL;
 	size_t nlen;
-	int error = 0;
+	int error = 0, tries = 0;
 
+again:
 	pthread_rwlock_wrlock(&so_table_lock);
 	if ((size_t)fd >= so_table_len) {
 		nlen = so_table_len == 0 ? 1024 : so_table_len;
@@ -110,30 +146,43 @@ so_table_insert(int fd, struct socket *so)
 		so_table = nt;
 		so_table_len = nlen;
 	}
-	if (so_table[fd] != NULL)
+	if (so_table[fd] != NULL && !so_table[fd]->so_fdclosed) {
+		if (so_table[fd]->so_fdclosing && ++tries < SO_CLOSE_WAIT_TRIES) {
+			/* Its close(fd) is under way; the number may be
+			 * ours, handed out again by the kernel. */
+			pthread_rwlock_unlock(&so_table_lock);
+			usleep(SO_CLOSE_WAIT_US);
+			goto again;
+		}
 		error = EALREADY;
-	else
+	} else {
+		stale = so_table[fd];
 		so_table[fd] = so;
+	}
 out:
 	pthread_rwlock_unlock(&so_table_lock);
+	if (stale != NULL)
+		sorele(stale);
 	return error;
 }
 
-/* Remove and return fd's socket with the table's reference. */
-static struct socket *
-so_table_remove(int fd)
+/*
+ * Remove so from fd's entry if it is still there (a socket enabled on the
+ * number since may have replaced it); returns 1 when it did, and the
+ * caller then holds the table's reference.
+ */
+static int
+so_table_remove(int fd, struct socket *so)
 {
-	struct socket *so = NULL;
+	int removed = 0;
 
-	if (fd < 0)
-		return NULL;
 	pthread_rwlock_wrlock(&so_table_lock);
-	if ((size_t)fd < so_table_len) {
-		so = so_table[fd];
+	if ((size_t)fd < so_table_len && so_table[fd] == so) {
 		so_table[fd] = NULL;
+		removed = 1;
 	}
 	pthread_rwlock_unlock(&so_table_lock);
-	return so;
+	return removed;
 }
 
 /*
@@ -171,9 +220,12 @@ so_fork_child(void)
 		if (old == NULL)
 			continue;
 		/* The old socket is the parent's; only its eventfd, a
-		 * descriptor of the child's own now, is let go. */
+		 * descriptor of the child's own now, is let go, and the
+		 * keys in the child's copy of it are wiped. */
 		if (old->so_evfd >= 0)
 			(void)close(old->so_evfd);
+		if (old->so_rcv.sb_tls_info != NULL)
+			ktls_session_wipe_forked(old->so_rcv.sb_tls_info);
 		so = calloc(1, sizeof(*so));
 		if (so == NULL) {
 			so_table[fd] = NULL;
@@ -254,14 +306,52 @@ so_seterror_locked(struct socket *so, int err)
 	const struct mbuf *m;
 	uint32_t n = 0;
 
+	unsigned int i;
+
 	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	for (m = so->so_rcv.sb_mb; m != NULL; m = m->m_nextpkt)
+		n++;
 	if (so->so_error == 0) {
-		for (m = so->so_rcv.sb_mb; m != NULL; m = m->m_nextpkt)
-			n++;
 		so->so_error = err;
 		so->so_error_recs = n;
+	} else if (so->so_errq_n < SO_ERRQ_MAX) {
+		/*
+		 * A second failed record before the reader came: it takes its
+		 * own place, after the records between the two, so that no
+		 * record goes missing without an error in its place.
+		 */
+		n -= so->so_error_recs;
+		for (i = 0; i < so->so_errq_n; i++)
+			n -= so->so_errq_recs[i];
+		so->so_errq[so->so_errq_n] = err;
+		so->so_errq_recs[so->so_errq_n] = n;
+		so->so_errq_n++;
+	} else {
+		/* Too many to keep in their places: the stream ends with the
+		 * error, after the records already readable. */
+		so_rcvdead_locked(so, err, 1);
+		return;
 	}
 	sorwakeup_locked(so);
+}
+
+/* The reader has had so_error: the next queued error takes its place. */
+static void
+so_error_next_locked(struct socket *so)
+{
+	unsigned int i;
+
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	so->so_error = 0;
+	if (so->so_errq_n == 0)
+		return;
+	so->so_error = so->so_errq[0];
+	so->so_error_recs = so->so_errq_recs[0];
+	for (i = 1; i < so->so_errq_n; i++) {
+		so->so_errq[i - 1] = so->so_errq[i];
+		so->so_errq_recs[i - 1] = so->so_errq_recs[i];
+	}
+	so->so_errq_n--;
 }
 
 void
@@ -390,6 +480,7 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	error = so_check_tcp(fd);
 	if (error != 0)
 		return error;
+	so_table_wait_closing(fd);
 	old = so_lookup(fd);
 	if (old != NULL) {
 		sorele(old);
@@ -450,7 +541,10 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 		goto out;
 	error = input_register(so);
 	if (error != 0) {
-		so_table_remove(fd);
+		/* A uktls_close racing the enable may have taken it out
+		 * already, with the table's reference. */
+		if (!so_table_remove(fd, so))
+			so = NULL;
 		goto out;
 	}
 	if (cipher_len > 0) {
@@ -896,6 +990,7 @@ so_wait_direct(struct socket *so, const struct timespec *abstime)
 
 static int so_wait_record_impl(struct socket *so, int flags, int skip_empty,
     struct mbuf **recp);
+static void so_consumed_locked(struct socket *so);
 
 /*
  * so_wait_record_impl, then hand the socket back to the input thread if a
@@ -958,14 +1053,17 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 			 * An empty record means nothing to a reader without a
 			 * control buffer: it is dropped, under MSG_PEEK too
 			 * (there is nothing in it to leave for a later read).
+			 * Consumed like any record: its buffer space may be
+			 * what input waits for, and readiness may change.
 			 */
 			so_record_done_locked(so);
+			so_consumed_locked(so);
 			continue;
 		}
 		if (so->so_error != 0) {
 			error = so->so_error;
 			if ((flags & MSG_PEEK) == 0) {
-				so->so_error = 0;
+				so_error_next_locked(so);
 				so_evfd_update_locked(so);
 			}
 			return error;
@@ -1425,6 +1523,14 @@ uktls_shutdown(int fd, int how)
 	so = so_lookup(fd);
 	if (so == NULL)
 		return shutdown(fd, how);
+	if (so->so_rcv.sb_tls_info == NULL) {
+		/* Inherited through fork(): the kernel socket is the
+		 * parent's stream too, and no call of the child's may
+		 * touch it (SECURITY.md). */
+		sorele(so);
+		errno = EBADF;
+		return -1;
+	}
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
 		sorele(so);
 		errno = EINVAL;
@@ -1440,6 +1546,7 @@ uktls_shutdown(int fd, int how)
 		SOCKBUF_LOCK(sb);
 		sb->sb_state |= SBS_CANTRCVMORE;
 		so->so_error = 0;
+		so->so_errq_n = 0;
 		sbflush_locked(sb);
 		input_stop_locked(so);
 		sorwakeup_locked(so);
@@ -1456,11 +1563,24 @@ uktls_close(int fd)
 	struct sockbuf *sb;
 	int r, saved;
 
-	so = so_table_remove(fd);
+	/*
+	 * The socket stays in the table, closing, until its descriptor is
+	 * closed: a read that starts meanwhile finds it and gets EBADF,
+	 * rather than finding no socket and reading ciphertext from the
+	 * descriptor as plaintext.
+	 */
+	so = so_lookup(fd);
 	if (so == NULL)
 		return close(fd);
 	sb = &so->so_rcv;
 	SOCKBUF_LOCK(sb);
+	if ((so->so_state & SS_CLOSING) != 0) {
+		/* Another thread is closing it. */
+		SOCKBUF_UNLOCK(sb);
+		sorele(so);
+		errno = EBADF;
+		return -1;
+	}
 	so->so_state |= SS_CLOSING;
 	/*
 	 * The input thread may be inside recvmsg on fd: let it finish
@@ -1479,10 +1599,20 @@ uktls_close(int fd)
 	sorwakeup_locked(so);
 	SOCKBUF_UNLOCK(sb);
 	input_reap(so);
+	pthread_rwlock_wrlock(&so_table_lock);
+	so->so_fdclosing = 1;
+	pthread_rwlock_unlock(&so_table_lock);
 	r = close(fd);
 	saved = errno;
-	KTLS_COUNT(sockets_active, -1);
-	sorele(so);
+	pthread_rwlock_wrlock(&so_table_lock);
+	so->so_fdclosed = 1;
+	pthread_rwlock_unlock(&so_table_lock);
+	if (so_table_remove(fd, so))
+		sorele(so);     /* the table's reference */
+	/* An inherited socket was never counted in this process. */
+	if (so->so_rcv.sb_tls_info != NULL)
+		KTLS_COUNT(sockets_active, -1);
+	sorele(so);             /* so_lookup's */
 	errno = saved;
 	return r;
 }

@@ -33,13 +33,33 @@ struct input_thread;
 #define SOI_PAUSED 2 /* buffer at its high-water mark: not re-armed */
 #define SOI_DONE 3   /* EOF, error or close: never re-armed */
 
+/* One-shot errors a socket keeps in their places beyond the first. */
+#define SO_ERRQ_MAX 8
+
 struct socket {
 	atomic_uint so_count;
 	int so_fd;
+	/*
+	 * (table lock to read; set once) uktls_close has closed so_fd: the
+	 * number may name another socket now, so the table entry, until
+	 * close removes it, is as good as none (so_lookup, so_table_insert).
+	 */
+	int so_fdclosed;
+	/* (table lock; set once) uktls_close is about to close so_fd: the
+	 * number may be free in a moment, so an enable of it waits. */
+	int so_fdclosing;
 	uint16_t so_state;          /* (sb) */
 	uint16_t so_input_state;    /* (sb) */
 	int so_error;               /* (sb) one-shot error for the reader */
 	uint32_t so_error_recs;     /* (sb) records queued ahead of it */
+	/*
+	 * (sb) Errors after so_error, each with the records queued between
+	 * the error before it and itself; so_error takes the first when the
+	 * reader has had it.  Full, an error kills the receive side instead.
+	 */
+	int so_errq[SO_ERRQ_MAX];
+	uint32_t so_errq_recs[SO_ERRQ_MAX];
+	unsigned int so_errq_n;
 	int so_rcverror;            /* (sb) sticky error: receive side dead */
 	int so_eof_error;           /* (sb) why input ended: 0 (FIN) or errno */
 	struct timeval so_rcvtimeo; /* (sb) SO_RCVTIMEO, see so_rcvtimeo() */

@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "ktls.h"
+#include "socket.h"
 #include "tlsgen.h"
 #include "uktls.h"
 
@@ -1428,6 +1431,59 @@ out:
 	tg_conn_close(&c);
 }
 
+/*
+ * Thousands of empty records decrypted while the application is busy fill
+ * the buffer's mbuf budget, so input pauses.  A reader without a control
+ * buffer drops them: that must resume input (the data record behind them
+ * arrives) and clear readiness (the event fd is not left readable).
+ */
+static void
+t_empty_records_flood(void *arg)
+{
+	const struct tg_suite *s = arg;
+	struct timeval tv = { .tv_sec = 5 * TG_TIME_MUL, .tv_usec = 0 };
+	struct pollfd pfd;
+	struct tg_conn c;
+	uint8_t a[10], buf[64], *wire;
+	size_t n, wlen = 0;
+	int i, efd;
+
+	if (tg_conn_open(&c, s, 1) == -1)
+		return;
+	wire = xmalloc(3000 * 64);
+	tg_random(a, sizeof(a));
+	for (i = 0; i < 3000; i++) {
+		if ((n = mk(&c, wire + wlen, APP, NULL, 0, 0)) == 0)
+			goto out;
+		wlen += n;
+	}
+	if (send_raw(&c, wire, wlen) == -1)
+		goto out;
+	tg_sleep_ms(300);
+	if (tg_conn_send(&c, APP, a, sizeof(a), 0) == -1)
+		goto out;
+	tg_sleep_ms(100);
+	CHECK_EQ(uktls_setsockopt(c.rx, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)), 0);
+	n = (size_t)uktls_read(c.rx, buf, sizeof(buf));
+	CHECK_EQ((ssize_t)n, (ssize_t)sizeof(a));
+	CHECK(n == sizeof(a) && memcmp(buf, a, sizeof(a)) == 0);
+
+	/* One empty record under an event fd: dropped, nothing readable. */
+	efd = uktls_event_fd(c.rx);
+	CHECK(efd >= 0);
+	if (efd < 0 || tg_conn_send(&c, APP, NULL, 0, 0) == -1)
+		goto out;
+	CHECK_EQ(tg_wait_readable(c.rx, TG_WAIT_MS), 1);
+	CHECK_ERRNO(uktls_recv(c.rx, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+	pfd.fd = efd;
+	pfd.events = POLLIN;
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
+out:
+	free(wire);
+	tg_conn_close(&c);
+}
+
 /* Records of other content types carry their type in the control message. */
 static void
 t_control_types(void *arg)
@@ -1496,6 +1552,91 @@ t_bad_tag_between(void *arg)
 out:
 	free(wire);
 	tg_conn_close(&c);
+}
+
+/*
+ * Several records with bad tags, all decrypted before the reader comes:
+ * each failed record's EBADMSG comes in its own place, none is lost (two
+ * in a row give two errors).  Past SO_ERRQ_MAX + 1 errors waiting at once
+ * the socket cannot keep them in their places: the records before the
+ * last come, then the error, sticky, and the receive side is dead.
+ */
+static void
+rx_bad_tags(const struct tg_suite *s, int nrec, const int *bad, int overflow)
+{
+	struct uktls_stats s0, s1;
+	struct tg_conn c;
+	uint8_t p[24][64], *wire;
+	size_t n, wlen = 0;
+	int i, nbad = 0, isbad[24] = { 0 };
+	double deadline;
+
+	REQUIRE(nrec <= 24);
+	for (i = 0; bad[i] >= 0; i++) {
+		isbad[bad[i]] = 1;
+		nbad++;
+	}
+	if (tg_conn_open(&c, s, 1) == -1)
+		return;
+	REQUIRE(uktls_get_stats(&s0) == 0);
+	wire = xmalloc((size_t)nrec * TG_MAX_RECORD);
+	for (i = 0; i < nrec; i++) {
+		tg_random(p[i], sizeof(p[i]));
+		if ((n = mk(&c, wire + wlen, APP, p[i], sizeof(p[i]), 0)) == 0)
+			goto out;
+		if (isbad[i])
+			wire[wlen + n - 3] ^= 0x80;
+		wlen += n;
+	}
+	if (send_raw(&c, wire, wlen) == -1)
+		goto out;
+	/* Every record through the engine before the first read. */
+	deadline = tg_now() + 5.0 * TG_TIME_MUL;
+	do {
+		tg_sleep_ms(5);
+		REQUIRE(uktls_get_stats(&s1) == 0);
+	} while ((s1.err_bad_tag - s0.err_bad_tag < (uint64_t)nbad ||
+	    s1.records_decrypted - s0.records_decrypted < (uint64_t)(overflow ?
+	    bad[nbad - 1] - (nbad - 1) : nrec - nbad)) &&
+	    tg_now() < deadline);
+	for (i = 0; i < nrec; i++) {
+		if (overflow && i == bad[nbad - 1])
+			break;
+		if (isbad[i])
+			TG_EXPECT_ERROR(c.rx, EBADMSG);
+		else
+			TG_EXPECT_RECORD(c.rx, APP, p[i], sizeof(p[i]));
+	}
+	if (overflow) {
+		/* The stream ended at the error that did not fit. */
+		TG_EXPECT_ERROR(c.rx, EBADMSG);
+		TG_EXPECT_ERROR(c.rx, EBADMSG);
+	} else {
+		CHECK_ERRNO(uktls_recv(c.rx, p[0], sizeof(p[0]),
+		    MSG_DONTWAIT), EAGAIN);
+		if (tg_conn_send(&c, APP, p[0], 10, 0) == 0)
+			TG_EXPECT_RECORD(c.rx, APP, p[0], 10);
+	}
+out:
+	free(wire);
+	tg_conn_close(&c);
+}
+
+static void
+t_bad_tags_in_place(void *arg)
+{
+	static const int bad[] = { 1, 3, 4, 7, 11, -1 };
+
+	rx_bad_tags(arg, 12, bad, 0);
+}
+
+static void
+t_bad_tags_overflow(void *arg)
+{
+	/* One so_error, SO_ERRQ_MAX queued behind it, and one more. */
+	static const int bad[] = { 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, -1 };
+
+	rx_bad_tags(arg, 21, bad, 1);
 }
 
 /*
@@ -1700,6 +1841,85 @@ t_close_wakes_reader(void *arg)
 		CHECK_EQ(br.err, EBADF);
 		tg_conn_close(&c);
 	}
+}
+
+/*
+ * A reader racing uktls_close: a read that starts while the close is under
+ * way must get EBADF (or, once the descriptor is closed, what the kernel
+ * says of a closed descriptor), never bytes read from the descriptor
+ * itself, which would hand ciphertext over as plaintext.  The peer's
+ * records carry zeros only, so any other byte is ciphertext.
+ */
+struct close_racer {
+	int fd;
+	atomic_int stop;
+	int leaked;
+};
+
+static void *
+close_racer_main(void *arg)
+{
+	struct close_racer *cr = arg;
+	uint8_t buf[65536];
+	ssize_t n, i;
+
+	while (!atomic_load(&cr->stop)) {
+		n = uktls_recv(cr->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		for (i = 0; i < n; i++)
+			if (buf[i] != 0) {
+				cr->leaked++;
+				break;
+			}
+	}
+	return NULL;
+}
+
+static void
+t_close_race_reader(void *arg)
+{
+	const struct tg_suite *s = arg;
+	struct close_racer cr;
+	struct tg_delayed_write dw;
+	struct tg_conn c;
+	uint8_t *zero, *wire;
+	size_t n, wlen = 0;
+	pthread_t t;
+	int iter, i, leaked = 0;
+
+	zero = calloc(1, 16000);
+	wire = xmalloc(32 * TG_MAX_RECORD);
+	REQUIRE(zero != NULL);
+	for (iter = 0; iter < 40; iter++) {
+		if (tg_conn_open(&c, s, 1) == -1)
+			break;
+		wlen = 0;
+		for (i = 0; i < 32; i++) {
+			if ((n = mk(&c, wire + wlen, APP, zero, 16000, 0)) == 0)
+				break;
+			wlen += n;
+		}
+		memset(&cr, 0, sizeof(cr));
+		cr.fd = c.rx;
+		if (tg_delayed_write_start(&dw, c.tx, wire, wlen, 0) == -1 ||
+		    pthread_create(&t, NULL, close_racer_main, &cr) != 0) {
+			tg_conn_close(&c);
+			break;
+		}
+		tg_sleep_ms(1 + iter % 5);
+		CHECK_EQ(uktls_close(c.rx), 0);
+		c.rx = -1;
+		tg_sleep_ms(2);
+		atomic_store(&cr.stop, 1);
+		pthread_join(t, NULL);
+		/* The peer's write may block on a closed window: end it. */
+		shutdown(c.tx, SHUT_RDWR);
+		(void)tg_delayed_write_join(&dw);
+		leaked += cr.leaked;
+		tg_conn_close(&c);
+	}
+	CHECK_EQ(leaked, 0);
+	free(wire);
+	free(zero);
 }
 
 /*
@@ -1916,8 +2136,10 @@ t_owner_wakes(void *arg)
  * on an engine started afresh in the child.
  */
 static int
-fork_child(const struct tg_suite *s, int inherited)
+fork_child(const struct tg_suite *s, int inherited,
+    const struct ktls_session *parent_tls)
 {
+	static const uint8_t zero[TLS_MAX_KEY_LEN];
 	struct tg_conn c2;
 	uint8_t p[300], buf[512];
 	ssize_t n;
@@ -1926,6 +2148,15 @@ fork_child(const struct tg_suite *s, int inherited)
 	errno = 0;
 	if (uktls_read(inherited, buf, sizeof(buf)) != -1 || errno != EBADF)
 		return 1;
+	/* The kernel socket is the parent's stream too: hands off. */
+	errno = 0;
+	if (uktls_shutdown(inherited, SHUT_RD) != -1 || errno != EBADF)
+		return 6;
+	/* The parent's keys are wiped in the child's copy of its memory. */
+	if (memcmp(parent_tls->params.cipher_key, zero, sizeof(zero)) != 0 ||
+	    memcmp(parent_tls->params.iv, zero,
+	    sizeof(parent_tls->params.iv)) != 0)
+		return 7;
 	if (uktls_close(inherited) != 0)
 		return 2;
 	/* ThreadSanitizer cannot start threads in the child of a threaded
@@ -1954,6 +2185,8 @@ static void
 t_fork(void *arg)
 {
 	const struct tg_suite *s = arg;
+	const struct ktls_session *tls;
+	struct socket *so;
 	struct tg_conn c;
 	uint8_t a[300], b[300];
 	pid_t pid;
@@ -1964,6 +2197,10 @@ t_fork(void *arg)
 	tg_random(a, sizeof(a));
 	if (tg_conn_send(&c, APP, a, sizeof(a), 0) == 0)
 		TG_EXPECT_RECORD(c.rx, APP, a, sizeof(a));
+	so = so_lookup(c.rx);
+	REQUIRE(so != NULL);
+	tls = so->so_rcv.sb_tls_info;
+	sorele(so);
 	pid = fork();
 	if (pid == -1) {
 		harness_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
@@ -1971,7 +2208,7 @@ t_fork(void *arg)
 		return;
 	}
 	if (pid == 0)
-		_exit(fork_child(s, c.rx));
+		_exit(fork_child(s, c.rx, tls));
 	tg_random(b, sizeof(b));
 	if (tg_conn_send(&c, APP, b, sizeof(b), 0) == 0)
 		TG_EXPECT_RECORD(c.rx, APP, b, sizeof(b));
@@ -2407,14 +2644,22 @@ register_tests(void)
 	    TG_NSUITES);
 	tg_register_suites("rcvtimeo", t_rcvtimeo, 0, TG_NSUITES);
 	tg_register_suites("signal", t_signal, 0, TG_NSUITES);
+	tg_register_suites("close_race_reader", t_close_race_reader, 0,
+	    TG_NSUITES);
 	tg_register_suites("iovec", t_iovec, 0, TG_NSUITES);
 	tg_register_suites("poll_partial", t_poll_partial, 0, TG_NSUITES);
 	tg_register_suites("poll_mixed", t_poll_mixed, 0, TG_NSUITES);
 	tg_register_suites("event_fd", t_event_fd, 0, TG_NSUITES);
 	tg_register_suites("read_recv", t_read_recv, 0, TG_NSUITES);
 	tg_register_suites("empty_record", t_empty_record, 0, TG_NSUITES);
+	tg_register_suites("empty_records_flood", t_empty_records_flood, 0,
+	    TG_NSUITES);
 	tg_register_suites("control_types", t_control_types, 0, TG_NSUITES);
 	tg_register_suites("bad_tag_between", t_bad_tag_between, 0,
+	    TG_NSUITES);
+	tg_register_suites("bad_tags_in_place", t_bad_tags_in_place, 0,
+	    TG_NSUITES);
+	tg_register_suites("bad_tags_overflow", t_bad_tags_overflow, 0,
 	    TG_NSUITES);
 	tg_register_suites("sticky_einval", t_sticky_einval, 0, TG_NSUITES);
 	tg_register_suites("sticky_emsgsize", t_sticky_emsgsize, 0,
