@@ -731,7 +731,16 @@ ktls_decrypt_locked(struct socket *so)
 		if (error == EAGAIN)
 			break;
 		if (error == ENOBUFS) {
-			if (++nobufs > KTLS_NOBUFS_RETRIES) {
+			if (++nobufs > KTLS_NOBUFS_RETRIES &&
+			    sb->sb_tls_inflight != 0)
+				/*
+				 * Records ahead of this one that helping
+				 * readers have out must not be cancelled
+				 * with the stream: the last of them back
+				 * looks again (ktls_check_rx).
+				 */
+				break;
+			if (nobufs > KTLS_NOBUFS_RETRIES) {
 				KTLS_COUNT(err_nomem, 1);
 				so_rcvdead_locked(so, ENOBUFS, 1);
 				break;

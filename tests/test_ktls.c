@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "harness.h"
 #include "ktls.h"
 #include "socket.h"
@@ -550,9 +551,77 @@ close_with_parked_records(void *p)
 	tg_conn_close(&c);
 }
 
+/*
+ * The pools run dry while a helping reader has record 1 out and the worker
+ * wants record 2: the worker must not end the stream under the helper
+ * (record 1 is whole and authentic, and would be cancelled).  It leaves
+ * record 2 for later; when the helper is back and the pools have buffers
+ * again, all three records arrive.
+ */
+static _Atomic int fail_mbufs;
+static sem_t hb_in, hb_release;
+
+/* Installed once in main(), before the engine has threads: the engine
+ * reads the hook without synchronisation. */
+static int
+fail_mbuf_hook(const char *site)
+{
+	return fail_mbufs && strcmp(site, "mbuf") == 0;
+}
+
+static void
+help_block_hook(struct socket *so)
+{
+	(void)so;
+	helped++;
+	sem_post(&hb_in);
+	sem_wait(&hb_release);
+}
+
+static void
+nobufs_spares_helped(void *p)
+{
+	const struct tg_suite *s = p;
+	static char payload[HELP_RECORDS][HELP_LEN];
+	static struct help_reader r;
+	struct tg_conn c;
+	int k;
+
+	REQUIRE(tg_conn_open(&c, s, 1) == 0);
+	for (k = 0; k < 3; k++)
+		tg_random(payload[k], HELP_LEN);
+	memset(&r, 0, sizeof(r));
+	r.nrec = 3;
+	r.stop_at_error = 1;
+	sem_init(&hb_in, 0, 0);
+	sem_init(&hb_release, 0, 0);
+	help_send(&c, 3, payload, NULL);      /* the worker holds record 0 */
+	ktls_test_help_hook = help_block_hook;
+	help_start_reader(&c, &r);            /* the reader takes record 1 */
+	sem_wait(&hb_in);
+	fail_mbufs = 1;
+	/* The worker publishes record 0, then finds no mbuf for record 2
+	 * for longer than it retries. */
+	sem_post(&hook_release);
+	tg_sleep_ms(600 * TG_TIME_MUL);
+	fail_mbufs = 0;
+	sem_post(&hb_release);
+	pthread_join(r.t, NULL);
+	for (k = 0; k < 3; k++) {
+		CHECK_EQ(r.n[k], (ssize_t)HELP_LEN);
+		CHECK(r.n[k] == HELP_LEN &&
+		    memcmp(r.buf[k], payload[k], HELP_LEN) == 0);
+	}
+	help_teardown();
+	sem_destroy(&hb_in);
+	sem_destroy(&hb_release);
+	tg_conn_close(&c);
+}
+
 int
 main(int argc, char **argv)
 {
+	uktls_fault_hook = fail_mbuf_hook;
 	tg_register_suites("close_while_decrypting", close_while_decrypting, 0,
 	    TG_NSUITES);
 	tg_register_suites("shutdown_while_decrypting",
@@ -569,5 +638,7 @@ main(int argc, char **argv)
 	    helper_then_bad_header_or_eof, 0, TG_NSUITES);
 	tg_register_suites("close_with_parked_records",
 	    close_with_parked_records, 0, TG_NSUITES);
+	tg_register_suites("nobufs_spares_helped", nobufs_spares_helped, 0,
+	    TG_NSUITES);
 	return harness_main(argc, argv);
 }
