@@ -726,6 +726,19 @@ sbcheck(struct sockbuf *sb, const char *where)
 			uktls_panic("%s: sbcheck: parked %u bytes, tlsdcc %u, "
 			    "%u out", where, parked, sb->sb_tlsdcc,
 			    sb->sb_tls_inflight);
+		/*
+		 * Every record numbered between the next to publish and the
+		 * next to detach is out or parked; one more only between
+		 * sbdone_ktls_rx and its publication (ktls_rx_finish_locked).
+		 * Anything else would park every later record for good.
+		 */
+		if (sb->sb_tls_seqno - sb->sb_tls_pubseq >
+		    (uint64_t)sb->sb_tls_inflight + sb->sb_tls_nparked + 1)
+			uktls_panic("%s: sbcheck: publishing %llu, next %llu, "
+			    "%u out, %u parked", where,
+			    (unsigned long long)sb->sb_tls_pubseq,
+			    (unsigned long long)sb->sb_tls_seqno,
+			    sb->sb_tls_inflight, sb->sb_tls_nparked);
 	}
 }
 #endif

@@ -1808,6 +1808,7 @@ enum {
 	CORRUPT_EOR_MIDDLE,
 	CORRUPT_CCC,
 	CORRUPT_PARKED,
+	CORRUPT_PUBSEQ,
 	CORRUPT_COUNT
 };
 
@@ -1821,6 +1822,7 @@ static const char *const corrupt_msg[CORRUPT_COUNT] = {
 	[CORRUPT_EOR_MIDDLE] = "M_EOR not on",
 	[CORRUPT_CCC] = "sbcheck: acc",
 	[CORRUPT_PARKED] = "sbcheck: parked record",
+	[CORRUPT_PUBSEQ] = "sbcheck: publishing",
 };
 
 static void
@@ -1851,6 +1853,11 @@ corrupt(struct sockbuf *sb, int how)
 	case CORRUPT_PARKED:
 		/* A parked record no record is ahead of. */
 		sb->sb_tls_nparked = 1;
+		break;
+	case CORRUPT_PUBSEQ:
+		/* Nothing out, yet the next record to publish is one never
+		 * detached: every later record would park for good. */
+		sb->sb_tls_pubseq = sb->sb_tls_seqno + 1;
 		break;
 	}
 }
