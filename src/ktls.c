@@ -646,6 +646,12 @@ ktls_rx_publish_locked(struct socket *so, struct sb_tlsparked *sp)
 			KTLS_COUNT(err_nomem, 1);
 		so_seterror_locked(so, sp->sp_error);
 		m_free(sp->sp_control);
+		/*
+		 * Its bytes left the buffer without a reader consuming
+		 * anything: input paused on a full buffer of failed records
+		 * must resume here, or nothing else would resume it.
+		 */
+		so_input_resume_locked(so);
 		return;
 	}
 	sbappendcontrol_locked(sb, sp->sp_data, sp->sp_control);

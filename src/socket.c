@@ -1160,6 +1160,14 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 				return error;
 			continue;
 		}
+		if (so->so_input_disarmed && so->so_input_state == SOI_ARMED &&
+		    (sb->sb_flags & SB_TLS_RX_RUNNING) == 0)
+			/*
+			 * This reader had taken the socket over but cannot
+			 * watch it here (no event fd): the input thread must,
+			 * or bytes would wait in the kernel until a timeout.
+			 */
+			input_rearm_locked(so);
 		sb->sb_rwaiters++;
 		error = sbwait_active(sb, timed ? &abstime : NULL,
 		    (uint64_t)ktls_config.spin_ns);

@@ -19,6 +19,9 @@
  *    buffers together could hold more than the cap: pool memory never
  *    exceeds it, and each connection delivers every byte or ends with
  *    ENOBUFS, never anything else.
+ *  - paused_bad: in a fresh process with 64 KiB socket buffers, a buffer
+ *    filled with records whose tags fail: input paused, the engine drops
+ *    them, and input resumes though no reader consumed anything.
  *  - one_byte_segments: whole records sent one byte per TCP segment; the
  *    TLS chain must not turn into an mbuf per byte.
  *  - max_records: 2^14-byte payloads on every suite, TLS 1.3 with the most
@@ -788,6 +791,118 @@ test_pool_cap(void *arg)
 		    WTERMSIG(status));
 }
 
+/* ==== a full buffer of failed records ==================================== */
+
+/*
+ * Run as "test_flood --paused-bad", in a fresh process whose sockets hold
+ * 64 KiB: a peer's four 16 KiB records, all with broken tags, fill the
+ * buffer in one read, so input pauses; the engine drops them one by one as
+ * they fail.  Their space came back without a reader consuming anything,
+ * and input must resume all the same: the good record sent after them is
+ * reported readable and read.  Each suite; exit 0 when all held.
+ */
+static int
+paused_bad_main(void)
+{
+	struct uktls_config cfg;
+	struct timeval tv = { .tv_sec = 10 * TG_TIME_MUL, .tv_usec = 0 };
+	struct pollfd pfd;
+	struct tg_conn c;
+	uint8_t *wire, *p, buf[64];
+	size_t plen, wlen, n;
+	ssize_t r;
+	int i, si, bad = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	uktls_config_defaults(&cfg);
+	cfg.rcvbuf = 65536;
+	if (uktls_configure(&cfg) != 0) {
+		printf("paused_bad: uktls_configure failed\n");
+		return 1;
+	}
+	wire = malloc(4 * TG_MAX_RECORD);
+	p = calloc(1, TG_MAX_PLAINTEXT);
+	if (wire == NULL || p == NULL)
+		return 1;
+	for (si = 0; si < TG_NSUITES; si++) {
+		if (tg_conn_open(&c, &tg_suites[si], 0) != 0)
+			return 1;
+		plen = 16384 - (tlsgen_record_len(&c.g, 0, 0));
+		for (wlen = 0, i = 0; i < 4; i++) {
+			r = tg_conn_make(&c, TLS_RLTYPE_APP, p, plen, 0,
+			    wire + wlen);
+			if (r <= 0)
+				return 1;
+			n = (size_t)r;
+			wire[wlen + n - 3] ^= 0x80;
+			wlen += n;
+		}
+		if (tg_write_all(c.tx, wire, wlen) != (ssize_t)wlen)
+			return 1;
+		tg_sleep_ms(100);
+		if (tg_conn_enable(&c) != 0)
+			return 1;
+		(void)uktls_setsockopt(c.rx, SOL_SOCKET, SO_RCVTIMEO, &tv,
+		    sizeof(tv));
+		for (i = 0; i < 4; i++) {
+			errno = 0;
+			r = uktls_recv(c.rx, buf, sizeof(buf), 0);
+			if (r != -1 || errno != EBADMSG) {
+				printf("paused_bad %s: record %d: %zd errno "
+				    "%d, want EBADMSG\n", tg_suites[si].name,
+				    i, r, errno);
+				bad++;
+			}
+		}
+		if (tg_conn_send(&c, TLS_RLTYPE_APP, p, 10, 0) != 0)
+			return 1;
+		pfd.fd = c.rx;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (uktls_poll(&pfd, 1, 5000 * TG_TIME_MUL) != 1) {
+			printf("paused_bad %s: the good record is never "
+			    "readable\n", tg_suites[si].name);
+			bad++;
+		} else if ((r = uktls_recv(c.rx, buf, sizeof(buf),
+		    MSG_DONTWAIT)) != 10) {
+			printf("paused_bad %s: recv %zd errno %d, want 10 "
+			    "bytes\n", tg_suites[si].name, r, errno);
+			bad++;
+		}
+		tg_conn_close(&c);
+	}
+	free(wire);
+	free(p);
+	return bad == 0 ? 0 : 1;
+}
+
+static void
+test_paused_bad(void *arg)
+{
+	char *args[3];
+	int status;
+	pid_t pid;
+
+	(void)arg;
+	tg_watchdog(120 * TG_TIME_MUL);
+	args[0] = (char *)(uintptr_t)"test_flood";
+	args[1] = (char *)(uintptr_t)"--paused-bad";
+	args[2] = NULL;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		execv(self_path, args);
+		_exit(127);
+	}
+	REQUIRE(pid > 0);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		harness_fail(__FILE__, __LINE__, "the paused-bad process %s %d",
+		    WIFEXITED(status) ? "exited" : "died of signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) :
+		    WTERMSIG(status));
+}
+
 /* ==== one-byte segments ================================================== */
 
 static void
@@ -1215,6 +1330,7 @@ static struct harness_test tests[] = {
 	{ "fast_sender", test_fast_sender, (void *)&tg_suites[0],
 	    "tls12_aes128_gcm", NULL },
 	{ "pool_cap", test_pool_cap, NULL, NULL, NULL },
+	{ "paused_bad", test_paused_bad, NULL, NULL, NULL },
 	{ "stray_bytes", test_stray_bytes, NULL, NULL, NULL },
 	{ "trickle", test_trickle, NULL, NULL, NULL },
 };
@@ -1228,6 +1344,8 @@ main(int argc, char **argv)
 		return peer_main(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "--pool-cap") == 0)
 		return pool_cap_main();
+	if (argc >= 2 && strcmp(argv[1], "--paused-bad") == 0)
+		return paused_bad_main();
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
 		harness_register(&tests[i]);
