@@ -27,9 +27,10 @@
  *  - each record's bytes come back in order, exactly once, with MSG_EOR on
  *    its last piece, its control message (or MSG_CTRUNC) on its first, and
  *    a read returns exactly min(buffer, rest of record);
- *  - an error comes back at the record boundary where it happened; a
- *    one-shot error may be absent only when an earlier error could still
- *    have been pending (uktls keeps one), the first never;
+ *  - an error comes back at the record boundary where it happened, each
+ *    one (uktls keeps every failed record's error in its place); only
+ *    when more than SO_ERRQ_MAX + 1 wait at once does the stream end at
+ *    the last of them, with its error, sticky;
  *  - the end is the expected one and stays (a second read agrees), and
  *    never a clean 0 while a partial record was sent;
  *  - a read that uktls_poll said would not block does not return EAGAIN;
@@ -56,6 +57,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
+#include "socket.h"
 
 /* The stream is kept under the engine's 256 KiB buffer and the kernel's. */
 #define FS_MAX_STREAM (160 * 1024)
@@ -83,6 +85,7 @@ enum { EV_REC, EV_ERR };
 struct event {
 	int kind;
 	int err;          /* EV_ERR */
+	unsigned int ord; /* EV_ERR: 1 for the stream's first error, ... */
 	uint8_t type;     /* EV_REC */
 	uint32_t off;     /* EV_REC: plaintext in fs_plain */
 	uint32_t len;
@@ -102,7 +105,7 @@ static int fs_prefixed;
 static struct event fs_ev[FS_MAX_EVENTS];
 static size_t fs_nev;
 static int fs_term;        /* 0: clean end; else the sticky errno */
-static size_t fs_first_err; /* index of the first EV_ERR, or fs_nev */
+static unsigned int fs_nerr; /* EV_ERR events so far */
 static uint8_t fs_plain[FS_MAX_STREAM + 1024];
 static uint32_t fs_plain_len;
 
@@ -356,12 +359,13 @@ ev_add(int kind, int err, uint8_t type, const uint8_t *pt, uint32_t len)
 	e->type = type;
 	e->off = fs_plain_len;
 	e->len = len;
+	e->ord = 0;
 	if (kind == EV_REC) {
 		memcpy(fs_plain + fs_plain_len, pt, len);
 		fs_plain_len += len;
 	}
-	if (kind == EV_ERR && fs_first_err == (size_t)-1)
-		fs_first_err = fs_nev - 1;
+	if (kind == EV_ERR)
+		e->ord = ++fs_nerr;
 }
 
 /* Expected events for fs_stream[from .. fs_len). */
@@ -376,7 +380,7 @@ reference(const struct fz_suite *s, uint64_t seq, uint32_t from)
 
 	fs_nev = 0;
 	fs_plain_len = 0;
-	fs_first_err = (size_t)-1;
+	fs_nerr = 0;
 	for (i = 0; i < fs_nprefix; i++)
 		ev_add(EV_REC, 0, fs_prefix[i].type, fs_prefix[i].data,
 		    (uint32_t)fs_prefix[i].len);
@@ -417,8 +421,6 @@ reference(const struct fz_suite *s, uint64_t seq, uint32_t from)
 			ev_add(EV_ERR, error, 0, NULL, 0);
 		pos += reclen;
 	}
-	if (fs_first_err == (size_t)-1)
-		fs_first_err = fs_nev;
 }
 
 /* ---- the reader and its oracle --------------------------------------- */
@@ -482,67 +484,25 @@ rd_fail(const struct reader *r, const char *what, ssize_t n, int err,
 	abort();
 }
 
-/* May the error at index j be missing?  Only after an earlier error. */
-static int
-skippable_err(size_t j)
-{
-	return fs_ev[j].kind == EV_ERR && j > fs_first_err;
-}
-
 /*
  * The index of the next event a read at the reader's position may report,
- * stepping over errors that may be missing and, for a reader without a
- * control buffer, empty records (uktls drops those).  With want_err, stop
- * at the first error whose errno is err.
+ * stepping over, for a reader without a control buffer, empty records
+ * (uktls drops those).  No error is ever stepped over: each failed record
+ * keeps its own error in its place.
  */
 static size_t
-rd_next(const struct reader *r, int want_ctl, int want_err, int err)
+rd_next(const struct reader *r, int want_ctl)
 {
 	size_t j = r->i;
 
 	if (r->off > 0 || r->ctl_gone)
 		return j;
 	while (j < fs_nev) {
-		if (fs_ev[j].kind == EV_ERR) {
-			if (want_err && fs_ev[j].err == err)
-				return j;
-			if (!skippable_err(j))
-				return j;
-		} else if (want_ctl || fs_ev[j].len > 0)
+		if (fs_ev[j].kind == EV_ERR || want_ctl || fs_ev[j].len > 0)
 			return j;
 		j++;
 	}
 	return j;
-}
-
-/*
- * Would a read without a control buffer make the model ambiguous?  It would
- * drop the empty records it steps over, and when an error precedes them and
- * another error with the same errno follows them, which of the two it
- * reports cannot be told from the errno (the second was kept only if the
- * first had been read when it happened).  Such reads use a control buffer.
- */
-static int
-rd_ambiguous_ahead(const struct reader *r)
-{
-	size_t j, k;
-	int empties;
-
-	for (j = r->i; j < fs_nev && fs_ev[j].kind != EV_ERR; j++)
-		;
-	if (j >= fs_nev)
-		return 0;
-	for (k = j + 1, empties = 0; k < fs_nev; k++) {
-		if (fs_ev[k].kind == EV_ERR) {
-			if (empties && fs_ev[k].err == fs_ev[j].err)
-				return 1;
-			continue;
-		}
-		if (fs_ev[k].len > 0)
-			return 0;
-		empties = 1;
-	}
-	return 0;
 }
 
 static void
@@ -567,8 +527,6 @@ rd_choose(struct reader *r, struct rop *op, int nonblock)
 	 */
 	op->api = !nonblock && fz_rng_below(&r->rng, 8) == 0 ?
 	    1 + (int)fz_rng_below(&r->rng, 2) : 0;
-	if (rd_ambiguous_ahead(r))
-		op->api = 0;
 	/* Zero-copy reads take whole records and, like a control buffer,
 	 * see empty ones: they may be non-blocking. */
 	if (fz_rng_below(&r->rng, 8) == 0)
@@ -580,7 +538,7 @@ rd_choose(struct reader *r, struct rop *op, int nonblock)
 		op->flags = 0;
 	if (op->api == 3)
 		op->flags &= MSG_DONTWAIT | MSG_WAITALL;
-	op->ctl = op->api == 0 && (nonblock || rd_ambiguous_ahead(r) ||
+	op->ctl = op->api == 0 && (nonblock ||
 	    fz_rng_below(&r->rng, 6) != 0);
 	if (op->ctl)
 		op->ctlspace = ctlsizes[fz_rng_below(&r->rng, 8)];
@@ -769,14 +727,29 @@ rd_step(struct reader *r, int nonblock)
 	if (n < 0) {
 		if (r->off > 0 || r->ctl_gone)
 			rd_fail(r, "error inside a record", n, err, 0);
-		j = rd_next(r, want_ctl, 1, err);
+		j = rd_next(r, want_ctl);
 		/*
-		 * What was stepped over is gone even under MSG_PEEK: errors
-		 * that were never kept, and empty records uktls dropped.
+		 * What was stepped over is gone even under MSG_PEEK: empty
+		 * records uktls dropped.
 		 */
 		if (j < fs_nev && fs_ev[j].kind == EV_ERR &&
 		    fs_ev[j].err == err) {
 			r->i = peek ? j : j + 1;
+			return 1;
+		}
+		/*
+		 * More failed records than a socket keeps in their places
+		 * (so_error and SO_ERRQ_MAX behind it) were waiting at once:
+		 * the stream ended at the last of them, with its error, for
+		 * good.  Possible from the (SO_ERRQ_MAX + 2)th error on.
+		 */
+		if (r->i > 0 && fs_ev[r->i - 1].kind == EV_ERR &&
+		    fs_ev[r->i - 1].err == err &&
+		    fs_ev[r->i - 1].ord >= SO_ERRQ_MAX + 2) {
+			if (!peek) {
+				r->done = 1;
+				r->end_err = err;
+			}
 			return 1;
 		}
 		if (j == fs_nev && fs_term == err) {
@@ -794,7 +767,7 @@ rd_step(struct reader *r, int nonblock)
 	    rd_zc_null) || (op.api == 0 && msg.msg_flags == 0 &&
 	    msg.msg_controllen == 0))) {
 		/* The end, unless a record's empty piece (api != 0). */
-		j = rd_next(r, want_ctl, 0, 0);
+		j = rd_next(r, want_ctl);
 		if (j == fs_nev && r->off == 0 && !r->ctl_gone) {
 			if (fs_term != 0)
 				rd_fail(r, "clean end where an error was due",
@@ -810,7 +783,7 @@ rd_step(struct reader *r, int nonblock)
 		    op.api == 0 ? msg.msg_flags : 0);
 	}
 	/* Record data. */
-	j = rd_next(r, want_ctl, 0, 0);
+	j = rd_next(r, want_ctl);
 	if (j >= fs_nev || fs_ev[j].kind != EV_REC)
 		rd_fail(r, "record data where none was due", n, 0,
 		    op.api == 0 ? msg.msg_flags : 0);
