@@ -764,17 +764,21 @@ pool_cap_main(void)
 	return bad == 0 ? 0 : 1;
 }
 
+/*
+ * Run this program again as "test_flood FLAG" (a fresh process, where
+ * uktls_configure may still set the engine up) and fail the test unless it
+ * exits 0.
+ */
 static void
-test_pool_cap(void *arg)
+run_self(const char *flag, const char *what)
 {
 	char *args[3];
 	int status;
 	pid_t pid;
 
-	(void)arg;
 	tg_watchdog(120 * TG_TIME_MUL);
 	args[0] = (char *)(uintptr_t)"test_flood";
-	args[1] = (char *)(uintptr_t)"--pool-cap";
+	args[1] = (char *)(uintptr_t)flag;
 	args[2] = NULL;
 	fflush(stdout);
 	pid = fork();
@@ -785,10 +789,17 @@ test_pool_cap(void *arg)
 	REQUIRE(pid > 0);
 	REQUIRE(waitpid(pid, &status, 0) == pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		harness_fail(__FILE__, __LINE__, "the pool-cap process %s %d",
+		harness_fail(__FILE__, __LINE__, "the %s process %s %d", what,
 		    WIFEXITED(status) ? "exited" : "died of signal",
 		    WIFEXITED(status) ? WEXITSTATUS(status) :
 		    WTERMSIG(status));
+}
+
+static void
+test_pool_cap(void *arg)
+{
+	(void)arg;
+	run_self("--pool-cap", "pool-cap");
 }
 
 /* ==== a full buffer of failed records ==================================== */
@@ -879,28 +890,8 @@ paused_bad_main(void)
 static void
 test_paused_bad(void *arg)
 {
-	char *args[3];
-	int status;
-	pid_t pid;
-
 	(void)arg;
-	tg_watchdog(120 * TG_TIME_MUL);
-	args[0] = (char *)(uintptr_t)"test_flood";
-	args[1] = (char *)(uintptr_t)"--paused-bad";
-	args[2] = NULL;
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		execv(self_path, args);
-		_exit(127);
-	}
-	REQUIRE(pid > 0);
-	REQUIRE(waitpid(pid, &status, 0) == pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		harness_fail(__FILE__, __LINE__, "the paused-bad process %s %d",
-		    WIFEXITED(status) ? "exited" : "died of signal",
-		    WIFEXITED(status) ? WEXITSTATUS(status) :
-		    WTERMSIG(status));
+	run_self("--paused-bad", "paused-bad");
 }
 
 /* ==== one-byte segments ================================================== */
