@@ -9,10 +9,11 @@
  *
  * What GnuTLS may hold:
  *  - Decrypted application data the application has not read
- *    (gnutls_record_check_pending()).  It is kept per record, so each record
- *    is taken with gnutls_record_recv_packet() and handed over as one
- *    plaintext record, in order.  GnuTLS cannot give data back, so this is
- *    done after every check that can fail except the enable itself.
+ *    (gnutls_record_check_pending()).  It is kept per record; each record is
+ *    taken with gnutls_record_recv_packet(), and the bytes are handed over
+ *    in order as plaintext records.  GnuTLS cannot give data back, so this
+ *    is done after every check that can fail except the enable itself, and
+ *    after the memory for all of it has been found.
  *  - No ciphertext read ahead.  On a stream transport GnuTLS reads exactly
  *    the bytes the record in progress still lacks (its header, then its
  *    body) and never more, so once gnutls_handshake() has returned success,
@@ -33,17 +34,15 @@
 #include "uktls.h"
 #include "uktls/gnutls.h"
 
-/* Records GnuTLS may have buffered that the hand-off takes over at most. */
-#define HG_MAX_RECS 64
-
 int
 uktls_gnutls_enable_rx(gnutls_session_t session)
 {
-	struct uktls_plain_record recs[HG_MAX_RECS];
-	gnutls_packet_t pkts[HG_MAX_RECS];
+	struct uktls_plain_record *recs = NULL;
+	gnutls_packet_t pkt = NULL;
 	gnutls_datum_t mac_key, iv, key, data;
 	struct tls_enable en;
-	size_t npkts = 0, i;
+	uint8_t *plain = NULL;
+	size_t pending, plen = 0, nrecs = 0, i;
 	gnutls_handshake_description_t last_in;
 	unsigned int flags;
 	ssize_t r;
@@ -109,40 +108,64 @@ uktls_gnutls_enable_rx(gnutls_session_t session)
 	en.tls_vmajor = TLS_MAJOR_VER_ONE;
 	en.tls_vminor = (uint8_t)vminor;
 	/*
-	 * Decrypted records the application has not read, one packet per
-	 * record, the first possibly partly read already.  Taken only while
-	 * GnuTLS reports them pending, so no call here reads the socket.
+	 * Decrypted records the application has not read, the first possibly
+	 * partly read already.  Taken only while GnuTLS reports them pending,
+	 * so no call here reads the socket.  GnuTLS cannot take a record back,
+	 * so the room for all of them is found before the first is taken: the
+	 * pending bytes are copied out in order and handed over in records of
+	 * at most 2^14 bytes (the boundaries of application data carry no
+	 * meaning, and there is no telling in advance how many records the
+	 * bytes came in).
 	 */
-	while (gnutls_record_check_pending(session) > 0) {
-		if (npkts == HG_MAX_RECS) {
-			error = ENOBUFS;
+	pending = gnutls_record_check_pending(session);
+	if (pending > 0) {
+		nrecs = (pending + TLS_MAX_MSG_SIZE_V10_2 - 1) /
+		    TLS_MAX_MSG_SIZE_V10_2;
+		plain = malloc(pending);
+		recs = calloc(nrecs, sizeof(*recs));
+		if (plain == NULL || recs == NULL) {
+			error = ENOMEM;
 			goto out;
 		}
-		r = gnutls_record_recv_packet(session, &pkts[npkts]);
-		if (r <= 0 || pkts[npkts] == NULL) {
+	}
+	while (gnutls_record_check_pending(session) > 0) {
+		r = gnutls_record_recv_packet(session, &pkt);
+		if (r <= 0 || pkt == NULL) {
 			error = EIO;
 			goto out;
 		}
-		gnutls_packet_get(pkts[npkts], &data, NULL);
-		npkts++;
-		if (data.size > TLS_MAX_MSG_SIZE_V10_2) {
-			error = EPROTO;
-			goto out;
+		gnutls_packet_get(pkt, &data, NULL);
+		if (data.size > pending - plen) {
+			/* More than GnuTLS said it held: nothing sane to do
+			 * but say the stream is broken. */
+			error = EIO;
+		} else {
+			memcpy(plain + plen, data.data, data.size);
+			plen += data.size;
 		}
-		recs[npkts - 1].type = TLS_RLTYPE_APP;
-		recs[npkts - 1].data = data.data;
-		recs[npkts - 1].len = data.size;
-	}
-	if (uktls_enable_rx_prefixed(rfd, &en, recs, npkts, NULL, 0) != 0)
-		error = errno;
-out:
-	for (i = 0; i < npkts; i++) {
 		/* Application data leaves no copy behind. */
-		gnutls_packet_get(pkts[i], &data, NULL);
 		if (data.data != NULL)
 			gnutls_memset(data.data, 0, data.size);
-		gnutls_packet_deinit(pkts[i]);
+		gnutls_packet_deinit(pkt);
+		pkt = NULL;
+		if (error != 0)
+			goto out;
 	}
+	for (i = 0, nrecs = 0; i < plen; i += recs[nrecs - 1].len) {
+		recs[nrecs].type = TLS_RLTYPE_APP;
+		recs[nrecs].data = plain + i;
+		recs[nrecs].len = plen - i < TLS_MAX_MSG_SIZE_V10_2 ?
+		    plen - i : TLS_MAX_MSG_SIZE_V10_2;
+		nrecs++;
+	}
+	if (uktls_enable_rx_prefixed(rfd, &en, recs, nrecs, NULL, 0) != 0)
+		error = errno;
+out:
+	if (plain != NULL) {
+		gnutls_memset(plain, 0, pending);
+		free(plain);
+	}
+	free(recs);
 	gnutls_memset(&en, 0, sizeof(en));
 	return error;
 }

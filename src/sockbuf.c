@@ -609,6 +609,26 @@ sbflush_locked(struct sockbuf *sb)
 	SBCHECK(sb);
 }
 
+/*
+ * Pooled memory is not cleared when an mbuf is freed (the next user writes
+ * over it), so plaintext that must leave no copy behind is zeroed here
+ * before the flush: the records a hand-off passed to an enable that then
+ * failed, which the TLS library wiped its own copies of.  The wipe and the
+ * flush happen under one hold of the lock, so no reader sees the zeros.
+ */
+void
+sbflush_wipe_locked(struct sockbuf *sb)
+{
+	struct mbuf *rec, *m;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	for (rec = sb->sb_mb; rec != NULL; rec = rec->m_nextpkt)
+		for (m = rec; m != NULL; m = m->m_next)
+			if (m->m_type == MT_DATA && m->m_len > 0)
+				explicit_bzero(m->m_data, m->m_len);
+	sbflush_locked(sb);
+}
+
 #ifdef UKTLS_INVARIANTS
 /*
  * Check every invariant of the socket buffer (FreeBSD's SBCHECK, with the

@@ -239,6 +239,9 @@ void sbdrop_locked(struct sockbuf *sb, uint32_t len);
 void sbflush_ktls_rx_locked(struct sockbuf *sb);
 /* Drop everything in the buffer. */
 void sbflush_locked(struct sockbuf *sb);
+/* The same, zeroing the plaintext records' data before the mbufs go back
+ * to the pools. */
+void sbflush_wipe_locked(struct sockbuf *sb);
 
 /* Reader side: the first record's control mbuf is consumed. */
 void sbfree_control_locked(struct sockbuf *sb);

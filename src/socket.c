@@ -531,7 +531,7 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 		error = so_queue_prefix(so, en, recs, nrecs, cipher,
 		    cipher_len);
 		if (error != 0)
-			sbflush_locked(&so->so_rcv);
+			sbflush_wipe_locked(&so->so_rcv);
 		SOCKBUF_UNLOCK(&so->so_rcv);
 		if (error != 0)
 			goto out;
@@ -559,6 +559,11 @@ out:
 	if (tls != NULL)
 		ktls_session_free(tls);
 	if (so != NULL) {
+		/* The hand-over plaintext leaves no copy behind. */
+		SOCKBUF_LOCK(&so->so_rcv);
+		if (nrecs > 0)
+			sbflush_wipe_locked(&so->so_rcv);
+		SOCKBUF_UNLOCK(&so->so_rcv);
 		so->so_state |= SS_CLOSING;
 		sorele(so);
 	}

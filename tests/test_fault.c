@@ -757,14 +757,49 @@ test_site_windows(void *arg)
  * table's size) after a pause that lets the worker reach the bad header.
  * The application still owns the socket: uktls must not have shut it down.
  */
+/*
+ * The mbufs and clusters a failed enable freed are the first this thread's
+ * pool caches hand out again: none of them may still hold the hand-over
+ * plaintext (made of repeats of marker).
+ */
+static void
+check_prefix_wiped(const uint8_t *marker, size_t mlen)
+{
+	struct mbuf *ms[24];
+	size_t i, n = 0;
+
+	for (i = 0; i < 8; i++)
+		ms[n++] = m_get(MT_DATA);
+	for (i = 0; i < 8; i++)
+		ms[n++] = m_getcl(MT_DATA, MCLBYTES);
+	for (i = 0; i < 8; i++)
+		ms[n++] = m_getcl(MT_DATA, MJUMTLSBYTES);
+	for (i = 0; i < n; i++) {
+		if (ms[i] == NULL) {
+			harness_fail(__FILE__, __LINE__, "no mbuf to look at");
+			continue;
+		}
+		if (memmem(m_bufstart(ms[i]), m_bufsize(ms[i]), marker,
+		    mlen) != NULL)
+			harness_fail(__FILE__, __LINE__, "hand-over plaintext "
+			    "left in a freed %u-byte buffer", m_bufsize(ms[i]));
+		m_free(ms[i]);
+	}
+}
+
 static void
 test_enable_fails_after_prefix(void *arg)
 {
+	static uint8_t plain[3][TLS_MAX_MSG_SIZE_V10_2];
+	static const size_t plain_len[3] = { TLS_MAX_MSG_SIZE_V10_2, 1000,
+		100 };
 	const struct tg_suite *s = arg;
+	struct uktls_plain_record prs[3];
 	struct tg_conn c;
-	uint8_t rec[2][TG_MAX_RECORD], payload[64], b;
+	uint8_t rec[2][TG_MAX_RECORD], payload[64], marker[24], b;
 	struct pollfd pfd;
 	ssize_t n0, n1;
+	size_t i, j;
 	int fd, rc, err;
 
 	REQUIRE(tg_conn_open(&c, s, 0) == 0);
@@ -783,7 +818,16 @@ test_enable_fails_after_prefix(void *arg)
 	f_stall_ms = 200 * TG_TIME_MUL;
 	f_stall_site = site_index("so table");
 	errno = 0;
-	rc = uktls_enable_rx_prefixed(c.rx, &c.en, NULL, 0, rec[0],
+	/* Hand-over plaintext made of a marker, to look for afterwards. */
+	tg_random(marker, sizeof(marker));
+	for (i = 0; i < 3; i++) {
+		for (j = 0; j < plain_len[i]; j++)
+			plain[i][j] = marker[j % sizeof(marker)];
+		prs[i].type = TLS_RLTYPE_APP;
+		prs[i].data = plain[i];
+		prs[i].len = plain_len[i];
+	}
+	rc = uktls_enable_rx_prefixed(c.rx, &c.en, prs, 3, rec[0],
 	    (size_t)(n0 + n1));
 	err = errno;
 	fault_disarm();
@@ -796,6 +840,7 @@ test_enable_fails_after_prefix(void *arg)
 	}
 	CHECK_EQ(rc, -1);
 	CHECK_EQ(err, ENOMEM);
+	check_prefix_wiped(marker, sizeof(marker));
 	tg_sleep_ms(50);
 	/* The peer must not have seen the connection end. */
 	pfd.fd = c.tx;

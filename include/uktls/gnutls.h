@@ -4,9 +4,9 @@
  * -lgnutls).  Takes the receive key, IV and next sequence number of the
  * current read epoch from gnutls_record_get_state() (after any KeyUpdate
  * GnuTLS processed) and enables RX on the session's transport descriptor
- * (gnutls_transport_get_int2()); records GnuTLS decrypted that the
- * application has not read are handed over first, one plaintext record
- * each.
+ * (gnutls_transport_get_int2()); what GnuTLS decrypted that the
+ * application has not read is handed over first, in order, as plaintext
+ * records of up to 2^14 bytes (however many records it came in).
  *
  * GnuTLS reads a stream transport exactly one record at a time and never
  * ahead, so after gnutls_handshake() or a gnutls_record_recv() that
@@ -21,8 +21,10 @@
  * Returns 0 or an errno value: EINVAL (no session, or a False Start or
  * early start whose handshake is not finished), ENOTSUP (not TLS 1.2 or 1.3
  * with AES-GCM or ChaCha20-Poly1305; the socket is left alone), EALREADY
- * (GnuTLS put kernel TLS on the socket), EBADF, EPROTO, ENOBUFS, or what
- * uktls_enable_rx_prefixed() failed with.
+ * (GnuTLS put kernel TLS on the socket), EBADF, EPROTO, ENOMEM (no memory
+ * to take the unread data over; nothing was taken), EIO (GnuTLS failed to
+ * give out data it reported pending), or what uktls_enable_rx_prefixed()
+ * failed with.
  */
 #ifndef UKTLS_GNUTLS_H
 #define UKTLS_GNUTLS_H
