@@ -7,9 +7,13 @@
 #include "sockbuf.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Waits that sleep at once after a spin ran out (sbwait_active). */
 #define SB_SPIN_SKIP 16
@@ -25,7 +29,6 @@ void
 sbinit(struct sockbuf *sb, uint32_t hiwat)
 {
 	pthread_mutexattr_t ma;
-	pthread_condattr_t ca;
 
 	memset(sb, 0, sizeof(*sb));
 	atomic_init(&sb->sb_wakegen, 0);
@@ -40,10 +43,6 @@ sbinit(struct sockbuf *sb, uint32_t hiwat)
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
 	pthread_mutex_init(&sb->sb_mtx, &ma);
 	pthread_mutexattr_destroy(&ma);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&sb->sb_cv, &ca);
-	pthread_condattr_destroy(&ca);
 	sb->sb_hiwat = hiwat;
 	sb->sb_lowat = hiwat / 2;
 	sb->sb_mbmax = 2 * hiwat + 2 * MJUMTLSBYTES;
@@ -72,29 +71,46 @@ sbdestroy(struct sockbuf *sb)
 {
 	KASSERT(sb->sb_mb == NULL && sb->sb_mtls == NULL &&
 	    sb->sb_ccc == 0, ("sbdestroy: sockbuf %p not empty", (void *)sb));
-	pthread_cond_destroy(&sb->sb_cv);
+	KASSERT(sb->sb_sleepers == 0, ("sbdestroy: sockbuf %p has sleepers",
+	    (void *)sb));
 	pthread_mutex_destroy(&sb->sb_mtx);
 }
 
+/*
+ * A sleep is a futex wait on sb_wakegen, not a condition variable's wait:
+ * the kernel then treats a signal as it does in a socket's own recv, and
+ * a reader blocked here gets EINTR exactly when recv would have.  A
+ * waiter reads the generation and counts itself in sb_sleepers under the
+ * lock; sbwakeup bumps the generation and reads sb_sleepers under the
+ * lock too, so a wake-up between the unlock and the wait makes the wait
+ * return at once (the word no longer holds gen) instead of being missed.
+ */
 int
 sbwait(struct sockbuf *sb, const struct timespec *abstime)
 {
-	int error;
+	uint32_t gen;
+	int error = 0;
 
 	SOCKBUF_LOCK_ASSERT(sb);
-#ifdef UKTLS_INVARIANTS
-	sb->sb_owned = 0;
-#endif
-	if (abstime != NULL)
-		error = pthread_cond_timedwait(&sb->sb_cv, &sb->sb_mtx,
-		    abstime);
-	else
-		error = pthread_cond_wait(&sb->sb_cv, &sb->sb_mtx);
-#ifdef UKTLS_INVARIANTS
-	sb->sb_owner = pthread_self();
-	sb->sb_owned = 1;
-#endif
-	return error == ETIMEDOUT ? EAGAIN : 0;
+	gen = atomic_load_explicit(&sb->sb_wakegen, memory_order_relaxed);
+	sb->sb_sleepers++;
+	SOCKBUF_UNLOCK(sb);
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. */
+	if (syscall(SYS_futex, &sb->sb_wakegen,
+	    FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, gen, abstime, NULL,
+	    FUTEX_BITSET_MATCH_ANY) != 0)
+		error = errno;
+	SOCKBUF_LOCK(sb);
+	sb->sb_sleepers--;
+	switch (error) {
+	case ETIMEDOUT:
+		return EAGAIN;
+	case EINTR:
+		return EINTR;
+	default:
+		/* Woken, or the word had changed already (EAGAIN). */
+		return 0;
+	}
 }
 
 void
@@ -104,7 +120,10 @@ sbwakeup(struct sockbuf *sb)
 	/* Only holders of the lock change it: no locked add is needed. */
 	atomic_store_explicit(&sb->sb_wakegen, atomic_load_explicit(
 	    &sb->sb_wakegen, memory_order_relaxed) + 1, memory_order_release);
-	pthread_cond_broadcast(&sb->sb_cv);
+	/* A futex wake is a system call: none when nobody sleeps. */
+	if (sb->sb_sleepers > 0)
+		(void)syscall(SYS_futex, &sb->sb_wakegen,
+		    FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0);
 }
 
 static uint64_t

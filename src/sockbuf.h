@@ -81,7 +81,6 @@ struct sb_tlsparked {
 
 struct sockbuf {
 	pthread_mutex_t sb_mtx;
-	pthread_cond_t sb_cv;         /* readers and closers wait here */
 	pthread_t sb_owner;           /* holder of sb_mtx, for assertions */
 	int sb_owned;
 	struct mbuf *sb_mb;           /* first readable record */
@@ -104,9 +103,10 @@ struct sockbuf {
 	/*
 	 * Bumped, under sb_mtx, by every sbwakeup: a reader spinning
 	 * unlocked in sbwait_active watches it rather than the fields the
-	 * lock guards.
+	 * lock guards, and sbwait sleeps on it (a futex word).
 	 */
 	_Atomic uint32_t sb_wakegen;
+	uint32_t sb_sleepers;         /* threads asleep on sb_wakegen */
 	int sb_tls_cpu;               /* CPU of the thread in ktls_decrypt */
 	uint32_t sb_spin_skip;        /* sleeps left before the next spin */
 	uint64_t sb_tls_seqno;        /* sequence number of the next record */
@@ -143,7 +143,14 @@ SOCKBUF_UNLOCK(struct sockbuf *sb)
 	pthread_mutex_unlock(&sb->sb_mtx);
 }
 
-/* Wait on sb_cv; the lock is dropped and retaken. */
+/*
+ * Sleep until the next sbwakeup, abstime (CLOCK_MONOTONIC) or a signal; the
+ * lock is dropped and retaken.  Returns 0 (woken, or spuriously: callers
+ * look again), EAGAIN when abstime passed, or EINTR when a signal handler
+ * ran that the kernel would not restart a socket's recv for: one without
+ * SA_RESTART, or any handler while abstime is set (signal(7), as recv with
+ * SO_RCVTIMEO).
+ */
 int sbwait(struct sockbuf *sb, const struct timespec *abstime);
 
 /*
@@ -157,8 +164,8 @@ int sbwait(struct sockbuf *sb, const struct timespec *abstime);
  * not running, or the records are slow) makes the next few waits sleep at
  * once (sb_spin_skip), so that a machine with more threads than CPUs does
  * not lose a spin's worth of CPU per record.  Returns 0 when woken (by
- * the spin or the sleep) or EAGAIN when abstime passed; the lock is held
- * on return either way.
+ * the spin or the sleep), EAGAIN when abstime passed or EINTR as sbwait;
+ * the lock is held on return either way.
  */
 int sbwait_active(struct sockbuf *sb, const struct timespec *abstime,
     uint64_t spin_ns);

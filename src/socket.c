@@ -1177,11 +1177,12 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 		error = sbwait_active(sb, timed ? &abstime : NULL,
 		    (uint64_t)ktls_config.spin_ns);
 		sb->sb_rwaiters--;
-		if (error == EAGAIN) {
-			/* Timed out: a job handed to us goes elsewhere. */
+		if (error == EAGAIN || error == EINTR) {
+			/* Timed out or interrupted: a record handed to us is
+			 * taken first, as one that came before. */
 			if ((sb->sb_flags & SB_TLS_RX_INLINE) != 0)
 				continue;
-			return EAGAIN;
+			return error;
 		}
 	}
 }

@@ -1987,6 +1987,38 @@ restore:
 }
 
 /*
+ * The signal cases again in a fresh process with UKTLS_INLINE_DECRYPT=0:
+ * there every reader waits for the input thread and a worker, asleep in
+ * the socket buffer's own wait, which must end for a signal as recv's
+ * does.
+ */
+TEST(signal_worker_wait)
+{
+	char *args[3];
+	int status;
+	pid_t pid;
+
+	tg_watchdog(300 * TG_TIME_MUL);
+	args[0] = (char *)(uintptr_t)"test_rx";
+	args[1] = (char *)(uintptr_t)"signal/";
+	args[2] = NULL;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		setenv("UKTLS_INLINE_DECRYPT", "0", 1);
+		execv("/proc/self/exe", args);
+		_exit(127);
+	}
+	REQUIRE(pid > 0);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		harness_fail(__FILE__, __LINE__, "the signal cases without "
+		    "inline decryption %s %d", WIFEXITED(status) ? "exited" :
+		    "died of signal", WIFEXITED(status) ? WEXITSTATUS(status) :
+		    WTERMSIG(status));
+}
+
+/*
  * A reader that took a record from its own read keeps the socket and, on
  * its next call, blocks in the socket's own recvmsg: uktls_close() and
  * uktls_shutdown(SHUT_RD) from another thread still end that wait (EBADF,
