@@ -126,7 +126,12 @@ struct tls_get_record {
  * is EALREADY, and TLS_TX is EOPNOTSUPP (uktls does no transmit).
  * uktls_getsockopt(SOL_TLS, TLS_RX) with a 4-byte buffer reads back
  * struct tls_crypto_info (version and cipher); keys are never handed out,
- * so any other length is EINVAL.
+ * so any other length is EINVAL.  TLS_RX_EXPECT_NO_PAD is taken and read
+ * back as Linux does (TLS 1.3 only, 0 or 1); it changes nothing, since
+ * uktls never decrypts into the application's buffer, the case the hint
+ * is for.  The checks on the descriptor come first, as the system call's
+ * do: EBADF, ENOTSOCK, ENOPROTOOPT for a socket that is not TCP, ENOTCONN
+ * for an enable on a listening or unconnected one.
  *
  * Each name is defined only where the system has not already defined it, so
  * <linux/tls.h> or glibc's <sys/socket.h> (SOL_TLS) may come first.
@@ -179,6 +184,9 @@ struct tls12_crypto_info_chacha20_poly1305 {
 #endif
 #ifndef TLS_RX
 #define TLS_RX 2 /* receive parameters */
+#endif
+#ifndef TLS_RX_EXPECT_NO_PAD
+#define TLS_RX_EXPECT_NO_PAD 4 /* TLS 1.3 hint, an int 0 or 1 */
 #endif
 #ifndef TLS_1_2_VERSION
 #define TLS_1_2_VERSION 0x0303

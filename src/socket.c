@@ -412,6 +412,37 @@ so_check_tcp(int fd)
 }
 
 /*
+ * What Linux's system call finds before an SOL_TLS option reaches the TLS
+ * layer: EBADF or ENOTSOCK for the descriptor, ENOPROTOOPT for a socket that
+ * is not TCP (its protocol has no SOL_TLS level).  For an enable
+ * (connected != 0), ENOTCONN for a listening socket: Linux's TLS layer
+ * attaches to connected sockets only (an unconnected one is found later,
+ * by the enable).
+ */
+static int
+so_check_linux(int fd, int connected)
+{
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0)
+		return errno;
+	if (v != SOCK_STREAM)
+		return ENOPROTOOPT;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) != 0)
+		return errno;
+	if (v != IPPROTO_TCP)
+		return ENOPROTOOPT;
+	if (!connected)
+		return 0;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0)
+		return errno;
+	return v != 0 ? ENOTCONN : 0;
+}
+
+/*
  * Queue the hand-off prefix on a new socket before input starts: records
  * the TLS library already decrypted become the first readable records, and
  * ciphertext it read ahead becomes the start of the TLS chain.  Sockbuf
@@ -584,10 +615,9 @@ so_enable_rx_linux(int fd, const void *optval, socklen_t optlen)
 
 	memset(&en, 0, sizeof(en));
 	memset(ivbuf, 0, sizeof(ivbuf));
-	if (optval == NULL) {
-		error = EFAULT;
+	error = so_check_linux(fd, 1);
+	if (error != 0)
 		goto out;
-	}
 	error = tls_enable_from_crypto_info(optval, optlen, &en, ivbuf);
 	if (error != 0)
 		goto out;
@@ -598,16 +628,88 @@ out:
 	return error;
 }
 
+/*
+ * Linux's TLS_RX_EXPECT_NO_PAD, set (optval != NULL) or read back.  In the
+ * order of Linux's checks: the descriptor; a socket with TLS 1.3 RX enabled
+ * (EINVAL otherwise, as for Linux's sockets with no 1.3 context); then the
+ * argument.  Linux uses the hint to decrypt straight into the reader's
+ * buffer; uktls never does, so the value is only kept.
+ */
+static int
+so_rx_no_pad(int fd, const void *setval, socklen_t setlen, void *getval,
+    socklen_t *getlen)
+{
+	struct socket *so;
+	uint32_t v;
+	int error;
+
+	error = so_check_linux(fd, 0);
+	if (error != 0)
+		return error;
+	so = so_lookup(fd);
+	if (so == NULL)
+		return EINVAL;
+	if (so->so_rcv.sb_tls_info == NULL) {
+		/* Inherited through fork(): the session stayed behind. */
+		error = EBADF;
+		goto out;
+	}
+	if (so->so_rcv.sb_tls_info->params.tls_vminor != TLS_MINOR_VER_THREE) {
+		error = EINVAL;
+		goto out;
+	}
+	if (getlen == NULL && getval == NULL) {
+		if (setval == NULL || setlen < sizeof(v)) {
+			error = EINVAL;
+			goto out;
+		}
+		memcpy(&v, setval, sizeof(v));
+		if (v > 1) {
+			error = EINVAL;
+			goto out;
+		}
+		SOCKBUF_LOCK(&so->so_rcv);
+		so->so_rx_no_pad = (int)v;
+		SOCKBUF_UNLOCK(&so->so_rcv);
+		goto out;
+	}
+	if (getlen == NULL) {
+		error = EFAULT;
+		goto out;
+	}
+	if (*getlen < sizeof(v)) {
+		error = EINVAL;
+		goto out;
+	}
+	if (getval == NULL) {
+		error = EFAULT;
+		goto out;
+	}
+	SOCKBUF_LOCK(&so->so_rcv);
+	v = (uint32_t)so->so_rx_no_pad;
+	SOCKBUF_UNLOCK(&so->so_rcv);
+	memcpy(getval, &v, sizeof(v));
+	*getlen = sizeof(v);
+out:
+	sorele(so);
+	return error;
+}
+
 int
 uktls_setsockopt(int fd, int level, int optname, const void *optval,
     socklen_t optlen)
 {
 	int error;
 
-	if (level == SOL_TLS && (optname == TLS_RX || optname == TLS_TX)) {
+	if (level == SOL_TLS && (optname == TLS_RX || optname == TLS_TX ||
+	    optname == TLS_RX_EXPECT_NO_PAD)) {
 		/* uktls has no transmit side to configure. */
-		error = optname == TLS_TX ? EOPNOTSUPP :
-		    so_enable_rx_linux(fd, optval, optlen);
+		if (optname == TLS_TX)
+			error = EOPNOTSUPP;
+		else if (optname == TLS_RX)
+			error = so_enable_rx_linux(fd, optval, optlen);
+		else
+			error = so_rx_no_pad(fd, optval, optlen, NULL, NULL);
 		if (error != 0) {
 			errno = error;
 			return -1;
@@ -678,8 +780,9 @@ uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
  * exactly struct tls_crypto_info, the version and cipher, derived from the
  * session's parameters (which never change after the enable, so a socket
  * reference is enough).  Linux hands the keys back for a full-size buffer;
- * uktls refuses every other length.  Errors in Linux's order: EINVAL for a
- * buffer too short to mean anything, EBUSY if RX is not enabled.
+ * uktls refuses every other length.  Errors in Linux's order: those of the
+ * descriptor (so_check_linux), EFAULT without optlen, EINVAL without optval
+ * or for a buffer too short to mean anything, EBUSY if RX is not enabled.
  */
 static int
 so_getsockopt_linux_rx(int fd, void *optval, socklen_t *optlen)
@@ -687,10 +790,14 @@ so_getsockopt_linux_rx(int fd, void *optval, socklen_t *optlen)
 	const struct tls_session_params *p;
 	struct tls_crypto_info info;
 	struct socket *so;
+	int error;
 
-	if (optval == NULL || optlen == NULL)
+	error = so_check_linux(fd, 0);
+	if (error != 0)
+		return error;
+	if (optlen == NULL)
 		return EFAULT;
-	if (*optlen < sizeof(info))
+	if (optval == NULL || *optlen < sizeof(info))
 		return EINVAL;
 	so = so_lookup(fd);
 	if (so == NULL)
@@ -726,8 +833,11 @@ uktls_getsockopt(int fd, int level, int optname, void *optval,
 	struct socket *so;
 	int mode = TCP_TLS_MODE_NONE, error;
 
-	if (level == SOL_TLS && optname == TLS_RX) {
-		error = so_getsockopt_linux_rx(fd, optval, optlen);
+	if (level == SOL_TLS &&
+	    (optname == TLS_RX || optname == TLS_RX_EXPECT_NO_PAD)) {
+		error = optname == TLS_RX ?
+		    so_getsockopt_linux_rx(fd, optval, optlen) :
+		    so_rx_no_pad(fd, NULL, 0, optval, optlen);
 		if (error != 0) {
 			errno = error;
 			return -1;

@@ -68,6 +68,7 @@ struct socket {
 	int so_evfd_perm;           /* (sb) kept current: poll/event_fd use */
 	int so_rpolling;            /* (sb) readers polling fd and so_evfd */
 	int so_closewait;           /* (sb) a closer waits for SOI_BUSY */
+	int so_rx_no_pad;           /* (sb) TLS_RX_EXPECT_NO_PAD, as set */
 	int so_input_missed;        /* (sb) an epoll event found it SOI_BUSY */
 	int so_input_disarmed;      /* (sb) SOI_ARMED, registration disarmed:
 				       a reader has the socket to itself */

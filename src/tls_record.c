@@ -299,12 +299,10 @@ tls_enable_from_crypto_info(const void *optval, socklen_t optlen,
 	const uint8_t *base = optval;
 	struct tls_crypto_info info;
 	uint8_t vminor;
-	size_t i;
+	size_t i, want;
 
 	memset(en, 0, sizeof(*en));
-	if (optval == NULL)
-		return EFAULT;
-	if (optlen < sizeof(info))
+	if (optval == NULL || optlen < sizeof(info))
 		return EINVAL;
 	/* optval need not be aligned for a uint16_t. */
 	memcpy(&info, optval, sizeof(info));
@@ -324,17 +322,30 @@ tls_enable_from_crypto_info(const void *optval, socklen_t optlen,
 		if (tls_linux_ciphers[i].cipher_type == info.cipher_type)
 			lc = &tls_linux_ciphers[i];
 	if (lc == NULL) {
+		/*
+		 * A cipher Linux knows and uktls does not decrypt: Linux's
+		 * own checks first (ARIA is TLS 1.2 only; the structure's
+		 * exact size: 40 bytes, or 56 with ARIA-256's key), then
+		 * the refusal of a valid request.
+		 */
 		switch (info.cipher_type) {
 		case TLS_CIPHER_AES_CCM_128:
 		case TLS_CIPHER_SM4_GCM:
 		case TLS_CIPHER_SM4_CCM:
+			want = sizeof(struct tls12_crypto_info_aes_gcm_128);
+			break;
 		case TLS_CIPHER_ARIA_GCM_128:
 		case TLS_CIPHER_ARIA_GCM_256:
-			/* A valid Linux request that uktls cannot serve. */
-			return EOPNOTSUPP;
+			if (info.version != TLS_1_2_VERSION)
+				return EINVAL;
+			want = info.cipher_type == TLS_CIPHER_ARIA_GCM_128 ?
+			    sizeof(struct tls12_crypto_info_aes_gcm_128) :
+			    sizeof(struct tls12_crypto_info_aes_gcm_256);
+			break;
 		default:
 			return EINVAL;
 		}
+		return optlen != want ? EINVAL : EOPNOTSUPP;
 	}
 	/* Linux takes exactly the structure, no more, no less. */
 	if (optlen != lc->size)

@@ -69,12 +69,11 @@ int tls_params_from_enable(const struct tls_enable *en,
  * Translate Linux's TLS_RX argument (optlen bytes at optval, a struct
  * tls12_crypto_info_*) into a struct tls_enable for tls_params_from_enable,
  * with the checks Linux's do_tls_setsockopt_conf makes, in its order:
- *  EINVAL: optlen < sizeof(struct tls_crypto_info); version not TLS 1.2 or
- *          1.3; a cipher_type Linux does not know; optlen not exactly the
- *          size of that cipher's structure.
- *  EOPNOTSUPP: a cipher Linux knows that uktls does not decrypt (AES-CCM,
- *          SM4-GCM, SM4-CCM, ARIA-GCM).
- *  EFAULT: optval NULL.
+ *  EINVAL: optval NULL or optlen < sizeof(struct tls_crypto_info); version
+ *          not TLS 1.2 or 1.3; a cipher_type Linux does not know; ARIA with
+ *          TLS 1.3; optlen not exactly the size of that cipher's structure.
+ *  EOPNOTSUPP: a valid structure for a cipher Linux knows that uktls does
+ *          not decrypt (AES-CCM, SM4-GCM, SM4-CCM, ARIA-GCM).
  * On success en->cipher_key points into optval and en->iv into optval or
  * ivbuf (TLS 1.3 AES-GCM: salt || iv), so both must outlive en; the caller
  * wipes ivbuf after use.  en is zeroed on failure and ivbuf left untouched.

@@ -10,6 +10,7 @@
  * across the last sequence numbers before 2^64.  Then every way the enable
  * can be refused, in the order Linux checks, and the TLS_RX read-back.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -182,7 +183,10 @@ t_receive(void *param)
 	len = 3;
 	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, &big, &len),
 	    EINVAL);
+	/* Linux: EINVAL without optval, EFAULT without optlen. */
 	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, NULL, &len),
+	    EINVAL);
+	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, &big, NULL),
 	    EFAULT);
 
 	/* Enabled once, by either interface. */
@@ -289,8 +293,8 @@ TEST(refusals)
 	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, &info, &l),
 	    EINVAL);
 
-	REFUSED(c.rx, NULL, len, EFAULT);
-	REFUSED(c.rx, NULL, 0, EFAULT);
+	REFUSED(c.rx, NULL, len, EINVAL);
+	REFUSED(c.rx, NULL, 0, EINVAL);
 	for (l = 0; l < sizeof(struct tls_crypto_info); l++)
 		REFUSED(c.rx, &u, l, EINVAL);
 
@@ -313,13 +317,24 @@ TEST(refusals)
 		set_info(&u, bad_version[i], TLS_CIPHER_AES_CCM_128);
 		REFUSED(c.rx, &u, len, EINVAL);
 	}
+	/*
+	 * Ciphers Linux knows and uktls does not decrypt: Linux's checks
+	 * first (ARIA is TLS 1.2 only; the exact size), then EOPNOTSUPP.
+	 */
 	for (i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
+		socklen_t want = unsupported[i] == TLS_CIPHER_ARIA_GCM_256 ?
+		    56 : 40;
+		int aria = unsupported[i] == TLS_CIPHER_ARIA_GCM_128 ||
+		    unsupported[i] == TLS_CIPHER_ARIA_GCM_256;
+
 		set_info(&u, TLS_1_2_VERSION, unsupported[i]);
-		REFUSED(c.rx, &u, 40, EOPNOTSUPP);
-		REFUSED(c.rx, &u, 56, EOPNOTSUPP);
+		REFUSED(c.rx, &u, want, EOPNOTSUPP);
+		REFUSED(c.rx, &u, want == 40 ? 56 : 40, EINVAL);
+		REFUSED(c.rx, &u, want - 1, EINVAL);
+		REFUSED(c.rx, &u, 4, EINVAL);
 		set_info(&u, TLS_1_3_VERSION, unsupported[i]);
-		REFUSED(c.rx, &u, 40, EOPNOTSUPP);
-		REFUSED(c.rx, &u, 4, EOPNOTSUPP);
+		REFUSED(c.rx, &u, want, aria ? EINVAL : EOPNOTSUPP);
+		REFUSED(c.rx, &u, want + 1, EINVAL);
 	}
 	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		set_info(&u, TLS_1_3_VERSION, unknown[i]);
@@ -344,28 +359,142 @@ TEST(refusals)
 	tg_conn_close(&c);
 }
 
-/* TLS_RX is for connected TCP sockets, as TCP_RXTLS_ENABLE is. */
+/*
+ * TLS_RX is for connected TCP sockets.  The descriptor is checked first, as
+ * Linux's system call does before SOL_TLS reaches the TLS layer: EBADF,
+ * ENOTSOCK, ENOPROTOOPT for a protocol without SOL_TLS (UDP, a Unix
+ * stream), ENOTCONN for a listening or unconnected TCP socket, whatever the
+ * argument.  Read back, a TCP socket without RX is EBUSY.
+ */
 TEST(not_a_tcp_socket)
 {
+	struct sockaddr_in sin;
+	struct tls_crypto_info info;
 	struct tg_conn c;
 	union linux_info u;
-	socklen_t len;
-	int fd;
+	socklen_t len, l;
+	int fd, sv[2], p[2], one = 1;
 
 	REQUIRE_EQ(tg_conn_open(&c, &tg_suites[0], 0), 0);
 	len = mk_info(&c.g, &u);
+	l = sizeof(info);
+	CHECK_ERRNO(uktls_setsockopt(-1, SOL_TLS, TLS_RX, &u, len), EBADF);
+	CHECK_ERRNO(uktls_getsockopt(-1, SOL_TLS, TLS_RX, &info, &l), EBADF);
+	CHECK_ERRNO(uktls_setsockopt(-1, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &one,
+	    sizeof(one)), EBADF);
+	if (pipe(p) == 0) {
+		CHECK_ERRNO(uktls_setsockopt(p[0], SOL_TLS, TLS_RX, &u, len),
+		    ENOTSOCK);
+		CHECK_ERRNO(uktls_getsockopt(p[0], SOL_TLS, TLS_RX, &info,
+		    &l), ENOTSOCK);
+		close(p[0]);
+		close(p[1]);
+	}
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd != -1) {
 		CHECK_ERRNO(uktls_setsockopt(fd, SOL_TLS, TLS_RX, &u, len),
-		    EINVAL);
+		    ENOPROTOOPT);
+		CHECK_ERRNO(uktls_setsockopt(fd, SOL_TLS, TLS_RX, NULL, 0),
+		    ENOPROTOOPT);
+		CHECK_ERRNO(uktls_getsockopt(fd, SOL_TLS, TLS_RX, &info, &l),
+		    ENOPROTOOPT);
 		close(fd);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
+		CHECK_ERRNO(uktls_setsockopt(sv[0], SOL_TLS, TLS_RX, &u, len),
+		    ENOPROTOOPT);
+		close(sv[0]);
+		close(sv[1]);
 	}
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd != -1) {
 		CHECK_ERRNO(uktls_setsockopt(fd, SOL_TLS, TLS_RX, &u, len),
 		    ENOTCONN);
+		CHECK_ERRNO(uktls_getsockopt(fd, SOL_TLS, TLS_RX, &info, &l),
+		    EBUSY);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+		    listen(fd, 1) == 0) {
+			CHECK_ERRNO(uktls_setsockopt(fd, SOL_TLS, TLS_RX, &u,
+			    len), ENOTCONN);
+			CHECK_ERRNO(uktls_setsockopt(fd, SOL_TLS, TLS_RX, NULL,
+			    0), ENOTCONN);
+		}
 		close(fd);
 	}
+	tg_conn_close(&c);
+}
+
+/*
+ * TLS_RX_EXPECT_NO_PAD, as Linux takes it: an int 0 or 1 on a socket with
+ * TLS 1.3 RX; EINVAL before the enable, on TLS 1.2, for another value or a
+ * short argument.  Records decrypt as before, padded or not.
+ */
+static void
+t_no_pad(void *param)
+{
+	const struct tg_suite *s = param;
+	static const char msg[] = "after the hint";
+	struct tg_conn c;
+	socklen_t l;
+	int v, tls13 = s->tls_vminor == TLS_MINOR_VER_THREE;
+
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	v = 1;
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &v,
+	    sizeof(v)), EINVAL);
+	l = sizeof(v);
+	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &v,
+	    &l), EINVAL);
+	if (linux_enable(&c) == -1)
+		goto out;
+	if (!tls13) {
+		v = 1;
+		CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS,
+		    TLS_RX_EXPECT_NO_PAD, &v, sizeof(v)), EINVAL);
+		l = sizeof(v);
+		CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS,
+		    TLS_RX_EXPECT_NO_PAD, &v, &l), EINVAL);
+		goto read;
+	}
+	v = -1;
+	l = sizeof(v);
+	CHECK_EQ(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &v,
+	    &l), 0);
+	CHECK_EQ(v, 0);
+	CHECK_EQ(l, (socklen_t)sizeof(v));
+	v = 2;
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &v,
+	    sizeof(v)), EINVAL);
+	v = 1;
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &v,
+	    sizeof(v) - 1), EINVAL);
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, NULL,
+	    sizeof(v)), EINVAL);
+	CHECK_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &v,
+	    sizeof(v)), 0);
+	v = -1;
+	l = 8;
+	CHECK_EQ(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &v,
+	    &l), 0);
+	CHECK_EQ(v, 1);
+	CHECK_EQ(l, (socklen_t)sizeof(v));
+	l = sizeof(v) - 1;
+	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &v,
+	    &l), EINVAL);
+	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &v,
+	    NULL), EFAULT);
+read:
+	/* A padded record still reads whole with the hint set. */
+	CHECK_EQ(tg_conn_send(&c, APP, msg, sizeof(msg), tls13 ? 32 : 0), 0);
+	CHECK_EQ(TG_EXPECT_RECORD(c.rx, APP, msg, sizeof(msg)), 0);
+	v = 0;
+	if (tls13)
+		CHECK_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD,
+		    &v, sizeof(v)), 0);
+out:
 	tg_conn_close(&c);
 }
 
@@ -375,6 +504,7 @@ main(int argc, char **argv)
 
 	tg_register_suites("receive", t_receive, 0, TG_NSUITES);
 	tg_register_suites("near_wrap", t_near_wrap, 0, TG_NSUITES);
+	tg_register_suites("no_pad", t_no_pad, 0, TG_NSUITES);
 	tg_register_suites("freebsd_enable_info", t_freebsd_enable_info, 0,
 	    TG_NSUITES);
 	return (harness_main(argc, argv));
