@@ -308,8 +308,9 @@ void uktls_zc_free(struct uktls_zc_record *rec);
 
 /*
  * A descriptor for event loops: it polls readable (POLLIN / EPOLLIN) exactly
- * when uktls_recvmsg() on fd would not block (a decrypted record, an error
- * or end of stream is waiting).  It belongs to uktls and stays valid until
+ * when uktls_recvmsg() on fd with a control buffer would not block (a
+ * decrypted record, an empty one too, an error or end of stream is
+ * waiting; a read without a control buffer skips empty records).  It belongs to uktls and stays valid until
  * uktls_close(fd); the caller must not read or close it.  Returns -1 with
  * errno ENOTCONN when RX is not enabled on fd.
  */

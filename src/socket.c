@@ -250,6 +250,11 @@ soreadable(const struct socket *so)
 {
 	const struct sockbuf *sb = &so->so_rcv;
 
+	/*
+	 * Any record counts, an empty one too: readable means a recvmsg with
+	 * a control buffer would not block.  A read without one skips empty
+	 * records and may then wait (see the receive semantics).
+	 */
 	return (so->so_state & SS_CLOSING) != 0 || sb->sb_mb != NULL ||
 	    so->so_error != 0 || so->so_rcverror != 0 ||
 	    ((sb->sb_state & SBS_CANTRCVMORE) != 0 && sb->sb_tlscc == 0 &&
@@ -826,6 +831,50 @@ so_getsockopt_linux_rx(int fd, void *optval, socklen_t *optlen)
 	return 0;
 }
 
+/*
+ * SO_ERROR on an RX socket: the error a read would return now, taken as
+ * that read would take it (a one-shot error, or the reset that ended the
+ * stream), as FreeBSD's SO_ERROR takes so_error and Linux's sk_err; a
+ * sticky error is reported and stays.  An error behind records still
+ * queued is not due yet: 0.  The kernel's own pending error is not asked:
+ * it belongs to the input thread, whose read of the socket turns it into
+ * the reset reported here, and taking it from the kernel first would make
+ * a reset look like a clean end.
+ */
+static int
+so_getsockopt_error(struct socket *so, void *optval, socklen_t *optlen)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	socklen_t len;
+	int err = 0;
+
+	if (optval == NULL || optlen == NULL)
+		return EFAULT;
+	if ((int)*optlen < 0)
+		return EINVAL;
+	SOCKBUF_LOCK(sb);
+	if (sb->sb_mb != NULL &&
+	    (so->so_error == 0 || so->so_error_recs > 0)) {
+		/* A record comes first. */
+	} else if (so->so_error != 0) {
+		err = so->so_error;
+		so_error_next_locked(so);
+		so_evfd_update_locked(so);
+	} else if (so->so_rcverror != 0) {
+		err = so->so_rcverror;
+	} else if ((sb->sb_state & SBS_CANTRCVMORE) != 0 &&
+	    sb->sb_tlscc == 0 && sb->sb_tlsdcc == 0 && so->so_eof_error != 0) {
+		err = so->so_eof_error;
+		so->so_eof_error = 0;
+		so_evfd_update_locked(so);
+	}
+	SOCKBUF_UNLOCK(sb);
+	len = *optlen < sizeof(err) ? *optlen : (socklen_t)sizeof(err);
+	memcpy(optval, &err, len);
+	*optlen = len;
+	return 0;
+}
+
 int
 uktls_getsockopt(int fd, int level, int optname, void *optval,
     socklen_t *optlen)
@@ -838,6 +887,18 @@ uktls_getsockopt(int fd, int level, int optname, void *optval,
 		error = optname == TLS_RX ?
 		    so_getsockopt_linux_rx(fd, optval, optlen) :
 		    so_rx_no_pad(fd, NULL, 0, optval, optlen);
+		if (error != 0) {
+			errno = error;
+			return -1;
+		}
+		return 0;
+	}
+	if (level == SOL_SOCKET && optname == SO_ERROR) {
+		so = so_lookup(fd);
+		if (so == NULL)
+			return getsockopt(fd, level, optname, optval, optlen);
+		error = so_getsockopt_error(so, optval, optlen);
+		sorele(so);
 		if (error != 0) {
 			errno = error;
 			return -1;
@@ -1186,9 +1247,21 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 		if (so->so_rcverror != 0)
 			return so->so_rcverror;
 		if ((sb->sb_state & SBS_CANTRCVMORE) != 0 &&
-		    sb->sb_tlscc == 0 && sb->sb_tlsdcc == 0)
-			/* End of stream, or the reset that ended it. */
-			return so->so_eof_error != 0 ? so->so_eof_error : -1;
+		    sb->sb_tlscc == 0 && sb->sb_tlsdcc == 0) {
+			/*
+			 * End of stream, or the reset that ended it: reported
+			 * once, as the kernels report a socket's error, and
+			 * the end of the stream after it.
+			 */
+			error = so->so_eof_error;
+			if (error == 0)
+				return -1;
+			if ((flags & MSG_PEEK) == 0) {
+				so->so_eof_error = 0;
+				so_evfd_update_locked(so);
+			}
+			return error;
+		}
 		if ((sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE)) ==
 		    SB_TLS_RX_RUNNING && ktls_config.inline_decrypt) {
 			/*
@@ -1324,6 +1397,8 @@ soreceive(struct socket *so, struct msghdr *msg, int flags)
 		return -1;
 	}
 	msg->msg_flags = 0;
+	/* A stream socket has no source address to give, as TCP's recvmsg. */
+	msg->msg_namelen = 0;
 	msg->msg_controllen = want_ctl ? msg->msg_controllen : 0;
 	SOCKBUF_LOCK(sb);
 	error = so_wait_record_locked(so, flags, !want_ctl, &rec);

@@ -1609,6 +1609,95 @@ t_bad_tags_overflow(void *arg)
 	rx_bad_tags(arg, 21, bad, 1);
 }
 
+static int
+so_error_of(int fd)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+
+	if (uktls_getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &l) != 0)
+		return -errno;
+	return l == sizeof(v) ? v : -1000;
+}
+
+/*
+ * SO_ERROR reads the error a read would get now and takes it, as the
+ * kernels' SO_ERROR takes so_error / sk_err: a bad tag's EBADMSG once the
+ * records before it are read (0 before), then no more, and the records
+ * after it still come; a reset at a record boundary likewise, then the end
+ * of the stream.  recvmsg gives back no address (msg_namelen 0), as TCP's.
+ */
+static void
+t_so_error(void *arg)
+{
+	const struct tg_suite *s = arg;
+	struct sockaddr_storage ss;
+	struct linger lg = { 1, 0 };
+	struct uktls_stats s0, s1;
+	struct msghdr msg;
+	struct iovec iov;
+	struct tg_conn c;
+	uint8_t p[3][64], *wire, buf[256];
+	size_t n, wlen = 0;
+	double deadline;
+	int i;
+
+	if (tg_conn_open(&c, s, 1) == -1)
+		return;
+	REQUIRE(uktls_get_stats(&s0) == 0);
+	wire = xmalloc(3 * TG_MAX_RECORD);
+	for (i = 0; i < 3; i++) {
+		tg_random(p[i], sizeof(p[i]));
+		if ((n = mk(&c, wire + wlen, APP, p[i], sizeof(p[i]), 0)) == 0)
+			goto out;
+		if (i == 1)
+			wire[wlen + n - 3] ^= 0x80;
+		wlen += n;
+	}
+	if (send_raw(&c, wire, wlen) == -1)
+		goto out;
+	deadline = tg_now() + 5.0 * TG_TIME_MUL;
+	do {
+		tg_sleep_ms(5);
+		REQUIRE(uktls_get_stats(&s1) == 0);
+	} while ((s1.err_bad_tag == s0.err_bad_tag ||
+	    s1.records_decrypted - s0.records_decrypted < 2) &&
+	    tg_now() < deadline);
+	CHECK_EQ(so_error_of(c.rx), 0);
+	memset(&msg, 0, sizeof(msg));
+	memset(&ss, 0xee, sizeof(ss));
+	msg.msg_name = &ss;
+	msg.msg_namelen = sizeof(ss);
+	iov.iov_base = buf;
+	iov.iov_len = sizeof(buf);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	CHECK_EQ(uktls_recvmsg(c.rx, &msg, 0), (ssize_t)sizeof(p[0]));
+	CHECK_EQ(msg.msg_namelen, 0);
+	CHECK(memcmp(buf, p[0], sizeof(p[0])) == 0);
+	CHECK_EQ(so_error_of(c.rx), EBADMSG);
+	CHECK_EQ(so_error_of(c.rx), 0);
+	TG_EXPECT_RECORD(c.rx, APP, p[2], sizeof(p[2]));
+
+	/* A reset at a record boundary: ECONNRESET once, then the end. */
+	if (tg_conn_send(&c, APP, p[0], sizeof(p[0]), 0) == -1)
+		goto out;
+	TG_EXPECT_RECORD(c.rx, APP, p[0], sizeof(p[0]));
+	(void)setsockopt(c.tx, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(c.tx);
+	c.tx = -1;
+	deadline = tg_now() + 5.0 * TG_TIME_MUL;
+	while ((i = so_error_of(c.rx)) == 0 && tg_now() < deadline)
+		tg_sleep_ms(5);
+	CHECK_EQ(i, ECONNRESET);
+	CHECK_EQ(so_error_of(c.rx), 0);
+	CHECK_EQ(uktls_read(c.rx, buf, sizeof(buf)), 0);
+	CHECK_EQ(uktls_read(c.rx, buf, sizeof(buf)), 0);
+out:
+	free(wire);
+	tg_conn_close(&c);
+}
+
 /*
  * A malformed header after a good record: the good record, then the error,
  * again on every later call; the socket stays readable.
@@ -2663,6 +2752,7 @@ register_tests(void)
 	    TG_NSUITES);
 	tg_register_suites("bad_tags_overflow", t_bad_tags_overflow, 0,
 	    TG_NSUITES);
+	tg_register_suites("so_error", t_so_error, 0, TG_NSUITES);
 	tg_register_suites("sticky_einval", t_sticky_einval, 0, TG_NSUITES);
 	tg_register_suites("sticky_emsgsize", t_sticky_emsgsize, 0,
 	    TG_NSUITES);
