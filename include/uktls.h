@@ -348,6 +348,15 @@ struct uktls_config {
 
 void uktls_config_defaults(struct uktls_config *cfg);
 int uktls_configure(const struct uktls_config *cfg);
+/*
+ * Start the engine now rather than at the first enable: its workers and
+ * input threads, and, with publish_stats, the counters other processes
+ * read (`uktls stat` sees a server from its start, not from its first
+ * connection).  The settings are fixed from then on (uktls_configure gives
+ * EBUSY).  0 if running (already, or now), or an errno value: ENXIO when
+ * its threads could not start.
+ */
+int uktls_start(void);
 
 /* Engine-wide counters, read with uktls_get_stats(). */
 struct uktls_stats {

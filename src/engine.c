@@ -98,6 +98,12 @@ ktls_config_load(void)
 }
 
 int
+uktls_start(void)
+{
+	return ktls_engine_start();
+}
+
+int
 uktls_configure(const struct uktls_config *cfg)
 {
 	if (cfg == NULL)

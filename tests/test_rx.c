@@ -2516,6 +2516,20 @@ TEST(configure_after_enable)
 	tg_conn_close(&c);
 }
 
+/* uktls_start runs the engine (again: a no-op) and fixes the settings. */
+TEST(start)
+{
+	struct uktls_config cfg;
+	int r;
+
+	CHECK_EQ(uktls_start(), 0);
+	CHECK_EQ(uktls_start(), 0);
+	uktls_config_defaults(&cfg);
+	errno = 0;
+	r = uktls_configure(&cfg);
+	CHECK(r == EBUSY || (r == -1 && errno == EBUSY));
+}
+
 /*
  * The reader's spin: UKTLS_SPIN_US sets it (0 turns it off, a value past
  * the limit is ignored), and uktls_configure() refuses a spin past the

@@ -596,6 +596,87 @@ TEST(serve_reset)
 }
 
 /*
+ * --idle-timeout applies to the connection uktls receives on: a peer that
+ * goes quiet after its data is dropped after that many seconds (not the
+ * handshake's 30), with an error that says so; what it sent is written.
+ * `uktls stat` sees the server before its first connection.
+ */
+TEST(serve_idle_timeout)
+{
+	char out[PATH_MAX], port[16], line[1024], pid[16], *text;
+	char *extra[] = { "--out", out, "--max-conns", "1", "--idle-timeout",
+		"1", NULL };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct proc srv, st;
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	int fd = -1;
+
+	REQUIRE(binary_present());
+	snprintf(out, sizeof(out), "%s/idle.out", tdir);
+	REQUIRE(serve_start(&srv, port, sizeof(port), extra, "idle") == 0);
+	/* Its counters are published from the start, not the first
+	 * connection. */
+	snprintf(pid, sizeof(pid), "%d", (int)srv.pid);
+	CHECK_EQ(run_uktls("idle-stat", "stat", pid, NULL, &st), 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)atoi(port));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	REQUIRE(fd >= 0);
+	REQUIRE(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	ctx = tp_ossl_ctx(0, 0, NULL);
+	REQUIRE(ctx != NULL);
+	ssl = SSL_new(ctx);
+	REQUIRE(ssl != NULL && SSL_set_fd(ssl, fd) == 1);
+	REQUIRE_EQ(tp_ossl_handshake(ssl, fd), 1);
+	CHECK_EQ(SSL_write(ssl, "then silence\n", 13), 13);
+	/* Well before the handshake's timeout would have ended it. */
+	CHECK_EQ(wait_line(srv.err, "conn 1 ", line, sizeof(line),
+	    10000 * TG_TIME_MUL), 0);
+	CHECK(strstr(line, "nothing received for 1 s") != NULL);
+	CHECK_EQ(field(line, "bytes"), 13);
+	CHECK_EQ(proc_wait(&srv, 20000), 1);
+	text = slurp(out, NULL);
+	CHECK(text != NULL && strcmp(text, "then silence\n") == 0);
+	free(text);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	unlink(out);
+}
+
+/*
+ * Arguments that cannot work are refused before serve listens: a port
+ * past 65535, an output directory where no file can be made, a missing
+ * certificate file (named, with the system's reason).
+ */
+TEST(serve_bad_arguments)
+{
+	char *argv[] = { (char *)uktls_bin(), "serve", "--cert",
+		"/nonexistent/cert.pem", "--key", "/nonexistent/key.pem", NULL };
+	struct proc p;
+	char *text;
+
+	REQUIRE(binary_present());
+	CHECK_EQ(run_uktls("port", "serve", "--listen", "127.0.0.1:70000",
+	    &p), 1);
+	text = slurp(p.err, NULL);
+	CHECK(text != NULL && strstr(text, "0 to 65535") != NULL);
+	free(text);
+	/* A directory no file can be made in, whoever runs the test. */
+	CHECK_EQ(run_uktls("outdir", "serve", "--out", "/proc", &p), 1);
+	text = slurp(p.err, NULL);
+	CHECK(text != NULL && strstr(text, "--out /proc") != NULL);
+	free(text);
+	REQUIRE(proc_start(&p, argv, NULL, -1, "nocert") == 0);
+	CHECK_EQ(proc_wait(&p, 60000), 1);
+	text = slurp(p.err, NULL);
+	CHECK(text != NULL &&
+	    strstr(text, "/nonexistent/cert.pem: No such file") != NULL);
+	free(text);
+}
+
+/*
  * uktls demo against the real clients: every row must match.  Sanitizer
  * builds make it small; it is the test that is sanitized, not the binary,
  * but the time budget of those runs is shared.

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -144,6 +145,15 @@ cert_setup(SSL_CTX *ctx, const char *cert_file, const char *key_file,
 		return EINVAL;
 	}
 	if (cert_file != NULL) {
+		/* OpenSSL's own error would say only "system lib". */
+		if (access(cert_file, R_OK) != 0 ||
+		    access(key_file, R_OK) != 0) {
+			snprintf(err, errlen, "%s: %s", access(cert_file,
+			    R_OK) != 0 ? cert_file : key_file,
+			    strerror(errno));
+			error = EINVAL;
+			goto out;
+		}
 		if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
 			ssl_errstr(why, sizeof(why));
 			snprintf(err, errlen, "%s: %s", cert_file, why);

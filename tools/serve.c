@@ -168,8 +168,14 @@ engine_setup(char *err, size_t errlen)
 	error = uktls_configure(&cfg);
 	if (error == EBUSY)
 		error = 0;
-	if (error != 0)
+	if (error != 0) {
 		snprintf(err, errlen, "configuring uktls: %s", strerror(error));
+		return error;
+	}
+	/* Running, and seen by `uktls stat`, before the first connection. */
+	error = uktls_start();
+	if (error != 0)
+		snprintf(err, errlen, "starting uktls: %s", strerror(error));
 	return error;
 }
 
@@ -348,6 +354,13 @@ listen_setup(struct srv *s, char *err, size_t errlen)
 		snprintf(err, errlen, "--listen %s: want ADDR:PORT", spec);
 		return EINVAL;
 	}
+	/* getaddrinfo takes any number and keeps its low 16 bits. */
+	if (port[strspn(port, "0123456789")] != '\0' ||
+	    strtoul(port, NULL, 10) > 65535 || strlen(port) > 5) {
+		snprintf(err, errlen, "--listen %s: the port must be a number "
+		    "from 0 to 65535", spec);
+		return EINVAL;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -422,6 +435,25 @@ out_setup(struct srv *s, char *err, size_t errlen)
 		return 0;
 	}
 	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		/* Each connection makes its file there: find out now
+		 * whether one can be made (permissions alone do not say,
+		 * on a read-only or special file system). */
+		char probe[PATH_MAX];
+		int pfd, e;
+
+		if (snprintf(probe, sizeof(probe), "%s/.uktls-probe-XXXXXX",
+		    out) >= (int)sizeof(probe)) {
+			snprintf(err, errlen, "--out %s: path too long", out);
+			return ENAMETOOLONG;
+		}
+		pfd = mkstemp(probe);
+		if (pfd < 0) {
+			e = errno;
+			snprintf(err, errlen, "--out %s: %s", out, strerror(e));
+			return e;
+		}
+		close(pfd);
+		unlink(probe);
 		s->out_mode = OUT_DIR;
 		return 0;
 	}
@@ -477,7 +509,8 @@ set_timeout(int fd, int opt, unsigned int seconds)
 
 	tv.tv_sec = seconds;
 	tv.tv_usec = 0;
-	setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
+	/* Through uktls: once RX is enabled its reads keep their own copy. */
+	uktls_setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
 }
 
 static int
