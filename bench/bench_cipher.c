@@ -247,12 +247,13 @@ run_turn(struct work *w, int v, uint64_t slice_ns)
 	return (double)bytes * 1e3 / (double)spent;
 }
 
+/* Usage on stdout and status 0 when asked (--help), else stderr and 2. */
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: bench_cipher [--rounds N] [--slice-ms MS] "
-	    "[--quick] [--json FILE]\n");
-	exit(2);
+	fprintf(status == 0 ? stdout : stderr, "usage: bench_cipher "
+	    "[--rounds N] [--slice-ms MS] [--quick] [--json FILE]\n");
+	exit(status);
 }
 
 int
@@ -266,21 +267,26 @@ main(int argc, char **argv)
 	size_t s, z;
 	int rounds = 7, r, k, v, i, error;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
-			json = argv[++i];
-		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
-			rounds = atoi(argv[++i]);
-		else if (strcmp(argv[i], "--slice-ms") == 0 && i + 1 < argc)
-			slice_ns = (uint64_t)atoi(argv[++i]) * 1000000u;
-		else if (strcmp(argv[i], "--quick") == 0) {
+	/* --quick sets defaults that options given with it override. */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--quick") == 0) {
 			rounds = 3;
 			slice_ns = 4000000;
-		} else
-			usage();
+		}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0)
+			usage(0);
+		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+			json = argv[++i];
+		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+			rounds = (int)bl_arg_num("bench_cipher", argv[i],
+			    argv[i + 1], 1, 64), i++;
+		else if (strcmp(argv[i], "--slice-ms") == 0 && i + 1 < argc)
+			slice_ns = (uint64_t)bl_arg_num("bench_cipher", argv[i],
+			    argv[i + 1], 1, 60000) * 1000000u, i++;
+		else if (strcmp(argv[i], "--quick") != 0)
+			usage(2);
 	}
-	if (rounds < 1 || rounds > 64 || slice_ns == 0)
-		usage();
 
 	printf("# in-place decryption, content MB/s (10^6 B/s): median of %d "
 	    "interleaved turns of %.0f ms [min..max]\n", rounds,

@@ -466,18 +466,9 @@ read_one:
 static int
 selected(const char *only, const char *only_backend, size_t b, int v)
 {
-	if (only_backend != NULL && strcmp(only_backend, backends[b].name) != 0)
+	if (only_backend != NULL && !bl_arg_has(only_backend, backends[b].name))
 		return 0;
-	size_t n = strlen(vnames[v]);
-	const char *p;
-
-	if (only == NULL)
-		return 1;
-	for (p = only; (p = strstr(p, vnames[v])) != NULL; p += n)
-		if ((p == only || p[-1] == ',') &&
-		    (p[n] == '\0' || p[n] == ','))
-			return 1;
-	return 0;
+	return only == NULL || bl_arg_has(only, vnames[v]);
 }
 
 static void
@@ -491,12 +482,12 @@ pin_self(int cpu)
 }
 
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: bench_engine [--rounds N] [--records N] "
-	    "[--batch N] [--quick] [--json FILE] [--only VARIANT,...] "
-	    "[--backend NAME]\n");
-	exit(2);
+	fprintf(status == 0 ? stdout : stderr, "usage: bench_engine "
+	    "[--rounds N] [--records N] [--batch N] [--quick] [--json FILE] "
+	    "[--only VARIANT,...] [--backend NAME]\n");
+	exit(status);
 }
 
 int
@@ -508,38 +499,53 @@ main(int argc, char **argv)
 	struct sample smp;
 	cpu_set_t set;
 	const char *json = NULL, *only = NULL, *only_backend = NULL;
+	const char *bnames[NITEMS(backends)];
 	uint8_t *content;
 	size_t b, i, pos;
 	int rounds = 15, r, k, v, error, first = -1, last = -1, c;
 	unsigned int wq = 0;
 
 	nrec = 4096;
-	for (i = 1; i < (size_t)argc; i++) {
-		if (strcmp(argv[i], "--json") == 0 && i + 1 < (size_t)argc)
-			json = argv[++i];
-		else if (strcmp(argv[i], "--rounds") == 0 &&
-		    i + 1 < (size_t)argc)
-			rounds = atoi(argv[++i]);
-		else if (strcmp(argv[i], "--records") == 0 &&
-		    i + 1 < (size_t)argc)
-			nrec = (size_t)atol(argv[++i]);
-		else if (strcmp(argv[i], "--only") == 0 &&
-		    i + 1 < (size_t)argc)
-			only = argv[++i];
-		else if (strcmp(argv[i], "--backend") == 0 &&
-		    i + 1 < (size_t)argc)
-			only_backend = argv[++i];
-		else if (strcmp(argv[i], "--batch") == 0 &&
-		    i + 1 < (size_t)argc)
-			batch_chunks = (size_t)atol(argv[++i]);
-		else if (strcmp(argv[i], "--quick") == 0) {
+	/* --quick sets defaults that options given with it override. */
+	for (i = 1; i < (size_t)argc; i++)
+		if (strcmp(argv[i], "--quick") == 0) {
 			rounds = 5;
 			nrec = 1024;
-		} else
-			usage();
+		}
+	for (i = 1; i < (size_t)argc; i++) {
+		const char *val = i + 1 < (size_t)argc ? argv[i + 1] : NULL;
+
+		if (strcmp(argv[i], "--help") == 0)
+			usage(0);
+		else if (strcmp(argv[i], "--quick") == 0)
+			continue;
+		else if (val == NULL)
+			usage(2);
+		else if (strcmp(argv[i], "--json") == 0)
+			json = val;
+		else if (strcmp(argv[i], "--rounds") == 0)
+			rounds = (int)bl_arg_num("bench_engine", argv[i], val,
+			    1, MAXROUNDS);
+		else if (strcmp(argv[i], "--records") == 0)
+			nrec = (size_t)bl_arg_num("bench_engine", argv[i], val,
+			    16, 1L << 24);
+		else if (strcmp(argv[i], "--only") == 0) {
+			bl_arg_list("bench_engine", argv[i], val, vnames,
+			    NVARIANTS);
+			only = val;
+		} else if (strcmp(argv[i], "--backend") == 0) {
+			for (b = 0; b < NITEMS(backends); b++)
+				bnames[b] = backends[b].name;
+			bl_arg_list("bench_engine", argv[i], val, bnames,
+			    NITEMS(backends));
+			only_backend = val;
+		} else if (strcmp(argv[i], "--batch") == 0)
+			batch_chunks = (size_t)bl_arg_num("bench_engine",
+			    argv[i], val, 4, 4096);
+		else
+			usage(2);
+		i++;
 	}
-	if (rounds < 1 || rounds > MAXROUNDS || nrec < 16 || batch_chunks < 4)
-		usage();
 
 	for (i = 0; i < sizeof(key); i++)
 		key[i] = (uint8_t)(i * 13 + 1);

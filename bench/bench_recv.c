@@ -504,13 +504,14 @@ sender_prepare(enum mode m, SSL *ssl, size_t len, size_t rec, size_t *outlen)
 		die("malloc", ENOMEM);
 	for (done = 0, pos = 0; done < len; done += n) {
 		n = len - done < rec ? len - done : rec;
+		/* Room for this record and its overhead (cap allows it). */
+		if (pos + n + 5 + 1 + 16 + 256 > cap)
+			die("stream buffer", ENOSPC);
 		if (SSL_write(ssl, content, (int)n) != (int)n)
 			die_ssl("SSL_write");
 		while ((got = BIO_read(mem, stream + pos,
 		    (int)(cap - pos < (1u << 30) ? cap - pos : 1u << 30))) > 0)
 			pos += (size_t)got;
-		if (pos + rec + 512 > cap)
-			die("stream buffer", ENOSPC);
 	}
 	*outlen = pos;
 	return stream;
@@ -1343,7 +1344,8 @@ memory(void)
 
 /* ==== chart ========================================================== */
 
-static void
+/* Draw the scaling run into png with gnuplot: 0, or -1 (and a note). */
+static int
 chart(const char *png, const int *conns, int nconns)
 {
 	char group[32], cmd[64];
@@ -1353,13 +1355,13 @@ chart(const char *png, const int *conns, int nconns)
 	if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
 		printf("chart: gnuplot not found (Debian package gnuplot-nox); "
 		    "no PNG written\n");
-		return;
+		return -1;
 	}
 	snprintf(cmd, sizeof(cmd), "gnuplot");
 	g = popen(cmd, "w");
 	if (g == NULL) {
 		printf("chart: cannot run gnuplot\n");
-		return;
+		return -1;
 	}
 	fprintf(g, "set terminal pngcairo size 900,560 noenhanced\n"
 	    "set output '%s'\n"
@@ -1384,36 +1386,23 @@ chart(const char *png, const int *conns, int nconns)
 		}
 		fprintf(g, "e\n");
 	}
-	if (pclose(g) == 0)
+	if (pclose(g) == 0 && access(png, F_OK) == 0) {
 		printf("chart: %s\n", png);
-	else
-		printf("chart: gnuplot failed\n");
+		return 0;
+	}
+	printf("chart: gnuplot failed; no PNG written to %s\n", png);
+	return -1;
 }
 
 /* ==== main =========================================================== */
 
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: bench_recv [--mb N] [--rounds N] "
-	    "[--max-conns N] [--lat-records N] [--quick] [--json FILE] "
-	    "[--png FILE] [--only LIST] [--modes LIST]\n");
-	exit(2);
-}
-
-/* Is name one of the comma-separated words of list? */
-static int
-mode_in_list(const char *list, const char *name)
-{
-	size_t len = strlen(name);
-	const char *p;
-
-	for (p = list; *p != '\0'; p += strcspn(p, ",") + (p[strcspn(p,
-	    ",")] != '\0'))
-		if (strncmp(p, name, len) == 0 &&
-		    (p[len] == ',' || p[len] == '\0'))
-			return 1;
-	return 0;
+	fprintf(status == 0 ? stdout : stderr, "usage: bench_recv [--mb N] "
+	    "[--rounds N] [--max-conns N] [--lat-records N] [--quick] "
+	    "[--json FILE] [--png FILE] [--only LIST] [--modes LIST]\n");
+	exit(status);
 }
 
 /*
@@ -1456,49 +1445,66 @@ main(int argc, char **argv)
 {
 	static int conns[32];
 	struct uktls_stats st;
+	static const char *const parts[] = { "throughput", "scaling",
+		"latency", "memory" };
 	const char *json = NULL, *only = NULL;
 	char png[512], group[32];
+	int png_asked = 0, status = 0;
 	size_t total_mb = 256, lat_records = 1000;
-	int rounds = 5, max_conns, nconns = 0, i, n, quick = 0;
+	int rounds = 5, max_conns, nconns = 0, i, n;
 	long ncpu;
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	max_conns = 4 * (int)(ncpu > 0 ? ncpu : 1);
 	png[0] = '\0';
+	/* --quick sets defaults that options given with it override. */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--quick") == 0) {
+			total_mb = 64;
+			rounds = 3;
+			lat_records = 200;
+		}
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
-			json = argv[++i];
-		else if (strcmp(argv[i], "--png") == 0 && i + 1 < argc)
-			snprintf(png, sizeof(png), "%s", argv[++i]);
-		else if (strcmp(argv[i], "--mb") == 0 && i + 1 < argc)
-			total_mb = (size_t)atol(argv[++i]);
-		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
-			rounds = atoi(argv[++i]);
-		else if (strcmp(argv[i], "--max-conns") == 0 && i + 1 < argc)
-			max_conns = atoi(argv[++i]);
-		else if (strcmp(argv[i], "--lat-records") == 0 &&
-		    i + 1 < argc)
-			lat_records = (size_t)atol(argv[++i]);
-		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
-			only = argv[++i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(argv[i], "--help") == 0)
+			usage(0);
 		else if (strcmp(argv[i], "--quick") == 0)
-			quick = 1;
-		else if (strcmp(argv[i], "--modes") == 0 && i + 1 < argc) {
+			continue;
+		else if (val == NULL)
+			usage(2);
+		else if (strcmp(argv[i], "--json") == 0)
+			json = val;
+		else if (strcmp(argv[i], "--png") == 0) {
+			snprintf(png, sizeof(png), "%s", val);
+			png_asked = 1;
+		} else if (strcmp(argv[i], "--mb") == 0)
+			total_mb = (size_t)bl_arg_num("bench_recv", argv[i],
+			    val, 1, 1L << 20);
+		else if (strcmp(argv[i], "--rounds") == 0)
+			rounds = (int)bl_arg_num("bench_recv", argv[i], val, 1,
+			    MAXROUNDS);
+		else if (strcmp(argv[i], "--max-conns") == 0)
+			max_conns = (int)bl_arg_num("bench_recv", argv[i], val,
+			    1, MAXCONNS);
+		else if (strcmp(argv[i], "--lat-records") == 0)
+			lat_records = (size_t)bl_arg_num("bench_recv", argv[i],
+			    val, 10, 10000000);
+		else if (strcmp(argv[i], "--only") == 0) {
+			bl_arg_list("bench_recv", argv[i], val, parts,
+			    sizeof(parts) / sizeof(parts[0]));
+			only = val;
+		} else if (strcmp(argv[i], "--modes") == 0) {
+			bl_arg_list("bench_recv", argv[i], val, mnames,
+			    NMODES);
 			for (n = 0; n < NMODES; n++)
-				mode_on[n] = mode_in_list(argv[i + 1],
-				    mnames[n]);
-			i++;
+				mode_on[n] = bl_arg_has(val, mnames[n]);
 		} else
-			usage();
+			usage(2);
+		i++;
 	}
-	if (quick) {
-		total_mb = 64;
-		rounds = 3;
-		lat_records = 200;
-	}
-	if (rounds < 1 || rounds > MAXROUNDS || total_mb < 1 ||
-	    max_conns < 1 || max_conns > MAXCONNS || lat_records < 10)
-		usage();
+	if (max_conns > MAXCONNS)
+		max_conns = MAXCONNS;
 	if (png[0] == '\0') {
 		if (json != NULL) {
 			snprintf(png, sizeof(png), "%s", json);
@@ -1529,7 +1535,7 @@ main(int argc, char **argv)
 	printf("# CPU is the receiving process's (all threads), sender "
 	    "forked; uktls backend: %s\n", st.crypto_backend);
 	bl_note("uktls_backend", "%s", st.crypto_backend);
-	if (only == NULL || strstr(only, "throughput") != NULL) {
+	if (only == NULL || bl_arg_has(only, "throughput")) {
 		measure("stream/1", 1, total_mb << 20, rounds);
 		printf("\n# uktls over each, medians of the rounds' own ratios"
 		    "\n%-10s %-9s %-11s "
@@ -1537,7 +1543,7 @@ main(int argc, char **argv)
 		ratio_table("stream/1");
 		printf("\n");
 	}
-	if (only == NULL || strstr(only, "scaling") != NULL) {
+	if (only == NULL || bl_arg_has(only, "scaling")) {
 		for (n = 1; n <= max_conns; n *= 2)
 			conns[nconns++] = n;
 		if (conns[nconns - 1] != max_conns)
@@ -1554,15 +1560,18 @@ main(int argc, char **argv)
 			snprintf(group, sizeof(group), "scaling/%d", conns[i]);
 			ratio_table(group);
 		}
-		chart(png, conns, nconns);
+		/* A chart asked for by name that cannot be drawn fails the
+		 * run (after the numbers); the default one is a bonus. */
+		if (chart(png, conns, nconns) != 0 && png_asked)
+			status = 1;
 		printf("\n");
 	}
-	if (only == NULL || strstr(only, "latency") != NULL) {
+	if (only == NULL || bl_arg_has(only, "latency")) {
 		latency(16384, rounds * 2, lat_records);
 		latency(64, rounds * 2, lat_records);
 		printf("\n");
 	}
-	if (only == NULL || strstr(only, "memory") != NULL)
+	if (only == NULL || bl_arg_has(only, "memory"))
 		memory();
 
 	bl_note("method", "%zu MiB per run; medians of %d interleaved rounds "
@@ -1578,5 +1587,5 @@ main(int argc, char **argv)
 	SSL_CTX_free(sctx);
 	SSL_CTX_free(cctx);
 	close(lfd);
-	return 0;
+	return status;
 }

@@ -126,6 +126,65 @@ bl_quantile_sorted(const double *v, size_t n, double q)
 	return v[k - 1];
 }
 
+long
+bl_arg_num(const char *prog, const char *opt, const char *val, long lo,
+    long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(val, &end, 10);
+	if (errno != 0 || end == val || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "%s: %s '%s': want a number from %ld to %ld\n",
+		    prog, opt, val, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+int
+bl_arg_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = list; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == list || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ','))
+			return 1;
+	return 0;
+}
+
+void
+bl_arg_list(const char *prog, const char *opt, const char *list,
+    const char *const *names, size_t n)
+{
+	const char *p = list, *e;
+	size_t i, len;
+
+	for (;;) {
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		for (i = 0; i < n; i++)
+			if (strlen(names[i]) == len &&
+			    strncmp(names[i], p, len) == 0)
+				break;
+		if (i == n) {
+			fprintf(stderr, "%s: %s: unknown name '%.*s' (one of:",
+			    prog, opt, (int)len, p);
+			for (i = 0; i < n; i++)
+				fprintf(stderr, "%s %s", i > 0 ? "," : "",
+				    names[i]);
+			fprintf(stderr, ")\n");
+			exit(2);
+		}
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+}
+
 void
 bl_prefault(void *buf, size_t len)
 {

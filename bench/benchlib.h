@@ -30,6 +30,18 @@ double bl_max(const double *v, size_t n);
 double bl_quantile_sorted(const double *v, size_t n, double q);
 void bl_sort(double *v, size_t n);
 
+/*
+ * Command lines.  bl_arg_num: val as a whole decimal number from lo to hi,
+ * or a message naming prog and opt and exit status 2.  bl_arg_list: every
+ * comma-separated word of list is one of the n names, or the same.
+ * bl_arg_has: is name one of the words of list?
+ */
+long bl_arg_num(const char *prog, const char *opt, const char *val, long lo,
+    long hi);
+void bl_arg_list(const char *prog, const char *opt, const char *list,
+    const char *const *names, size_t n);
+int bl_arg_has(const char *list, const char *name);
+
 /* Touch every page of a buffer so that no page fault lands in a timing. */
 void bl_prefault(void *buf, size_t len);
 
