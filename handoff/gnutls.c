@@ -34,6 +34,27 @@
 #include "uktls.h"
 #include "uktls/gnutls.h"
 
+/*
+ * Is a handshake of session under way?  GnuTLS forgets the last handshake
+ * message in each direction (-1) when a handshake ends, and notes only
+ * post-handshake messages after it: TLS 1.3 tickets and KeyUpdates, and a
+ * server's request for a client certificate received.  Anything else
+ * means a handshake that returned GNUTLS_E_AGAIN (or that renegotiation
+ * started), with the peer's Finished not yet in.
+ */
+static int
+hg_handshake_busy(gnutls_session_t session)
+{
+	int in = (int)gnutls_handshake_get_last_in(session);
+	int out = (int)gnutls_handshake_get_last_out(session);
+
+	return !(in == -1 || in == GNUTLS_HANDSHAKE_NEW_SESSION_TICKET ||
+	    in == GNUTLS_HANDSHAKE_KEY_UPDATE ||
+	    in == GNUTLS_HANDSHAKE_CERTIFICATE_REQUEST) ||
+	    !(out == -1 || out == GNUTLS_HANDSHAKE_NEW_SESSION_TICKET ||
+	    out == GNUTLS_HANDSHAKE_KEY_UPDATE);
+}
+
 int
 uktls_gnutls_enable_rx(gnutls_session_t session)
 {
@@ -41,10 +62,10 @@ uktls_gnutls_enable_rx(gnutls_session_t session)
 	gnutls_packet_t pkt = NULL;
 	gnutls_datum_t mac_key, iv, key, data;
 	struct tls_enable en;
-	uint8_t *plain = NULL;
-	size_t pending, plen = 0, nrecs = 0, i;
 	gnutls_handshake_description_t last_in;
 	unsigned int flags;
+	uint8_t *plain = NULL;
+	size_t pending, plen = 0, nrecs = 0, i;
 	ssize_t r;
 	int alg, vminor, rfd, sfd, error = 0;
 
@@ -54,7 +75,9 @@ uktls_gnutls_enable_rx(gnutls_session_t session)
 	/*
 	 * RX must follow a finished handshake.  A client's False Start (TLS
 	 * 1.2) or a server's early start (TLS 1.3) returns before the peer's
-	 * Finished is in, while the peer's handshake key is still current.
+	 * Finished is in, while the peer's handshake key is still current;
+	 * so does a handshake that returned GNUTLS_E_AGAIN; a session that
+	 * never started one has no cipher yet.
 	 */
 	flags = gnutls_session_get_flags(session);
 	last_in = gnutls_handshake_get_last_in(session);
@@ -64,6 +87,9 @@ uktls_gnutls_enable_rx(gnutls_session_t session)
 	if ((flags & GNUTLS_SFLAGS_EARLY_START) != 0 &&
 	    last_in != GNUTLS_HANDSHAKE_FINISHED &&
 	    last_in != GNUTLS_HANDSHAKE_KEY_UPDATE)
+		return EINVAL;
+	if (hg_handshake_busy(session) ||
+	    gnutls_cipher_get(session) == GNUTLS_CIPHER_NULL)
 		return EINVAL;
 	switch (gnutls_protocol_get_version(session)) {
 	case GNUTLS_TLS1_2:

@@ -643,6 +643,19 @@ ho_tap_present(SSL *ssl)
 	return 0;
 }
 
+/* Do the BIOs between the tap and the descriptor hold bytes read? */
+static int
+ho_below_tap_pending(SSL *ssl)
+{
+	BIO *b;
+
+	for (b = SSL_get_rbio(ssl); b != NULL; b = BIO_next(b))
+		if (BIO_method_type(b) == ho_tap_type)
+			return BIO_next(b) != NULL &&
+			    BIO_ctrl_pending(BIO_next(b)) > 0;
+	return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* prepare().                                                             */
 
@@ -894,6 +907,13 @@ uktls_openssl_enable_rx(SSL *ssl)
 	 */
 	if (!ho_tap_present(ssl) || st->broken ||
 	    (st->rec_left > 0 && st->rec_lost))
+		return EPROTO;
+	/*
+	 * A buffering BIO under the tap (BIO_f_buffer) reads the socket in
+	 * blocks: what it holds is past what the tap saw, and the descriptor
+	 * would hand uktls the stream from the middle of a record.
+	 */
+	if (ho_below_tap_pending(ssl))
 		return EPROTO;
 
 	ho_note_progress(st);

@@ -1078,6 +1078,192 @@ fail_session(const char *site)
 	return (strcmp(site, "ktls session") == 0);
 }
 
+/* An OpenSSL client whose Finished comes late, then 1000 bytes. */
+struct late_client {
+	int fd;
+	int vminor;
+	uint64_t seed;
+	int ok;
+};
+
+static void
+late_finished(const SSL *ssl, int where, int ret)
+{
+	OSSL_HANDSHAKE_STATE st = SSL_get_state(ssl);
+
+	(void)ret;
+	if ((where & SSL_CB_LOOP) != 0 &&
+	    (st == TLS_ST_CR_FINISHED || st == TLS_ST_CW_CHANGE))
+		tg_sleep_ms(300);
+}
+
+static void *
+late_client_main(void *arg)
+{
+	struct late_client *lc = arg;
+	uint8_t b[1000];
+	SSL_CTX *ctx;
+	SSL *ssl = NULL;
+
+	ctx = tp_ossl_ctx(0, lc->vminor, NULL);
+	if (ctx != NULL)
+		ssl = SSL_new(ctx);
+	if (ssl != NULL && SSL_set_fd(ssl, lc->fd) == 1) {
+		SSL_set_info_callback(ssl, late_finished);
+		if (tp_ossl_handshake(ssl, lc->fd) == 1) {
+			tp_pat_fill(lc->seed, 0, b, sizeof(b));
+			lc->ok = SSL_write(ssl, b, sizeof(b)) == sizeof(b);
+			(void)SSL_shutdown(ssl);
+		}
+	}
+	(void)shutdown(lc->fd, SHUT_WR);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/*
+ * uktls_gnutls_enable_rx() in the middle of a handshake that returned
+ * GNUTLS_E_AGAIN (the peer's Finished not in yet: the current read key is
+ * its handshake key) is EINVAL and takes nothing; the handshake then
+ * finishes and the enable takes the stream.
+ */
+static void
+t_gnutls_mid_handshake(void *arg)
+{
+	const struct tg_suite *s = arg;
+	struct tp_gnutls g = { NULL, NULL };
+	struct late_client lc;
+	struct tp_stream want_rx;
+	struct tp_rx st;
+	pthread_t t;
+	int rx = -1, tx = -1, r, tries = 0, started = 0;
+
+	tg_watchdog(TG_WATCHDOG_S);
+	REQUIRE(tg_tcp_pair(&rx, &tx) == 0);
+	memset(&lc, 0, sizeof(lc));
+	lc.fd = tx;
+	lc.vminor = s->tls_vminor;
+	lc.seed = 77;
+	FAILIF(tp_gnutls_start(&g, 1, tp_gnutls_prio(s), rx) != 0, "GnuTLS");
+	FAILIF(fcntl(rx, F_SETFL, fcntl(rx, F_GETFL) | O_NONBLOCK) != 0,
+	    "O_NONBLOCK");
+	FAILIF(pthread_create(&t, NULL, late_client_main, &lc) != 0,
+	    "pthread_create");
+	started = 1;
+	/* Into the handshake, until it waits for the late Finished. */
+	do {
+		r = gnutls_handshake(g.ses);
+		if (r == GNUTLS_E_AGAIN)
+			(void)tp_wait_fd(rx, POLLIN, 20);
+	} while (r == GNUTLS_E_AGAIN && ++tries < 5);
+	FAILIF(r != GNUTLS_E_AGAIN, "handshake did not wait: %s",
+	    gnutls_strerror(r));
+	CHECK_EQ(uktls_gnutls_enable_rx(g.ses), EINVAL);
+	r = tp_gnutls_handshake(g.ses, rx);
+	FAILIF(r != 0, "gnutls_handshake: %s", gnutls_strerror(r));
+	FAILIF(fcntl(rx, F_SETFL, fcntl(rx, F_GETFL) & ~O_NONBLOCK) != 0,
+	    "blocking");
+	r = uktls_gnutls_enable_rx(g.ses);
+	FAILIF(r != 0, "enable after the handshake: %s", strerror(r));
+	want_rx = (struct tp_stream){ .seed = lc.seed, .start = 0,
+	    .wait_ms = TG_WAIT_MS };
+	if (tp_rx_stream(rx, &want_rx, &st) != 0)
+		goto out;
+	TP_CHECK_CLEAN_END(&st, 1000);
+out:
+	if (started)
+		pthread_join(t, NULL);
+	if (started)
+		CHECK_EQ(lc.ok, 1);
+	if (rx >= 0)
+		uktls_close(rx);
+	if (tx >= 0)
+		close(tx);
+	tp_gnutls_end(&g);
+}
+
+/* After the server's Finished: let the peer's Finished and data arrive
+ * together, so that a buffering BIO reads both. */
+static void
+finished_pause(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	(void)version;
+	(void)ssl;
+	(void)arg;
+	if (write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+	    ((const uint8_t *)buf)[0] == SSL3_MT_FINISHED)
+		tg_sleep_ms(100);
+}
+
+/*
+ * A BIO_f_buffer() under OpenSSL reads the socket in blocks, past the
+ * record OpenSSL asked for: with bytes in it the enable is refused (EPROTO)
+ * and the SSL goes on reading the whole stream; with none (TLS 1.2, whose
+ * server's Finished comes last) the enable takes the whole stream.
+ */
+static void
+t_ossl_buffer_bio(void *arg)
+{
+	const struct tg_suite *s = arg;
+	struct peer p;
+	struct tp_stream want_rx;
+	struct tp_rx st;
+	SSL_CTX *uctx = NULL;
+	SSL *ssl = NULL;
+	BIO *sock, *buf;
+	uint8_t b[4096], want[4096];
+	uint64_t off = 0;
+	int rx = -1, r, held;
+
+	tg_watchdog(TG_WATCHDOG_S);
+	peer_init(&p, PEER_OPENSSL, STREAM_LEN);
+	uctx = ossl_ctx(s, 1);
+	p.ctx = ossl_ctx(s, 0);
+	FAILIF(uctx == NULL || p.ctx == NULL, "SSL_CTX");
+	r = peer_start(&p, &rx);
+	FAILIF(r != 0, "peer: %s", strerror(r));
+	ssl = SSL_new(uctx);
+	sock = BIO_new_socket(rx, BIO_NOCLOSE);
+	buf = BIO_new(BIO_f_buffer());
+	FAILIF(ssl == NULL || sock == NULL || buf == NULL, "SSL, BIOs");
+	BIO_up_ref(sock);
+	BIO_push(buf, sock);
+	SSL_set_bio(ssl, buf, sock);
+	SSL_set_msg_callback(ssl, finished_pause);
+	FAILIF(uktls_openssl_prepare(ssl) != 0, "prepare");
+	FAILIF(tp_ossl_handshake(ssl, rx) != 1, "handshake: %s",
+	    tp_ossl_errstr());
+	held = BIO_ctrl_pending(sock) == 0 && BIO_ctrl_pending(buf) > 0;
+	r = uktls_openssl_enable_rx(ssl);
+	if (held) {
+		CHECK_EQ(r, EPROTO);
+		/* Nothing was taken: OpenSSL reads the stream to its end. */
+		while (off < p.total) {
+			r = ossl_read_some(ssl, rx, b, sizeof(b));
+			FAILIF(r <= 0, "SSL_read after the refusal at %llu",
+			    (unsigned long long)off);
+			tp_pat_fill(p.seed, off, want, (size_t)r);
+			FAILIF(memcmp(b, want, (size_t)r) != 0, "SSL_read: "
+			    "wrong bytes at %llu", (unsigned long long)off);
+			off += (uint64_t)r;
+		}
+		goto out;
+	}
+	FAILIF(r != 0, "enable with nothing buffered: %s", strerror(r));
+	want_rx = (struct tp_stream){ .seed = p.seed, .start = 0,
+	    .wait_ms = TG_WAIT_MS };
+	if (tp_rx_stream(rx, &want_rx, &st) != 0)
+		goto out;
+	TP_CHECK_CLEAN_END(&st, p.total);
+out:
+	peer_end(&p, rx, NULL);
+	SSL_free(ssl);
+	SSL_CTX_free(uctx);
+	SSL_CTX_free(p.ctx);
+}
+
 /*
  * An enable that fails in uktls leaves the SSL as it was: the plaintext it
  * had peeked is still there for SSL_read(), OpenSSL still reads the
@@ -1153,6 +1339,9 @@ main(int argc, char **argv)
 		tp_register(scenarios[i].name, run_scenario, &scenarios[i],
 		    scenarios[i].tls13_only);
 #ifdef UKTLS_TEST_HOOKS
+	tg_register_suites("ossl_buffer_bio", t_ossl_buffer_bio, 0, TG_NSUITES);
+	tg_register_suites("gnutls_mid_handshake", t_gnutls_mid_handshake, 0,
+	    TG_NSUITES);
 	tg_register_suites("ossl_enable_failure", t_ossl_enable_failure, 0,
 	    TG_NSUITES);
 #endif

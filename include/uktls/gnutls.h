@@ -18,8 +18,9 @@
  * lost.  After it, do not call gnutls_record_recv(); write as before, and
  * answer the peer's close_notify with gnutls_bye(session, GNUTLS_SHUT_WR).
  *
- * Returns 0 or an errno value: EINVAL (no session, or a False Start or
- * early start whose handshake is not finished), ENOTSUP (not TLS 1.2 or 1.3
+ * Returns 0 or an errno value: EINVAL (no session, or a handshake not
+ * finished: none yet, one that returned GNUTLS_E_AGAIN, a False Start or
+ * an early start before the peer's Finished), ENOTSUP (not TLS 1.2 or 1.3
  * with AES-GCM or ChaCha20-Poly1305; the socket is left alone), EALREADY
  * (GnuTLS put kernel TLS on the socket), EBADF, EPROTO, ENOMEM (no memory
  * to take the unread data over; nothing was taken), EIO (GnuTLS failed to

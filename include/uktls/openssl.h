@@ -41,7 +41,9 @@
  * EALREADY (called twice), ENOTSUP (not TLS 1.2 or 1.3 with AES-GCM or
  * ChaCha20-Poly1305; the socket is left alone), ENOKEY (the TLS 1.3
  * traffic secret never reached the keylog callback), EPROTO (the position
- * in the peer's stream is not known), EBADF (no descriptor), ENOMEM, or
+ * in the peer's stream is not known, or a buffering BIO under OpenSSL,
+ * such as BIO_f_buffer(), holds bytes it read past it), EBADF (no
+ * descriptor), ENOMEM, or
  * what uktls_enable_rx_prefixed() failed with.
  */
 #ifndef UKTLS_OPENSSL_H
