@@ -420,9 +420,9 @@ so_check_tcp(int fd)
  * What Linux's system call finds before an SOL_TLS option reaches the TLS
  * layer: EBADF or ENOTSOCK for the descriptor, ENOPROTOOPT for a socket that
  * is not TCP (its protocol has no SOL_TLS level).  For an enable
- * (connected != 0), ENOTCONN for a listening socket: Linux's TLS layer
- * attaches to connected sockets only (an unconnected one is found later,
- * by the enable).
+ * (connected != 0), ENOTCONN for a listening or unconnected socket: Linux's
+ * TLS layer attaches to connected sockets only, before any argument is
+ * looked at.
  */
 static int
 so_check_linux(int fd, int connected)
@@ -444,7 +444,16 @@ so_check_linux(int fd, int connected)
 	len = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0)
 		return errno;
-	return v != 0 ? ENOTCONN : 0;
+	if (v != 0)
+		return ENOTCONN;
+	{
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
+
+		if (getpeername(fd, (struct sockaddr *)&ss, &sslen) != 0)
+			return errno;
+	}
+	return 0;
 }
 
 /*

@@ -410,6 +410,8 @@ TEST(not_a_tcp_socket)
 	if (fd != -1) {
 		CHECK_ERRNO(uktls_setsockopt(fd, SOL_TLS, TLS_RX, &u, len),
 		    ENOTCONN);
+		CHECK_ERRNO(uktls_setsockopt(fd, SOL_TLS, TLS_RX, NULL, 0),
+		    ENOTCONN);
 		CHECK_ERRNO(uktls_getsockopt(fd, SOL_TLS, TLS_RX, &info, &l),
 		    EBUSY);
 		memset(&sin, 0, sizeof(sin));
