@@ -320,7 +320,8 @@ int uktls_event_fd(int fd);
  * Engine settings.  Defaults come from the environment when set
  * (UKTLS_WORKERS, UKTLS_PIN_WORKERS, UKTLS_INPUT_THREADS, UKTLS_RCVBUF,
  * UKTLS_POOL_MAX, UKTLS_STATS, UKTLS_INLINE_DECRYPT, UKTLS_SPIN_US) and
- * otherwise: one worker per online CPU, pinned; one input thread per
+ * otherwise: one worker per CPU of the process's affinity mask, pinned;
+ * one input thread per
  * worker; a 256 KiB receive buffer per socket; no cap on pool memory;
  * counters private to the process; a reader blocked with nothing readable
  * decrypts the next record itself rather than wait for a worker (lower
@@ -329,9 +330,11 @@ int uktls_event_fd(int fd);
  * off); a reader waiting for a record that another thread is
  * decrypting spins for up to 20 us before it sleeps, where there is more
  * than one CPU (UKTLS_SPIN_US=0 or no_spin: never; at most 1000 us, EINVAL
- * past it).  uktls_configure() applies settings to the engine and must be
- * called before the first TCP_RXTLS_ENABLE (EBUSY afterwards).  Zero fields
- * keep the default.
+ * past it).  An environment value out of range is ignored (the default
+ * stays).  uktls_configure() applies settings to the engine and must be
+ * called before it starts, at the first enable or uktls_start() (EBUSY
+ * afterwards).  Start from uktls_config_defaults(): zero fields keep the
+ * default, except pin_workers, where 0 means unpinned.
  */
 struct uktls_config {
 	unsigned int workers;       /* decryption worker threads */

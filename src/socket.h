@@ -115,7 +115,8 @@ int soreadable(const struct socket *so);
 /*
  * Record err for the reader at the current end of the readable records:
  * the reader gets every record queued before it, then -1 with err once.
- * A second one-shot error while one is pending is not recorded separately.
+ * Errors while one is pending queue behind it in their own places
+ * (so_errq); one more than SO_ERRQ_MAX behind it ends the receive side.
  */
 void so_seterror_locked(struct socket *so, int err);
 

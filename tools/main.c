@@ -49,8 +49,9 @@ usage(FILE *f)
 	fprintf(f,
 	    "\n"
 	    "Engine settings come from UKTLS_WORKERS, UKTLS_PIN_WORKERS,\n"
-	    "UKTLS_INPUT_THREADS, UKTLS_RCVBUF, UKTLS_POOL_MAX and\n"
-	    "UKTLS_STATS.\n");
+	    "UKTLS_INPUT_THREADS, UKTLS_RCVBUF, UKTLS_POOL_MAX, UKTLS_STATS,\n"
+	    "UKTLS_INLINE_DECRYPT and UKTLS_SPIN_US; UKTLS_CRYPTO=openssl or\n"
+	    "ipsecmb forces a crypto backend.\n");
 }
 
 int
