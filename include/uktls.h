@@ -295,7 +295,8 @@ int uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
  * began).  uktls_zc_iov describes the record's buffers (returns how many
  * there are, filling at most iovcnt); the buffers stay valid and readable,
  * and are the caller's alone, until uktls_zc_free(rec), which may be called
- * from any thread, also after uktls_close.
+ * from any thread, also after uktls_close.  On a descriptor that is not
+ * open it fails with EBADF, on one without RX enabled with ENOTCONN.
  */
 struct uktls_zc_record;
 struct iovec;
@@ -310,9 +311,10 @@ void uktls_zc_free(struct uktls_zc_record *rec);
  * A descriptor for event loops: it polls readable (POLLIN / EPOLLIN) exactly
  * when uktls_recvmsg() on fd with a control buffer would not block (a
  * decrypted record, an empty one too, an error or end of stream is
- * waiting; a read without a control buffer skips empty records).  It belongs to uktls and stays valid until
- * uktls_close(fd); the caller must not read or close it.  Returns -1 with
- * errno ENOTCONN when RX is not enabled on fd.
+ * waiting; a read without a control buffer skips empty records).  It
+ * belongs to uktls and stays valid until uktls_close(fd); the caller must
+ * not read or close it.  Returns -1 with errno EBADF when fd is not open,
+ * ENOTCONN when RX is not enabled on it.
  */
 int uktls_event_fd(int fd);
 

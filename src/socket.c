@@ -954,6 +954,18 @@ uktls_getsockopt(int fd, int level, int optname, void *optval,
 	return 0;
 }
 
+/*
+ * The error for a descriptor uktls holds no socket for, in calls that have
+ * no system call to fall back on: EBADF when it is not open (never was, or
+ * closed, as the other calls find through the system call), ENOTCONN when
+ * it is open but RX is not enabled on it.
+ */
+static int
+so_not_rx_error(int fd)
+{
+	return fcntl(fd, F_GETFD) == -1 ? EBADF : ENOTCONN;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Receive.                                                               */
 
@@ -1467,7 +1479,7 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 	}
 	so = so_lookup(fd);
 	if (so == NULL) {
-		errno = ENOTCONN;
+		errno = so_not_rx_error(fd);
 		return -1;
 	}
 	sb = &so->so_rcv;
@@ -1613,7 +1625,7 @@ uktls_event_fd(int fd)
 
 	so = so_lookup(fd);
 	if (so == NULL) {
-		errno = ENOTCONN;
+		errno = so_not_rx_error(fd);
 		return -1;
 	}
 	SOCKBUF_LOCK(&so->so_rcv);

@@ -118,6 +118,7 @@ zc_errors(void *p)
 	struct tg_conn c;
 	uint8_t buf[TG_MAX_RECORD];
 	ssize_t len;
+	int fd;
 
 	REQUIRE(tg_conn_open(&c, s, 1) == 0);
 	CHECK_ERRNO(uktls_recv_zc(c.rx, &rec, NULL, MSG_DONTWAIT), EAGAIN);
@@ -127,8 +128,16 @@ zc_errors(void *p)
 	REQUIRE(tg_write_all(c.tx, buf, (size_t)len) == len);
 	CHECK_ERRNO(uktls_recv_zc(c.rx, &rec, NULL, 0), EBADMSG);
 	CHECK_ERRNO(uktls_recv_zc(c.rx, &rec, NULL, MSG_PEEK), EINVAL);
+	/* Not RX-enabled: ENOTCONN; not open (never, or closed): EBADF, as
+	 * uktls_recvmsg finds through the system call. */
+	CHECK_ERRNO(uktls_recv_zc(c.tx, &rec, NULL, 0), ENOTCONN);
+	fd = c.rx;
 	tg_conn_close(&c);
-	CHECK_ERRNO(uktls_recv_zc(-1, &rec, NULL, 0), ENOTCONN);
+	CHECK_ERRNO(uktls_recv_zc(fd, &rec, NULL, 0), EBADF);
+	CHECK_ERRNO(uktls_recv(fd, buf, sizeof(buf), 0), EBADF);
+	CHECK_ERRNO(uktls_recv_zc(-1, &rec, NULL, 0), EBADF);
+	errno = 0;
+	CHECK(uktls_event_fd(-1) == -1 && errno == EBADF);
 }
 
 int
