@@ -1513,6 +1513,24 @@ out:
 
 
 /*
+ * Wait (5 s at most) until the engine has counted bad more failed tags and
+ * good more decrypted records than s0 held.
+ */
+static void
+wait_engine(const struct uktls_stats *s0, uint64_t bad, uint64_t good)
+{
+	struct uktls_stats s1;
+	double deadline = tg_now() + 5.0 * TG_TIME_MUL;
+
+	do {
+		tg_sleep_ms(5);
+		REQUIRE(uktls_get_stats(&s1) == 0);
+	} while ((s1.err_bad_tag - s0->err_bad_tag < bad ||
+	    s1.records_decrypted - s0->records_decrypted < good) &&
+	    tg_now() < deadline);
+}
+
+/*
  * Several records with bad tags, all decrypted before the reader comes:
  * each failed record's EBADMSG comes in its own place, none is lost (two
  * in a row give two errors).  Past SO_ERRQ_MAX + 1 errors waiting at once
@@ -1522,12 +1540,11 @@ out:
 static void
 rx_bad_tags(const struct tg_suite *s, int nrec, const int *bad, int overflow)
 {
-	struct uktls_stats s0, s1;
+	struct uktls_stats s0;
 	struct tg_conn c;
 	uint8_t p[24][64], *wire;
 	size_t n, wlen = 0;
 	int i, nbad = 0, isbad[24] = { 0 };
-	double deadline;
 
 	REQUIRE(nrec <= 24);
 	for (i = 0; bad[i] >= 0; i++) {
@@ -1549,14 +1566,8 @@ rx_bad_tags(const struct tg_suite *s, int nrec, const int *bad, int overflow)
 	if (send_raw(&c, wire, wlen) == -1)
 		goto out;
 	/* Every record through the engine before the first read. */
-	deadline = tg_now() + 5.0 * TG_TIME_MUL;
-	do {
-		tg_sleep_ms(5);
-		REQUIRE(uktls_get_stats(&s1) == 0);
-	} while ((s1.err_bad_tag - s0.err_bad_tag < (uint64_t)nbad ||
-	    s1.records_decrypted - s0.records_decrypted < (uint64_t)(overflow ?
-	    bad[nbad - 1] - (nbad - 1) : nrec - nbad)) &&
-	    tg_now() < deadline);
+	wait_engine(&s0, (uint64_t)nbad, (uint64_t)(overflow ?
+	    bad[nbad - 1] - (nbad - 1) : nrec - nbad));
 	for (i = 0; i < nrec; i++) {
 		if (overflow && i == bad[nbad - 1])
 			break;
@@ -1633,7 +1644,7 @@ t_so_error(void *arg)
 	const struct tg_suite *s = arg;
 	struct sockaddr_storage ss;
 	struct linger lg = { 1, 0 };
-	struct uktls_stats s0, s1;
+	struct uktls_stats s0;
 	struct msghdr msg;
 	struct iovec iov;
 	struct tg_conn c;
@@ -1656,13 +1667,7 @@ t_so_error(void *arg)
 	}
 	if (send_raw(&c, wire, wlen) == -1)
 		goto out;
-	deadline = tg_now() + 5.0 * TG_TIME_MUL;
-	do {
-		tg_sleep_ms(5);
-		REQUIRE(uktls_get_stats(&s1) == 0);
-	} while ((s1.err_bad_tag == s0.err_bad_tag ||
-	    s1.records_decrypted - s0.records_decrypted < 2) &&
-	    tg_now() < deadline);
+	wait_engine(&s0, 1, 2);
 	CHECK_EQ(so_error_of(c.rx), 0);
 	memset(&msg, 0, sizeof(msg));
 	memset(&ss, 0xee, sizeof(ss));

@@ -556,6 +556,34 @@ TEST(serve_truncated)
 }
 
 /*
+ * An OpenSSL client of serve at 127.0.0.1:port, handshake done: its
+ * socket, with *ctx and *ssl for the caller to free.
+ */
+static int
+serve_client(const char *port, SSL_CTX **ctx, SSL **ssl)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int fd;
+
+	*ctx = NULL;
+	*ssl = NULL;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)atoi(port));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd >= 0 &&
+	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    (*ctx = tp_ossl_ctx(0, 0, NULL)) != NULL &&
+	    (*ssl = SSL_new(*ctx)) != NULL && SSL_set_fd(*ssl, fd) == 1 &&
+	    tp_ossl_handshake(*ssl, fd) == 1)
+		return fd;
+	harness_fail(__FILE__, __LINE__, "no TLS connection to serve on "
+	    "port %s: %s", port, tp_ossl_errstr());
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/*
  * A peer that resets the connection after its data (a close with SO_LINGER
  * of zero, as a killed client with unread data does): the data that came
  * before is written, and the error names both the reset and the missing
@@ -566,7 +594,6 @@ TEST(serve_reset)
 	char out[PATH_MAX], port[16];
 	char *extra[] = { "--out", out, "--max-conns", "1", NULL };
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct proc srv;
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
@@ -575,16 +602,8 @@ TEST(serve_reset)
 	REQUIRE(binary_present());
 	snprintf(out, sizeof(out), "%s/reset.out", tdir);
 	REQUIRE(serve_start(&srv, port, sizeof(port), extra, "reset") == 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)atoi(port));
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	fd = serve_client(port, &ctx, &ssl);
 	REQUIRE(fd >= 0);
-	REQUIRE(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-	ctx = tp_ossl_ctx(0, 0, NULL);
-	REQUIRE(ctx != NULL);
-	ssl = SSL_new(ctx);
-	REQUIRE(ssl != NULL && SSL_set_fd(ssl, fd) == 1);
-	REQUIRE_EQ(tp_ossl_handshake(ssl, fd), 1);
 	CHECK_EQ(SSL_write(ssl, "partial data\n", 13), 13);
 	wait_file_len(out, 13);
 	CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
@@ -606,7 +625,6 @@ TEST(serve_idle_timeout)
 	char out[PATH_MAX], port[16], line[1024], pid[16], *text;
 	char *extra[] = { "--out", out, "--max-conns", "1", "--idle-timeout",
 		"1", NULL };
-	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct proc srv, st;
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
@@ -619,16 +637,8 @@ TEST(serve_idle_timeout)
 	 * connection. */
 	snprintf(pid, sizeof(pid), "%d", (int)srv.pid);
 	CHECK_EQ(run_uktls("idle-stat", "stat", pid, NULL, &st), 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)atoi(port));
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	fd = serve_client(port, &ctx, &ssl);
 	REQUIRE(fd >= 0);
-	REQUIRE(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-	ctx = tp_ossl_ctx(0, 0, NULL);
-	REQUIRE(ctx != NULL);
-	ssl = SSL_new(ctx);
-	REQUIRE(ssl != NULL && SSL_set_fd(ssl, fd) == 1);
-	REQUIRE_EQ(tp_ossl_handshake(ssl, fd), 1);
 	CHECK_EQ(SSL_write(ssl, "then silence\n", 13), 13);
 	/* Well before the handshake's timeout would have ended it. */
 	CHECK_EQ(wait_line(srv.err, "conn 1 ", line, sizeof(line),
