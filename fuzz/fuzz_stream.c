@@ -867,6 +867,30 @@ rd_drain(struct reader *r, int max)
 
 /* ---- one input ------------------------------------------------------- */
 
+/*
+ * A connect that a signal interrupted (libFuzzer's timer) goes on in the
+ * kernel: wait until it is done and take its result.  0 or -1 with errno.
+ */
+static int
+fs_connect_finish(int c)
+{
+	struct pollfd pfd = { .fd = c, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int err = 0, k;
+
+	while ((k = poll(&pfd, 1, FS_HANG_S * 1000)) < 0 && errno == EINTR)
+		;
+	if (k != 1)
+		return -1;
+	if (getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		return -1;
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 static int
 fs_connect(int *rx, int *tx)
 {
@@ -879,7 +903,8 @@ fs_connect(int *rx, int *tx)
 		if (c < 0)
 			return -1;
 		if (connect(c, (struct sockaddr *)&fs_addr,
-		    sizeof(fs_addr)) == 0)
+		    sizeof(fs_addr)) == 0 || (errno == EINTR &&
+		    fs_connect_finish(c) == 0))
 			break;
 		close(c);
 		/* No ephemeral port free just now (see fs_retry_bind). */
