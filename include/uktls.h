@@ -120,10 +120,18 @@ struct tls_get_record {
  * step is not needed: uktls_setsockopt passes it to the kernel unchanged, so
  * drop it where the tls module may be absent.
  *
- * Only the enable takes Linux's form.  Reads keep FreeBSD's semantics (one
- * record per read, its type in a TLS_GET_RECORD control message at level
- * IPPROTO_TCP, not Linux's TLS_GET_RECORD_TYPE at SOL_TLS), a second enable
- * is EALREADY, and TLS_TX is EOPNOTSUPP (uktls does no transmit).
+ * A socket enabled this way also reads the Linux way (FreeBSD's enable
+ * keeps FreeBSD's reads): a read with a control buffer gets the record's
+ * content type in a SOL_TLS/TLS_GET_RECORD_TYPE message (one byte); data
+ * records are merged into one read while there is room (MSG_WAITALL waits
+ * for more); a record of another type is read alone, and a read without
+ * room for its type fails with EIO and leaves it queued; MSG_PEEK looks
+ * across data records; empty data records are absorbed.  TLS 1.3 rekeying
+ * works as on Linux: once the peer's KeyUpdate (a handshake record) has
+ * been read, reads fail with EKEYEXPIRED, and the records after it stay
+ * encrypted, until TLS_RX is set again with the next key, IV and rec_seq
+ * (same version and cipher, else EINVAL; EBUSY on TLS 1.2).  TLS_TX is
+ * EOPNOTSUPP (uktls does no transmit).
  * uktls_getsockopt(SOL_TLS, TLS_RX) with a 4-byte buffer reads back
  * struct tls_crypto_info (version and cipher); keys are never handed out,
  * so any other length is EINVAL.  TLS_RX_EXPECT_NO_PAD is taken and read
@@ -184,6 +192,9 @@ struct tls12_crypto_info_chacha20_poly1305 {
 #endif
 #ifndef TLS_RX
 #define TLS_RX 2 /* receive parameters */
+#endif
+#ifndef TLS_GET_RECORD_TYPE
+#define TLS_GET_RECORD_TYPE 2 /* control message: the content type, 1 byte */
 #endif
 #ifndef TLS_RX_EXPECT_NO_PAD
 #define TLS_RX_EXPECT_NO_PAD 4 /* TLS 1.3 hint, an int 0 or 1 */

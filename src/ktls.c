@@ -428,6 +428,31 @@ ktls_count_header_error(int error)
 		KTLS_COUNT(err_bad_length, 1);
 }
 
+/*
+ * A rekey is waiting (sb_tls_next) and no record is out under the current
+ * session: the next session takes over, and the records from here on are
+ * numbered from its rec_seq.  Nothing but the pass that took the records
+ * uses the session unlocked, and it has none out, so the old one can go.
+ * Sockbuf locked.
+ */
+static void
+ktls_rx_rekey_locked(struct socket *so)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct ktls_session *old = sb->sb_tls_info;
+
+	SOCKBUF_LOCK_ASSERT(sb);
+	if (sb->sb_tls_next == NULL || sb->sb_tls_inflight != 0 ||
+	    sb->sb_tls_nparked != 0)
+		return;
+	sb->sb_tls_info = sb->sb_tls_next;
+	sb->sb_tls_next = NULL;
+	sb->sb_tls_seqno = sb->sb_tls_info->params.initial_seqno;
+	sb->sb_tls_pubseq = sb->sb_tls_seqno;
+	if (old != NULL)
+		ktls_session_free(old);
+}
+
 void
 ktls_check_rx(struct socket *so)
 {
@@ -447,8 +472,13 @@ ktls_check_rx(struct socket *so)
 	    sb->sb_tls_inflight != 0 ||
 	    (so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
 		return;
+	if (sb->sb_tls_next != NULL)
+		ktls_rx_rekey_locked(so);
 	error = ktls_peek_header(so, &hdr, &reclen);
 	if (error == 0 && sb->sb_tlscc >= reclen) {
+		/* After a KeyUpdate whole records wait for the next key. */
+		if (so->so_rekey_pending)
+			return;
 		sb->sb_flags |= SB_TLS_RX_RUNNING;
 		if (sb->sb_rwaiters > 0 && ktls_config.inline_decrypt) {
 			/*
@@ -554,6 +584,15 @@ ktls_rx_take_locked(struct socket *so, struct ktls_rx_job *job)
 	int error;
 
 	SOCKBUF_LOCK_ASSERT(sb);
+	if (sb->sb_tls_next != NULL) {
+		/* The next key applies from the next record on. */
+		if (sb->sb_tls_inflight + sb->sb_tls_nparked != 0)
+			return EAGAIN;
+		ktls_rx_rekey_locked(so);
+	}
+	/* After a KeyUpdate the records are under a key not given yet. */
+	if (so->so_rekey_pending)
+		return EAGAIN;
 	if (sb->sb_tls_inflight + sb->sb_tls_nparked >= SB_TLS_MAXINFLIGHT)
 		return EAGAIN;
 	error = ktls_peek_header(so, &job->hdr, &reclen);
@@ -620,8 +659,53 @@ ktls_rx_decrypt(struct ktls_session *tls, void *cookie,
 	job->j.sp_data = ktls_trim_record(job->j.sp_data,
 	    tls->params.tls_hlen, (uint32_t)trailer_len);
 	job->j.sp_len = content_len;
+	job->j.sp_type = type;
 	ktls_fill_control(control, type, job->hdr.tls_vmajor,
 	    job->hdr.tls_vminor, content_len);
+}
+
+/*
+ * Follow the TLS 1.3 handshake messages through a decrypted handshake
+ * record of len bytes at m, and say whether one of them is a KeyUpdate:
+ * the peer's records after this one are under its next key.  Messages
+ * may share a record or span several (a large NewSessionTicket), so the
+ * place in the message stream is kept between records (so_hs_*).  RFC
+ * 8446 has a KeyUpdate end its record; one found anywhere counts, as
+ * the peer's key changes after it all the same.  Called in stream order,
+ * which the Linux form's strictly serial decryption keeps (see
+ * ktls_rx_help_locked).  Sockbuf locked.
+ */
+static int
+ktls_rx_keyupdate_locked(struct socket *so, const struct mbuf *m,
+    uint32_t len)
+{
+	uint32_t off = 0, n;
+	int keyupdate = 0;
+
+	while (off < len) {
+		if (so->so_hs_resid > 0) {
+			n = len - off < so->so_hs_resid ? len - off :
+			    so->so_hs_resid;
+			so->so_hs_resid -= n;
+			off += n;
+			continue;
+		}
+		n = (uint32_t)sizeof(so->so_hs_hdr) - so->so_hs_hdrlen;
+		if (n > len - off)
+			n = len - off;
+		m_copydata(m, (int)off, (int)n,
+		    (char *)so->so_hs_hdr + so->so_hs_hdrlen);
+		so->so_hs_hdrlen = (uint8_t)(so->so_hs_hdrlen + n);
+		off += n;
+		if (so->so_hs_hdrlen < sizeof(so->so_hs_hdr))
+			break;
+		so->so_hs_hdrlen = 0;
+		if (so->so_hs_hdr[0] == TLS_HS_KEY_UPDATE)
+			keyupdate = 1;
+		so->so_hs_resid = (uint32_t)so->so_hs_hdr[1] << 16 |
+		    (uint32_t)so->so_hs_hdr[2] << 8 | so->so_hs_hdr[3];
+	}
+	return keyupdate;
 }
 
 /*
@@ -654,6 +738,10 @@ ktls_rx_publish_locked(struct socket *so, struct sb_tlsparked *sp)
 		so_input_resume_locked(so);
 		return;
 	}
+	if (sp->sp_type == TLS_RLTYPE_HANDSHAKE && so->so_linux &&
+	    sb->sb_tls_info->params.tls_vminor == TLS_MINOR_VER_THREE &&
+	    ktls_rx_keyupdate_locked(so, sp->sp_data, sp->sp_len))
+		so->so_rekey_pending = 1;
 	sbappendcontrol_locked(sb, sp->sp_data, sp->sp_control);
 	KTLS_COUNT(records_decrypted, 1);
 	KTLS_COUNT(bytes_decrypted, sp->sp_len);
@@ -770,6 +858,8 @@ ktls_decrypt_locked(struct socket *so)
 			break;
 		}
 		nobufs = 0;
+		/* A rekey may have put the next session in place. */
+		tls = sb->sb_tls_info;
 		SOCKBUF_UNLOCK(sb);
 #ifdef UKTLS_TEST_HOOKS
 		if (ktls_test_detach_hook != NULL)
@@ -805,6 +895,14 @@ ktls_rx_help_locked(struct socket *so)
 	if ((sb->sb_flags & SB_TLS_RX_ACTIVE) == 0 ||
 	    !ktls_config.inline_decrypt ||
 	    (so->so_state & (SS_CLOSING | SS_RCVDEAD)) != 0)
+		return 0;
+	/*
+	 * A Linux-form TLS 1.3 socket decrypts one record at a time: a
+	 * record may be a KeyUpdate, and the one after it must not be
+	 * decrypted under the old key (in place, which would lose it).
+	 */
+	if (sb->sb_tls_next != NULL || (so->so_linux &&
+	    tls->params.tls_vminor == TLS_MINOR_VER_THREE))
 		return 0;
 	if (tls->be->shared_cookie)
 		cookie = tls->be_cookie;

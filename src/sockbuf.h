@@ -77,6 +77,7 @@ struct sb_tlsparked {
 	uint32_t sp_reclen;      /* bytes it took on the wire (sb_tlsdcc) */
 	uint32_t sp_len;         /* plaintext bytes */
 	int sp_error;            /* 0, or why it could not be decrypted */
+	uint8_t sp_type;         /* the record's content type, decrypted */
 };
 
 struct sockbuf {
@@ -115,6 +116,12 @@ struct sockbuf {
 	uint32_t sb_tls_nparked;
 	struct sb_tlsparked sb_tls_parked[SB_TLS_MAXINFLIGHT];
 	struct ktls_session *sb_tls_info;
+	/*
+	 * The next session, given by a TLS 1.3 rekey (Linux form) while a
+	 * record was out under the current one: it takes over once none is
+	 * out (ktls_rx_rekey_locked), with its own sequence number.
+	 */
+	struct ktls_session *sb_tls_next;
 };
 
 void sbinit(struct sockbuf *sb, uint32_t hiwat);

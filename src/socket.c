@@ -56,6 +56,8 @@ sofree(struct socket *so)
 	SOCKBUF_UNLOCK(sb);
 	if (sb->sb_tls_info != NULL)
 		ktls_session_free(sb->sb_tls_info);
+	if (sb->sb_tls_next != NULL)
+		ktls_session_free(sb->sb_tls_next);
 	if (so->so_evfd >= 0)
 		close(so->so_evfd);
 	mbuf_pool_reserve(-so->so_resv_mbufs, -so->so_resv_clusters);
@@ -226,6 +228,8 @@ so_fork_child(void)
 			(void)close(old->so_evfd);
 		if (old->so_rcv.sb_tls_info != NULL)
 			ktls_session_wipe_forked(old->so_rcv.sb_tls_info);
+		if (old->so_rcv.sb_tls_next != NULL)
+			ktls_session_wipe_forked(old->so_rcv.sb_tls_next);
 		so = calloc(1, sizeof(*so));
 		if (so == NULL) {
 			so_table[fd] = NULL;
@@ -238,6 +242,7 @@ so_fork_child(void)
 		sbinit(&so->so_rcv, ktls_config.rcvbuf);
 		so->so_state = SS_RCVDEAD;
 		so->so_rcverror = EBADF;
+		so->so_inherited = 1;
 		so_table[fd] = so;
 	}
 }
@@ -514,7 +519,7 @@ so_queue_prefix(struct socket *so, const struct tls_enable *en,
 static int
 ktls_enable_rx(int fd, const struct tls_enable *en,
     const struct uktls_plain_record *recs, size_t nrecs, const void *cipher,
-    size_t cipher_len)
+    size_t cipher_len, int linux_form)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -548,6 +553,7 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	}
 	atomic_init(&so->so_count, 1);
 	so->so_fd = fd;
+	so->so_linux = linux_form;
 	{
 		socklen_t tvlen = sizeof(so->so_rcvtimeo);
 
@@ -616,15 +622,105 @@ out:
 }
 
 /*
- * Linux's TLS_RX enable: translated to a struct tls_enable and handed to the
- * same enable as TCP_RXTLS_ENABLE.  The translation may put the TLS 1.3 IV
- * in ivbuf, so it is wiped here, with en, on every path.
+ * The version and cipher of so's session, as Linux's struct tls_crypto_info
+ * names them.  EBADF for a socket inherited through fork(), whose session
+ * stayed behind.  Sockbuf locked: a rekey may replace the session.
+ */
+static int
+so_linux_info_locked(const struct socket *so, struct tls_crypto_info *info)
+{
+	const struct tls_session_params *p;
+
+	SOCKBUF_LOCK_ASSERT(&so->so_rcv);
+	if (so->so_rcv.sb_tls_info == NULL)
+		return EBADF;
+	p = &so->so_rcv.sb_tls_info->params;
+	info->version = p->tls_vminor == TLS_MINOR_VER_THREE ?
+	    TLS_1_3_VERSION : TLS_1_2_VERSION;
+	if (p->cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
+		info->cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+	else if (p->cipher_key_len == TLS_CIPHER_AES_GCM_128_KEY_SIZE)
+		info->cipher_type = TLS_CIPHER_AES_GCM_128;
+	else
+		info->cipher_type = TLS_CIPHER_AES_GCM_256;
+	return 0;
+}
+
+/*
+ * May TLS_RX set so's keys again?  Linux's checks for a second TLS_RX, in
+ * its order: EINVAL without an argument, EBUSY unless the session is TLS
+ * 1.3 (TLS 1.2 has no key update), EINVAL for another version or cipher.
+ * The argument's own checks follow (tls_enable_from_crypto_info).
+ */
+static int
+so_rekey_check(struct socket *so, const void *optval, socklen_t optlen)
+{
+	struct tls_crypto_info cur, info;
+	int error;
+
+	SOCKBUF_LOCK(&so->so_rcv);
+	error = so_linux_info_locked(so, &cur);
+	SOCKBUF_UNLOCK(&so->so_rcv);
+	if (error != 0)
+		return error;
+	if (optval == NULL || optlen < sizeof(info))
+		return EINVAL;
+	if (cur.version != TLS_1_3_VERSION)
+		return EBUSY;
+	memcpy(&info, optval, sizeof(info));
+	if (info.version != cur.version || info.cipher_type != cur.cipher_type)
+		return EINVAL;
+	return 0;
+}
+
+/*
+ * Linux's TLS 1.3 rekey: a session from the new key, IV and rec_seq takes
+ * over from the next record not yet taken for decryption; at once when
+ * none is out (ktls_check_rx), else when the one out is back
+ * (ktls_rx_take_locked).  A KeyUpdate waiting for it is answered, and the
+ * records held back behind it are decrypted.  A rekey given before the
+ * last one took over replaces it.
+ */
+static int
+so_rekey_linux(struct socket *so, const struct tls_enable *en)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct ktls_session *tls = NULL, *replaced;
+	int error;
+
+	error = ktls_session_create(en, &tls);
+	if (error != 0)
+		return error;
+	SOCKBUF_LOCK(sb);
+	if ((so->so_state & SS_CLOSING) != 0 || sb->sb_tls_info == NULL) {
+		SOCKBUF_UNLOCK(sb);
+		ktls_session_free(tls);
+		return EBADF;
+	}
+	replaced = sb->sb_tls_next;
+	sb->sb_tls_next = tls;
+	so->so_rekey_pending = 0;
+	ktls_check_rx(so);
+	sorwakeup_locked(so);
+	SOCKBUF_UNLOCK(sb);
+	if (replaced != NULL)
+		ktls_session_free(replaced);
+	return 0;
+}
+
+/*
+ * Linux's TLS_RX: the first translated to a struct tls_enable and handed
+ * to the same enable as TCP_RXTLS_ENABLE (the socket then reads the Linux
+ * way: so_linux); a second one on such a socket is a rekey.  The
+ * translation may put the TLS 1.3 IV in ivbuf, so it is wiped here, with
+ * en, on every path.
  */
 static int
 so_enable_rx_linux(int fd, const void *optval, socklen_t optlen)
 {
 	struct tls_enable en;
 	uint8_t ivbuf[TLS_NONCE_LEN];
+	struct socket *so = NULL;
 	int error;
 
 	memset(&en, 0, sizeof(en));
@@ -632,11 +728,24 @@ so_enable_rx_linux(int fd, const void *optval, socklen_t optlen)
 	error = so_check_linux(fd, 1);
 	if (error != 0)
 		goto out;
+	so = so_lookup(fd);
+	if (so != NULL && so->so_linux) {
+		error = so_rekey_check(so, optval, optlen);
+		if (error != 0)
+			goto out;
+	}
 	error = tls_enable_from_crypto_info(optval, optlen, &en, ivbuf);
 	if (error != 0)
 		goto out;
-	error = ktls_enable_rx(fd, &en, NULL, 0, NULL, 0);
+	if (so == NULL)
+		error = ktls_enable_rx(fd, &en, NULL, 0, NULL, 0, 1);
+	else if (so->so_linux)
+		error = so_rekey_linux(so, &en);
+	else
+		error = EALREADY; /* FreeBSD's enable: no rekey */
 out:
+	if (so != NULL)
+		sorele(so);
 	tls_explicit_bzero(ivbuf, sizeof(ivbuf));
 	tls_explicit_bzero(&en, sizeof(en));
 	return error;
@@ -654,6 +763,7 @@ so_rx_no_pad(int fd, const void *setval, socklen_t setlen, void *getval,
     socklen_t *getlen)
 {
 	struct socket *so;
+	struct tls_crypto_info info;
 	uint32_t v;
 	int error;
 
@@ -663,12 +773,12 @@ so_rx_no_pad(int fd, const void *setval, socklen_t setlen, void *getval,
 	so = so_lookup(fd);
 	if (so == NULL)
 		return EINVAL;
-	if (so->so_rcv.sb_tls_info == NULL) {
-		/* Inherited through fork(): the session stayed behind. */
-		error = EBADF;
+	SOCKBUF_LOCK(&so->so_rcv);
+	error = so_linux_info_locked(so, &info);
+	SOCKBUF_UNLOCK(&so->so_rcv);
+	if (error != 0)
 		goto out;
-	}
-	if (so->so_rcv.sb_tls_info->params.tls_vminor != TLS_MINOR_VER_THREE) {
+	if (info.version != TLS_1_3_VERSION) {
 		error = EINVAL;
 		goto out;
 	}
@@ -761,7 +871,7 @@ uktls_setsockopt(int fd, int level, int optname, const void *optval,
 		errno = EINVAL;
 		return -1;
 	}
-	error = ktls_enable_rx(fd, optval, NULL, 0, NULL, 0);
+	error = ktls_enable_rx(fd, optval, NULL, 0, NULL, 0, 0);
 	if (error != 0) {
 		errno = error;
 		return -1;
@@ -781,7 +891,7 @@ uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
 		return -1;
 	}
 	error = ktls_enable_rx(fd, en, recs, nrecs, ciphertext,
-	    ciphertext_len);
+	    ciphertext_len, 0);
 	if (error != 0) {
 		errno = error;
 		return -1;
@@ -791,17 +901,15 @@ uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
 
 /*
  * Linux's TLS_RX read-back, limited to what is not secret: with a buffer of
- * exactly struct tls_crypto_info, the version and cipher, derived from the
- * session's parameters (which never change after the enable, so a socket
- * reference is enough).  Linux hands the keys back for a full-size buffer;
- * uktls refuses every other length.  Errors in Linux's order: those of the
- * descriptor (so_check_linux), EFAULT without optlen, EINVAL without optval
- * or for a buffer too short to mean anything, EBUSY if RX is not enabled.
+ * exactly struct tls_crypto_info, the version and cipher.  Linux hands the
+ * keys back for a full-size buffer; uktls refuses every other length.
+ * Errors in Linux's order: those of the descriptor (so_check_linux),
+ * EFAULT without optlen, EINVAL without optval or for a buffer too short to
+ * mean anything, EBUSY if RX is not enabled.
  */
 static int
 so_getsockopt_linux_rx(int fd, void *optval, socklen_t *optlen)
 {
-	const struct tls_session_params *p;
 	struct tls_crypto_info info;
 	struct socket *so;
 	int error;
@@ -820,21 +928,12 @@ so_getsockopt_linux_rx(int fd, void *optval, socklen_t *optlen)
 		sorele(so);
 		return EINVAL;
 	}
-	if (so->so_rcv.sb_tls_info == NULL) {
-		/* Inherited through fork(): the session stayed behind. */
-		sorele(so);
-		return EBADF;
-	}
-	p = &so->so_rcv.sb_tls_info->params;
-	info.version = p->tls_vminor == TLS_MINOR_VER_THREE ?
-	    TLS_1_3_VERSION : TLS_1_2_VERSION;
-	if (p->cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
-		info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-	else if (p->cipher_key_len == TLS_CIPHER_AES_GCM_128_KEY_SIZE)
-		info.cipher_type = TLS_CIPHER_AES_GCM_128;
-	else
-		info.cipher_type = TLS_CIPHER_AES_GCM_256;
+	SOCKBUF_LOCK(&so->so_rcv);
+	error = so_linux_info_locked(so, &info);
+	SOCKBUF_UNLOCK(&so->so_rcv);
 	sorele(so);
+	if (error != 0)
+		return error;
 	memcpy(optval, &info, sizeof(info));
 	*optlen = sizeof(info);
 	return 0;
@@ -969,6 +1068,11 @@ so_not_rx_error(int fd)
 /* ---------------------------------------------------------------------- */
 /* Receive.                                                               */
 
+/* Which empty records a reader skips (so_wait_record_locked). */
+#define SKIP_NONE 0
+#define SKIP_EMPTY 1
+#define SKIP_EMPTY_DATA 2
+
 /* Would a read on so block?  Asked only when there is nothing to return. */
 static int
 so_nonblocking(const struct socket *so, int flags)
@@ -1029,15 +1133,23 @@ so_copy_control(const struct mbuf *ctl, struct msghdr *msg)
 	}
 }
 
-/* Copy up to the end of the record starting at m into the iovecs. */
+/*
+ * Copy up to the end of the record starting at m into the iovecs, after
+ * the first skip bytes of them (filled from records before it).
+ */
 static size_t
-so_copy_data(const struct mbuf *m, const struct msghdr *msg)
+so_copy_data(const struct mbuf *m, const struct msghdr *msg, size_t skip)
 {
 	size_t done = 0, n;
 	uint32_t off = 0;
 	int i = 0;
 	size_t ioff = 0;
 
+	while (i < (int)msg->msg_iovlen && skip >= msg->msg_iov[i].iov_len) {
+		skip -= msg->msg_iov[i].iov_len;
+		i++;
+	}
+	ioff = skip;
 	while (m != NULL && i < (int)msg->msg_iovlen) {
 		const struct iovec *iov = &msg->msg_iov[i];
 
@@ -1062,6 +1174,19 @@ so_copy_data(const struct mbuf *m, const struct msghdr *msg)
 	return done;
 }
 
+/* The content type of the record rec (at sb_mb or after it). */
+static uint8_t
+so_record_type(const struct socket *so, const struct mbuf *rec)
+{
+	const struct tls_get_record *tgr;
+
+	if (rec->m_type != MT_CONTROL)
+		return so->so_rpart_type; /* partly read, at sb_mb */
+	tgr = (const struct tls_get_record *)CMSG_DATA(
+	    mtod(rec, const struct cmsghdr *));
+	return tgr->tls_type;
+}
+
 /* The first record is consumed: account for it. */
 static void
 so_record_done_locked(struct socket *so)
@@ -1069,6 +1194,24 @@ so_record_done_locked(struct socket *so)
 	sbdroprecord_locked(&so->so_rcv);
 	if (so->so_error_recs > 0)
 		so->so_error_recs--;
+}
+
+/*
+ * A read took len bytes, not all, of the first record: its control
+ * message goes with the first read, as on FreeBSD, and its type is kept
+ * for the Linux form, which gives it with every read.
+ */
+static void
+so_record_part_locked(struct socket *so, size_t len)
+{
+	struct sockbuf *sb = &so->so_rcv;
+
+	if (sb->sb_mb->m_type == MT_CONTROL) {
+		so->so_rpart_type = so_record_type(so, sb->sb_mb);
+		sbfree_control_locked(sb);
+	}
+	if (len > 0)
+		sbdrop_record_bytes_locked(sb, (uint32_t)len);
 }
 
 static int so_evfd_get_locked(struct socket *so);
@@ -1208,19 +1351,25 @@ so_wait_record_locked(struct socket *so, int flags, int skip_empty,
 	return error;
 }
 
+/* An empty record the reader must not see (skip: SKIP_*)? */
 static int
-so_record_empty(const struct mbuf *rec)
+so_record_skipped(const struct socket *so, const struct mbuf *rec, int skip)
 {
-	return m_length(rec->m_type == MT_CONTROL ? rec->m_next : rec,
-	    NULL) == 0;
+	if (skip == SKIP_NONE || m_length(rec->m_type == MT_CONTROL ?
+	    rec->m_next : rec, NULL) != 0)
+		return 0;
+	return skip == SKIP_EMPTY ||
+	    so_record_type(so, rec) == TLS_RLTYPE_APP;
 }
 
 /*
  * Wait until the reader has something: a record at sb_mb (returns 0, *recp
  * set to it), an error (returns it; a one-shot error is consumed unless
- * MSG_PEEK), or the end of the stream (returns -1).  skip_empty: empty
- * records are invisible, for readers that cannot see a control message, and
- * dropped on the way.  Sockbuf locked.
+ * MSG_PEEK), or the end of the stream (returns -1).  skip_empty: which
+ * empty records are invisible and dropped on the way: SKIP_EMPTY all (for
+ * readers that cannot see a control message), SKIP_EMPTY_DATA those of
+ * application data (the Linux form absorbs them), SKIP_NONE none.
+ * Sockbuf locked.
  */
 static int
 so_wait_record_impl(struct socket *so, int flags, int skip_empty,
@@ -1242,7 +1391,7 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 		rec = sb->sb_mb;
 		if (rec != NULL &&
 		    (so->so_error == 0 || so->so_error_recs > 0)) {
-			if (!skip_empty || !so_record_empty(rec)) {
+			if (!so_record_skipped(so, rec, skip_empty)) {
 				*recp = rec;
 				return 0;
 			}
@@ -1267,6 +1416,12 @@ so_wait_record_impl(struct socket *so, int flags, int skip_empty,
 		}
 		if (so->so_rcverror != 0)
 			return so->so_rcverror;
+		/*
+		 * Every record before the peer's KeyUpdate has been read:
+		 * the next key must come first (Linux's EKEYEXPIRED).
+		 */
+		if (so->so_rekey_pending)
+			return EKEYEXPIRED;
 		if ((sb->sb_state & SBS_CANTRCVMORE) != 0 &&
 		    sb->sb_tlscc == 0 && sb->sb_tlsdcc == 0) {
 			/*
@@ -1399,6 +1554,140 @@ so_consumed_locked(struct socket *so)
 	so_evfd_update_locked(so);
 }
 
+/* Would the next read return the records' end or an error, not data? */
+static int
+so_data_ends_locked(const struct socket *so)
+{
+	const struct sockbuf *sb = &so->so_rcv;
+
+	return (so->so_error != 0 && so->so_error_recs == 0) ||
+	    so->so_rcverror != 0 || so->so_rekey_pending ||
+	    (so->so_state & SS_CLOSING) != 0 ||
+	    ((sb->sb_state & SBS_CANTRCVMORE) != 0 && sb->sb_tlscc == 0 &&
+	    sb->sb_tlsdcc == 0);
+}
+
+/*
+ * Put Linux's SOL_TLS/TLS_GET_RECORD_TYPE control message (the content
+ * type, one byte) in the caller's buffer; 0, or -1 with MSG_CTRUNC set if
+ * it does not fit.
+ */
+static int
+so_put_record_type(struct msghdr *msg, size_t room, uint8_t type)
+{
+	struct cmsghdr *cmsg;
+
+	if (msg->msg_control == NULL || room < CMSG_LEN(sizeof(type))) {
+		if (msg->msg_control != NULL)
+			msg->msg_flags |= MSG_CTRUNC;
+		return -1;
+	}
+	cmsg = (struct cmsghdr *)msg->msg_control;
+	memset(cmsg, 0, room < CMSG_SPACE(sizeof(type)) ? room :
+	    CMSG_SPACE(sizeof(type)));
+	cmsg->cmsg_len = CMSG_LEN(sizeof(type));
+	cmsg->cmsg_level = SOL_TLS;
+	cmsg->cmsg_type = TLS_GET_RECORD_TYPE;
+	memcpy(CMSG_DATA(cmsg), &type, sizeof(type));
+	msg->msg_controllen = room < CMSG_SPACE(sizeof(type)) ? room :
+	    CMSG_SPACE(sizeof(type));
+	return 0;
+}
+
+/*
+ * soreceive for a socket enabled through Linux's SOL_TLS/TLS_RX, with
+ * Linux's semantics: every read with a control buffer gets the record type
+ * in a SOL_TLS/TLS_GET_RECORD_TYPE message; data records are merged into
+ * one read while there is room (queued ones; with MSG_WAITALL, waiting for
+ * more until the buffer is full, the stream ends or a record of another
+ * type comes); a record of another type is read on its own, and only with
+ * room for its type: without it the read fails with EIO and the record
+ * stays; MSG_PEEK looks across data records without taking them; empty
+ * data records are absorbed; MSG_EOR is set when the last record the read
+ * reached was read to its end.  Data read before an error, the end of the
+ * stream or a pending KeyUpdate is returned first, the rest comes with the
+ * next read.
+ */
+static ssize_t
+soreceive_linux(struct socket *so, struct msghdr *msg, int flags)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	struct mbuf *rec, *data;
+	size_t room = msg->msg_control != NULL ? msg->msg_controllen : 0;
+	size_t want = 0, copied = 0, n, reclen;
+	uint32_t seen = 0;
+	uint8_t type;
+	int peek = (flags & MSG_PEEK) != 0, error;
+	size_t i;
+
+	for (i = 0; i < msg->msg_iovlen; i++)
+		want += msg->msg_iov[i].iov_len;
+	msg->msg_controllen = 0;
+	SOCKBUF_LOCK(sb);
+	error = so_wait_record_locked(so, flags, SKIP_EMPTY_DATA, &rec);
+	if (error != 0)
+		goto out;
+	type = so_record_type(so, rec);
+	if (so_put_record_type(msg, room, type) != 0 &&
+	    type != TLS_RLTYPE_APP) {
+		/* Linux: the type cannot be told, so nothing is read. */
+		error = EIO;
+		goto out;
+	}
+	for (;;) {
+		data = rec->m_type == MT_CONTROL ? rec->m_next : rec;
+		reclen = m_length(data, NULL);
+		n = so_copy_data(data, msg, copied);
+		copied += n;
+		seen++;
+		if (n < reclen) {
+			/* The buffer is full inside this record. */
+			msg->msg_flags &= ~MSG_EOR;
+			if (!peek) {
+				so_record_part_locked(so, n);
+				so_consumed_locked(so);
+			}
+			break;
+		}
+		msg->msg_flags |= MSG_EOR;
+		if (!peek) {
+			so_record_done_locked(so);
+			so_consumed_locked(so);
+		}
+		if (type != TLS_RLTYPE_APP || copied >= want)
+			break;
+		/* The next record, if it is data and may be read now. */
+		rec = peek ? rec->m_nextpkt : sb->sb_mb;
+		if (so->so_error != 0 &&
+		    so->so_error_recs <= (peek ? seen : 0))
+			break;
+		if (rec == NULL) {
+			if (peek || (flags & MSG_WAITALL) == 0 ||
+			    so_data_ends_locked(so))
+				break;
+			/* Under MSG_PEEK so that an error that ends the wait
+			 * stays for the next read, after this one's data. */
+			if (so_wait_record_locked(so, flags | MSG_PEEK,
+			    SKIP_EMPTY_DATA, &rec) != 0)
+				break;
+		}
+		/* An empty data record on the way adds nothing: absorbed. */
+		if (so_record_type(so, rec) != TLS_RLTYPE_APP)
+			break;
+	}
+out:
+	SOCKBUF_UNLOCK(sb);
+	if (error != 0) {
+		msg->msg_controllen = 0;
+		msg->msg_flags = 0;
+		if (error < 0)
+			return 0;
+		errno = error;
+		return -1;
+	}
+	return (ssize_t)copied;
+}
+
 /*
  * soreceive for an RX-enabled socket: at most one record per call.
  * With a control buffer (recvmsg) the first read of a record returns its
@@ -1420,9 +1709,12 @@ soreceive(struct socket *so, struct msghdr *msg, int flags)
 	msg->msg_flags = 0;
 	/* A stream socket has no source address to give, as TCP's recvmsg. */
 	msg->msg_namelen = 0;
+	if (so->so_linux)
+		return soreceive_linux(so, msg, flags);
 	msg->msg_controllen = want_ctl ? msg->msg_controllen : 0;
 	SOCKBUF_LOCK(sb);
-	error = so_wait_record_locked(so, flags, !want_ctl, &rec);
+	error = so_wait_record_locked(so, flags,
+	    want_ctl ? SKIP_NONE : SKIP_EMPTY, &rec);
 	if (error != 0) {
 		SOCKBUF_UNLOCK(sb);
 		msg->msg_controllen = 0;
@@ -1438,19 +1730,14 @@ soreceive(struct socket *so, struct msghdr *msg, int flags)
 		so_copy_control(rec, msg);
 	else
 		msg->msg_controllen = 0;
-	copied = so_copy_data(data, msg);
+	copied = so_copy_data(data, msg, 0);
 	if (copied == reclen)
 		msg->msg_flags |= MSG_EOR;
 	if ((flags & MSG_PEEK) == 0) {
 		if (copied == reclen)
 			so_record_done_locked(so);
-		else {
-			if (rec->m_type == MT_CONTROL)
-				sbfree_control_locked(sb);
-			if (copied > 0)
-				sbdrop_record_bytes_locked(sb,
-				    (uint32_t)copied);
-		}
+		else
+			so_record_part_locked(so, copied);
 		so_consumed_locked(so);
 	}
 	SOCKBUF_UNLOCK(sb);
@@ -1467,6 +1754,7 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 	struct tls_get_record t;
 	ssize_t ret;
 	int error, have_ctl = 0;
+	uint8_t type;
 
 	if (recp == NULL) {
 		errno = EFAULT;
@@ -1484,7 +1772,8 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 	}
 	sb = &so->so_rcv;
 	SOCKBUF_LOCK(sb);
-	error = so_wait_record_locked(so, flags, 0, &rec);
+	error = so_wait_record_locked(so, flags,
+	    so->so_linux ? SKIP_EMPTY_DATA : SKIP_NONE, &rec);
 	if (error != 0) {
 		SOCKBUF_UNLOCK(sb);
 		sorele(so);
@@ -1494,6 +1783,7 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 		return -1;
 	}
 	memset(&t, 0, sizeof(t));
+	type = so_record_type(so, rec);
 	if (rec->m_type == MT_CONTROL) {
 		memcpy(&t, CMSG_DATA(mtod(rec, struct cmsghdr *)), sizeof(t));
 		have_ctl = 1;
@@ -1511,8 +1801,11 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 		so->so_error_recs--;
 	so_consumed_locked(so);
 	SOCKBUF_UNLOCK(sb);
-	if (!have_ctl)
+	if (!have_ctl) {
+		/* Partly read: its control message went with that read. */
+		t.tls_type = type;
 		t.tls_length = htons((uint16_t)ret);
+	}
 	if (tgr != NULL)
 		*tgr = t;
 	*recp = (struct uktls_zc_record *)data;
@@ -1743,7 +2036,7 @@ uktls_shutdown(int fd, int how)
 	so = so_lookup(fd);
 	if (so == NULL)
 		return shutdown(fd, how);
-	if (so->so_rcv.sb_tls_info == NULL) {
+	if (so->so_inherited) {
 		/* Inherited through fork(): the kernel socket is the
 		 * parent's stream too, and no call of the child's may
 		 * touch it (SECURITY.md). */
@@ -1830,7 +2123,7 @@ uktls_close(int fd)
 	if (so_table_remove(fd, so))
 		sorele(so);     /* the table's reference */
 	/* An inherited socket was never counted in this process. */
-	if (so->so_rcv.sb_tls_info != NULL)
+	if (!so->so_inherited)
 		KTLS_COUNT(sockets_active, -1);
 	sorele(so);             /* so_lookup's */
 	errno = saved;

@@ -69,6 +69,35 @@ struct socket {
 	int so_rpolling;            /* (sb) readers polling fd and so_evfd */
 	int so_closewait;           /* (sb) a closer waits for SOI_BUSY */
 	int so_rx_no_pad;           /* (sb) TLS_RX_EXPECT_NO_PAD, as set */
+	/*
+	 * (set once, before the socket is in the table) Enabled through
+	 * Linux's SOL_TLS/TLS_RX: reads follow Linux (the record type in a
+	 * SOL_TLS/TLS_GET_RECORD_TYPE control message, data records merged,
+	 * EIO for a record that is not data without room for its type) and,
+	 * on TLS 1.3, a KeyUpdate stops decryption until TLS_RX gives the
+	 * next key.
+	 */
+	int so_linux;
+	/* (set once) The parent's socket in a forked child: no session. */
+	int so_inherited;
+	/*
+	 * (sb) The peer's KeyUpdate was decrypted (Linux form, TLS 1.3): the
+	 * records after it wait, encrypted, for TLS_RX with the next key;
+	 * once the records before have been read, reads give EKEYEXPIRED.
+	 */
+	int so_rekey_pending;
+	/* (sb) The content type of the record at sb_mb once a read has
+	 * taken part of it, and its control message with it. */
+	uint8_t so_rpart_type;
+	/*
+	 * (sb) Where the TLS 1.3 handshake stream stands between records,
+	 * for finding KeyUpdate messages in records that hold several
+	 * messages or a part of one: bytes of a message body still to come,
+	 * and the bytes of a message header cut by a record boundary.
+	 */
+	uint32_t so_hs_resid;
+	uint8_t so_hs_hdr[4];
+	uint8_t so_hs_hdrlen;
 	int so_input_missed;        /* (sb) an epoll event found it SOI_BUSY */
 	int so_input_disarmed;      /* (sb) SOI_ARMED, registration disarmed:
 				       a reader has the socket to itself */

@@ -26,6 +26,8 @@ struct tls_record_layer {
 #define TLS_NONCE_LEN 12
 #define TLS_MAX_AAD_LEN 13
 #define TLS_MAX_KEY_LEN 32 /* the largest AEAD key uktls accepts */
+/* RFC 8446 4.6.3: the handshake message type of a KeyUpdate. */
+#define TLS_HS_KEY_UPDATE 24
 /* RFC 8446 5.2: a TLSCiphertext fragment is at most 2^14 + 256 bytes. */
 #define TLS13_MAX_CIPHERTEXT_LEN (TLS_MAX_MSG_SIZE_V10_2 + 256)
 

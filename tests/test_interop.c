@@ -9,9 +9,12 @@
  *    SHA-256 checksums of what went into the client and what came out of
  *    uktls, for the six suites, with TLS 1.3 record padding too;
  *  - close_notify: a record of type 21 holding 01 00, then end of stream;
- *  - KeyUpdate: a record of type 22 whose payload starts with 24; uktls,
- *    like FreeBSD, has no rekey, so the records after it fail to
- *    authenticate and the receive returns EBADMSG;
+ *  - KeyUpdate: a record of type 22 whose payload starts with 24; with
+ *    FreeBSD's enable (the hand-off helpers) there is no rekey, so the
+ *    records after it fail to authenticate and the receive returns
+ *    EBADMSG; with Linux's enable, done by the application from the
+ *    keys it derives itself, reads give EKEYEXPIRED until it sets the
+ *    next key, and the records after it then read as sent;
  *  - NewSessionTicket (uktls on the client side, TLS 1.3): records of type
  *    22 whose payload starts with 4, before the data;
  *  - a peer killed in the middle of a record: EMSGSIZE or ECONNRESET,
@@ -41,6 +44,7 @@
 #include <gnutls/gnutls.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 
 #include "harness.h"
@@ -285,13 +289,143 @@ client_argv(struct argv_buf *a, enum client_prog prog,
 enum helper {
 	H_OPENSSL,
 	H_GNUTLS,
+	/*
+	 * No helper: an OpenSSL handshake without read-ahead, then the
+	 * application enables Linux's way (SOL_TLS/TLS_RX) with keys it
+	 * derives itself from the peer's traffic secret, as a Linux kTLS
+	 * program does.  TLS 1.3 only.
+	 */
+	H_LINUX,
 };
 
 static const char *
 helper_name(enum helper h)
 {
 
-	return (h == H_OPENSSL ? "OpenSSL" : "GnuTLS");
+	return (h == H_OPENSSL ? "OpenSSL" : h == H_GNUTLS ? "GnuTLS" :
+	    "Linux's TLS_RX");
+}
+
+/* ==== Linux's form: keys from the traffic secret ===================== */
+
+/* The peer's (the client's) TLS 1.3 traffic secret, from the keylog. */
+static uint8_t lx_secret[48];
+static size_t lx_secret_len;
+
+static void
+lx_keylog(const SSL *ssl, const char *line)
+{
+	static const char tag[] = "CLIENT_TRAFFIC_SECRET_0 ";
+	const char *hexs;
+	size_t i, n;
+
+	(void)ssl;
+	if (strncmp(line, tag, sizeof(tag) - 1) != 0)
+		return;
+	hexs = strrchr(line, ' ') + 1;
+	n = strlen(hexs) / 2;
+	if (n > sizeof(lx_secret))
+		return;
+	for (i = 0; i < n; i++)
+		if (sscanf(hexs + 2 * i, "%2hhx", &lx_secret[i]) != 1)
+			return;
+	lx_secret_len = n;
+}
+
+/* RFC 8446 7.1 HKDF-Expand-Label with an empty context. */
+static int
+lx_expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
+    const char *label, uint8_t *out, size_t outlen)
+{
+	uint8_t info[64];
+	size_t n = 0, ll = strlen(label);
+	EVP_PKEY_CTX *pctx;
+	int ok;
+
+	info[n++] = (uint8_t)(outlen >> 8);
+	info[n++] = (uint8_t)outlen;
+	info[n++] = (uint8_t)(6 + ll);
+	memcpy(info + n, "tls13 ", 6);
+	n += 6;
+	memcpy(info + n, label, ll);
+	n += ll;
+	info[n++] = 0;
+	pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	ok = pctx != NULL && EVP_PKEY_derive_init(pctx) > 0 &&
+	    EVP_PKEY_CTX_set_hkdf_mode(pctx,
+	    EVP_PKEY_HKDEF_MODE_EXPAND_ONLY) > 0 &&
+	    EVP_PKEY_CTX_set_hkdf_md(pctx, md) > 0 &&
+	    EVP_PKEY_CTX_set1_hkdf_key(pctx, secret, (int)slen) > 0 &&
+	    EVP_PKEY_CTX_add1_hkdf_info(pctx, info, (int)n) > 0 &&
+	    EVP_PKEY_derive(pctx, out, &outlen) > 0;
+	EVP_PKEY_CTX_free(pctx);
+	return (ok ? 0 : -1);
+}
+
+/*
+ * uktls_setsockopt(SOL_TLS, TLS_RX) with the key and IV of the peer's
+ * current traffic secret and sequence number 0, as after the handshake or
+ * a KeyUpdate.  next: first move to the secret after the current one
+ * (RFC 8446 7.2, "traffic upd").  Returns 0, or -1 after reporting.
+ */
+static int
+lx_set_keys(int fd, const struct tg_suite *s, int next)
+{
+	const EVP_MD *md = s->key_len == 32 &&
+	    s->cipher_algorithm != CRYPTO_CHACHA20_POLY1305 ? EVP_sha384() :
+	    EVP_sha256();
+	union {
+		struct tls12_crypto_info_aes_gcm_128 g128;
+		struct tls12_crypto_info_aes_gcm_256 g256;
+		struct tls12_crypto_info_chacha20_poly1305 chacha;
+	} u;
+	uint8_t key[32], iv[12], upd[48];
+	size_t hlen = (size_t)EVP_MD_get_size(md);
+	socklen_t len;
+	int r = -1;
+
+	memset(&u, 0, sizeof(u));
+	FAILIF(lx_secret_len != hlen, "traffic secret: %zu bytes, want %zu",
+	    lx_secret_len, hlen);
+	if (next) {
+		FAILIF(lx_expand_label(md, lx_secret, hlen, "traffic upd", upd,
+		    hlen) != 0, "HKDF-Expand-Label");
+		memcpy(lx_secret, upd, hlen);
+	}
+	FAILIF(lx_expand_label(md, lx_secret, hlen, "key", key,
+	    (size_t)s->key_len) != 0 ||
+	    lx_expand_label(md, lx_secret, hlen, "iv", iv, 12) != 0,
+	    "HKDF-Expand-Label");
+	if (s->cipher_algorithm == CRYPTO_CHACHA20_POLY1305) {
+		u.chacha.info.version = TLS_1_3_VERSION;
+		u.chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(u.chacha.iv, iv, 12);
+		memcpy(u.chacha.key, key, 32);
+		len = sizeof(u.chacha);
+	} else if (s->key_len == 16) {
+		u.g128.info.version = TLS_1_3_VERSION;
+		u.g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		memcpy(u.g128.salt, iv, 4);
+		memcpy(u.g128.iv, iv + 4, 8);
+		memcpy(u.g128.key, key, 16);
+		len = sizeof(u.g128);
+	} else {
+		u.g256.info.version = TLS_1_3_VERSION;
+		u.g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(u.g256.salt, iv, 4);
+		memcpy(u.g256.iv, iv + 4, 8);
+		memcpy(u.g256.key, key, 32);
+		len = sizeof(u.g256);
+	}
+	FAILIF(uktls_setsockopt(fd, SOL_TLS, TLS_RX, &u, len) != 0,
+	    "TLS_RX: %s", strerror(errno));
+	r = 0;
+out:
+	OPENSSL_cleanse(&u, sizeof(u));
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(iv, sizeof(iv));
+	OPENSSL_cleanse(upd, sizeof(upd));
+	return (r);
 }
 
 static int
@@ -381,13 +515,22 @@ uk_start(struct uk *u, enum helper h, int fd, int server,
 	memset(u, 0, sizeof(*u));
 	u->helper = h;
 	u->fd = fd;
-	if (h == H_OPENSSL) {
+	if (h == H_OPENSSL || h == H_LINUX) {
 		u->ctx = ossl_ctx(server, server ? NULL : s);
 		FAILIF(u->ctx == NULL, "SSL_CTX: %s", tp_ossl_errstr());
+		if (h == H_LINUX) {
+			/* Nothing read past the handshake: no hand-off. */
+			SSL_CTX_set_read_ahead(u->ctx, 0);
+			SSL_CTX_set_keylog_callback(u->ctx, lx_keylog);
+			lx_secret_len = 0;
+		}
 		u->ssl = SSL_new(u->ctx);
 		FAILIF(u->ssl == NULL || !SSL_set_fd(u->ssl, fd), "SSL");
-		r = uktls_openssl_prepare(u->ssl);
-		FAILIF(r != 0, "uktls_openssl_prepare: %s", strerror(r));
+		if (h == H_OPENSSL) {
+			r = uktls_openssl_prepare(u->ssl);
+			FAILIF(r != 0, "uktls_openssl_prepare: %s",
+			    strerror(r));
+		}
 		r = tp_ossl_handshake(u->ssl, fd);
 		FAILIF(r != 1, "OpenSSL handshake: %s", tp_ossl_errstr());
 		v = SSL_version(u->ssl);
@@ -400,6 +543,15 @@ uk_start(struct uk *u, enum helper h, int fd, int server,
 		    "negotiated %s %s, want %s", SSL_get_version(u->ssl),
 		    SSL_CIPHER_get_name(SSL_get_current_cipher(u->ssl)),
 		    s->name);
+		if (h == H_LINUX) {
+			FAILIF(!server || !tp_is_tls13(s) ||
+			    SSL_has_pending(u->ssl),
+			    "Linux's form: a TLS 1.3 server with nothing "
+			    "buffered");
+			if (lx_set_keys(fd, s, 0) != 0)
+				goto out;
+			return (0);
+		}
 		r = uktls_openssl_enable_rx(u->ssl);
 		FAILIF(r != 0, "uktls_openssl_enable_rx: %s", strerror(r));
 	} else {
@@ -693,7 +845,14 @@ t_close_notify(const struct tg_suite *s, const void *arg)
 static ssize_t
 rx_one(int fd, uint8_t *buf, size_t len, uint8_t *type, int *err)
 {
-	struct tg_rec r;
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(struct tls_get_record))];
+	} ctl;
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *cmsg;
+	ssize_t n;
 
 	*err = 0;
 	*type = 0;
@@ -701,22 +860,42 @@ rx_one(int fd, uint8_t *buf, size_t len, uint8_t *type, int *err)
 		*err = ETIMEDOUT;
 		return (-1);
 	}
-	tg_recv(fd, buf, len, 0, TG_CTL_DEFAULT, &r);
-	if (r.n == -1) {
-		*err = r.err;
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl.b;
+	msg.msg_controllen = sizeof(ctl.b);
+	n = uktls_recvmsg(fd, &msg, 0);
+	if (n == -1) {
+		*err = errno;
 		return (-1);
 	}
-	if (r.cmsg_ok)
-		*type = r.tgr.tls_type;
-	return (r.n);
+	/* FreeBSD's message or Linux's, as the socket was enabled. */
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
+	    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+		if (cmsg->cmsg_level == IPPROTO_TCP &&
+		    cmsg->cmsg_type == TLS_GET_RECORD &&
+		    cmsg->cmsg_len == CMSG_LEN(sizeof(struct tls_get_record)))
+			*type = ((struct tls_get_record *)CMSG_DATA(cmsg))->
+			    tls_type;
+		else if (cmsg->cmsg_level == SOL_TLS &&
+		    cmsg->cmsg_type == TLS_GET_RECORD_TYPE &&
+		    cmsg->cmsg_len == CMSG_LEN(1))
+			*type = *(uint8_t *)CMSG_DATA(cmsg);
+	}
+	return (n);
 }
 
 /*
  * The client sends "hello", then a KeyUpdate (s_client: the line "K" asks
  * the server to update too, "k" does not; gnutls-cli: "^rekey^" and
  * "^rekey1^"), then "after".  uktls delivers "hello", the KeyUpdate as a
- * handshake record (24, length 1, request flag), and, having no rekey,
- * fails the next record with EBADMSG.
+ * handshake record (24, length 1, request flag).  With FreeBSD's enable
+ * (the helpers) there is no rekey: the next record fails with EBADMSG.
+ * With Linux's (H_LINUX) reads give EKEYEXPIRED until the application
+ * sets the next key, then "after" reads as sent.
  */
 static void
 key_update_test(const struct tg_suite *s, enum client_prog prog,
@@ -764,9 +943,20 @@ key_update_test(const struct tg_suite *s, enum client_prog prog,
 		CHECK_EQ(buf[4], requested ? 1 : 0);
 	}
 
-	/* Under the peer's new key: uktls cannot authenticate it. */
 	FAILIF(write_all(c.in, after, 6) != 6, "stdin: %s",
 	    strerror(errno));
+	if (h == H_LINUX) {
+		CHECK_ERRNO(uktls_recv(u.fd, buf, sizeof(buf), 0),
+		    EKEYEXPIRED);
+		if (lx_set_keys(u.fd, s, 1) != 0)
+			goto out;
+		n = rx_one(u.fd, buf, sizeof(buf), &type, &err);
+		FAILIF(n != 6 || type != APP || memcmp(buf, after, 6) != 0,
+		    "record after the rekey: %zd bytes, type %u, errno %d "
+		    "(%s)", n, type, err, strerror(err));
+		goto out;
+	}
+	/* Under the peer's new key: uktls cannot authenticate it. */
 	n = rx_one(u.fd, buf, sizeof(buf), &type, &err);
 	FAILIF(n != -1 || err != EBADMSG, "record after the KeyUpdate: "
 	    "returned %zd (type %u), errno %d (%s); want EBADMSG", n, type,
@@ -1210,6 +1400,12 @@ static const struct row rows[] = {
 	    .ku_requested_too = 1 },
 	{ .name = "key_update_gnutlscli_openssl", .fn = t_key_update,
 	    .tls13_only = 1, .prog = GNUTLS_CLI, .helper = H_OPENSSL },
+	{ .name = "key_update_sclient_linux", .fn = t_key_update,
+	    .tls13_only = 1, .prog = S_CLIENT, .helper = H_LINUX,
+	    .ku_requested_too = 1 },
+	{ .name = "key_update_gnutlscli_linux", .fn = t_key_update,
+	    .tls13_only = 1, .prog = GNUTLS_CLI, .helper = H_LINUX,
+	    .ku_requested_too = 1 },
 	{ .name = "cut_openssl", .fn = t_cut, .helper = H_OPENSSL },
 	{ .name = "cut_gnutls", .fn = t_cut, .helper = H_GNUTLS },
 	{ .name = "sserver_openssl", .fn = t_sserver, .helper = H_OPENSSL },

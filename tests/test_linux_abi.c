@@ -1,17 +1,22 @@
 /*
  * Linux kernel TLS's receive enable, uktls_setsockopt(fd, SOL_TLS, TLS_RX,
- * &crypto_info, sizeof(crypto_info)), through the public API over loopback
- * TCP with records made by tlsgen.
+ * &crypto_info, sizeof(crypto_info)), and the reads of a socket enabled
+ * that way, through the public API over loopback TCP with records made by
+ * tlsgen.
  *
  * For each of the six suites the Linux structure is built from the
  * generator's key, IV and starting sequence number the way a Linux kTLS
  * program fills it from its TLS library, and records must then read back
- * with FreeBSD's semantics (one record per read, TLS_GET_RECORD), also
- * across the last sequence numbers before 2^64.  Then every way the enable
- * can be refused, in the order Linux checks, and the TLS_RX read-back.
+ * with Linux's semantics (the type in a SOL_TLS/TLS_GET_RECORD_TYPE
+ * control message, data records merged, EIO for a record of another type
+ * read without room for its type, empty data records absorbed), also
+ * across the last sequence numbers before 2^64; TLS 1.3 rekeys after the
+ * peer's KeyUpdate as Linux does.  Then every way the enable can be
+ * refused, in the order Linux checks, and the TLS_RX read-back.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,6 +120,109 @@ linux_enable(struct tg_conn *c)
 	return (0);
 }
 
+/* One uktls_recvmsg() as a Linux kTLS program makes it. */
+struct lx_rec {
+	ssize_t n;    /* the return value */
+	int err;      /* errno when n == -1 */
+	int flags;    /* msg_flags */
+	int ncmsg;    /* control messages found */
+	int type;     /* the TLS_GET_RECORD_TYPE byte, -1 if none */
+};
+
+/*
+ * ctl: the control buffer's size (0: none; LX_CTL: room for the record
+ * type).  Checks that any control message is SOL_TLS/TLS_GET_RECORD_TYPE
+ * with one byte.
+ */
+#define LX_CTL CMSG_SPACE(1)
+static ssize_t
+lx_recv(int fd, void *buf, size_t len, int flags, size_t ctl,
+    struct lx_rec *r)
+{
+	union {
+		struct cmsghdr align;
+		char buf[64];
+	} cbuf;
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *cmsg;
+
+	memset(r, 0, sizeof(*r));
+	r->type = -1;
+	memset(&cbuf, 0xa5, sizeof(cbuf));
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl > 0 ? cbuf.buf : NULL;
+	msg.msg_controllen = ctl;
+	errno = 0;
+	r->n = uktls_recvmsg(fd, &msg, flags);
+	r->err = r->n == -1 ? errno : 0;
+	if (r->n == -1)
+		return (-1);
+	r->flags = msg.msg_flags;
+	if (ctl == 0 || msg.msg_controllen == 0)
+		return (r->n);
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
+	    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+		r->ncmsg++;
+		CHECK_EQ(cmsg->cmsg_level, SOL_TLS);
+		CHECK_EQ(cmsg->cmsg_type, TLS_GET_RECORD_TYPE);
+		CHECK_EQ(cmsg->cmsg_len, CMSG_LEN(1));
+		r->type = *(unsigned char *)CMSG_DATA(cmsg);
+	}
+	return (r->n);
+}
+
+/*
+ * Read one whole record (or several data records adding up to len) the
+ * Linux way: its type in the control message, MSG_EOR, the payload.
+ */
+static int
+lx_expect(int line, int fd, uint8_t type, const void *payload, size_t len)
+{
+	static uint8_t buf[4 * TG_MAX_PLAINTEXT + 64];
+	struct lx_rec r;
+
+	FAILIF(tg_wait_readable(fd, TG_WAIT_MS) != 1,
+	    "line %d: not readable", line);
+	lx_recv(fd, buf, len, type == APP ? MSG_WAITALL : 0, LX_CTL, &r);
+	FAILIF(r.n != (ssize_t)len, "line %d: read %zd (%s), want %zu", line,
+	    r.n, strerror(r.err), len);
+	FAILIF(r.ncmsg != 1 || r.type != type, "line %d: %d cmsgs, type %d, "
+	    "want %u", line, r.ncmsg, r.type, type);
+	FAILIF((r.flags & MSG_EOR) == 0 || (r.flags & MSG_CTRUNC) != 0,
+	    "line %d: flags %#x", line, r.flags);
+	FAILIF(len > 0 && memcmp(buf, payload, len) != 0,
+	    "line %d: payload differs", line);
+	return (0);
+out:
+	return (-1);
+}
+#define LX_EXPECT(fd, type, p, len) lx_expect(__LINE__, (fd), (type), (p), \
+    (len))
+
+/* Peek until n bytes of data are decrypted and readable at once. */
+static int
+lx_wait_bytes(int fd, size_t n)
+{
+	static uint8_t buf[4 * TG_MAX_PLAINTEXT];
+	struct lx_rec r;
+	double end = tg_now() + TG_WAIT_MS / 1000.0;
+
+	while (tg_now() < end) {
+		(void)tg_wait_readable(fd, TG_WAIT_MS);
+		lx_recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT, 0, &r);
+		if (r.n >= (ssize_t)n)
+			return (0);
+		tg_sleep_ms(2);
+	}
+	harness_fail(__FILE__, __LINE__, "%zu bytes never readable", n);
+	return (-1);
+}
+
 /* Send and read back records of a few sizes and types. */
 static void
 exchange(struct tg_conn *c)
@@ -124,12 +232,14 @@ exchange(struct tg_conn *c)
 	size_t i;
 
 	tg_random(buf, sizeof(buf));
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	for (i = 1; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		/* An empty data record before each: absorbed. */
+		CHECK_EQ(tg_conn_send(c, APP, buf, 0, 0), 0);
 		CHECK_EQ(tg_conn_send(c, APP, buf, sizes[i], i % 2), 0);
-		CHECK_EQ(TG_EXPECT_RECORD(c->rx, APP, buf, sizes[i]), 0);
+		CHECK_EQ(LX_EXPECT(c->rx, APP, buf, sizes[i]), 0);
 	}
 	CHECK_EQ(tg_conn_send(c, TLS_RLTYPE_ALERT, "\x01\x00", 2, 0), 0);
-	CHECK_EQ(TG_EXPECT_RECORD(c->rx, TLS_RLTYPE_ALERT, "\x01\x00", 2), 0);
+	CHECK_EQ(LX_EXPECT(c->rx, TLS_RLTYPE_ALERT, "\x01\x00", 2), 0);
 }
 
 static void
@@ -189,10 +299,14 @@ t_receive(void *param)
 	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, &big, NULL),
 	    EFAULT);
 
-	/* Enabled once, by either interface. */
+	/*
+	 * Enabled once by FreeBSD's interface; TLS_RX again is a rekey,
+	 * which TLS 1.2 refuses as Linux does (t_rekey for TLS 1.3).
+	 */
 	len = mk_info(&c.g, &u);
-	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len),
-	    EALREADY);
+	if (s->tls_vminor != TLS_MINOR_VER_THREE)
+		CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len),
+		    EBUSY);
 	CHECK_ERRNO(uktls_setsockopt(c.rx, IPPROTO_TCP, TCP_RXTLS_ENABLE,
 	    &c.en, sizeof(c.en)), EALREADY);
 	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_TX, &u, len),
@@ -218,21 +332,32 @@ t_near_wrap(void *param)
 	/* Records 2^64 - 3, 2^64 - 2 and 2^64 - 1: no more may be sent. */
 	for (i = 0; i < 3; i++) {
 		CHECK_EQ(tg_conn_send(&c, APP, msg, sizeof(msg), 0), 0);
-		CHECK_EQ(TG_EXPECT_RECORD(c.rx, APP, msg, sizeof(msg)), 0);
+		CHECK_EQ(LX_EXPECT(c.rx, APP, msg, sizeof(msg)), 0);
 	}
 out:
 	tg_conn_close(&c);
 }
 
-/* A TCP_RXTLS_ENABLE session reads back through TLS_RX too. */
+/*
+ * A TCP_RXTLS_ENABLE session reads back through TLS_RX too, keeps
+ * FreeBSD's reads, and TLS_RX cannot enable it again or rekey it.
+ */
 static void
 t_freebsd_enable_info(void *param)
 {
 	const struct tg_suite *s = param;
+	static const char msg[] = "FreeBSD's reads";
+	union linux_info u;
 	struct tg_conn c;
+	socklen_t len;
 
 	REQUIRE_EQ(tg_conn_open(&c, s, 1), 0);
 	expect_info(c.rx, s);
+	len = mk_info(&c.g, &u);
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len),
+	    EALREADY);
+	CHECK_EQ(tg_conn_send(&c, APP, msg, sizeof(msg), 0), 0);
+	CHECK_EQ(TG_EXPECT_RECORD(c.rx, APP, msg, sizeof(msg)), 0);
 	tg_conn_close(&c);
 }
 
@@ -491,13 +616,397 @@ t_no_pad(void *param)
 read:
 	/* A padded record still reads whole with the hint set. */
 	CHECK_EQ(tg_conn_send(&c, APP, msg, sizeof(msg), tls13 ? 32 : 0), 0);
-	CHECK_EQ(TG_EXPECT_RECORD(c.rx, APP, msg, sizeof(msg)), 0);
+	CHECK_EQ(LX_EXPECT(c.rx, APP, msg, sizeof(msg)), 0);
 	v = 0;
 	if (tls13)
 		CHECK_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX_EXPECT_NO_PAD,
 		    &v, sizeof(v)), 0);
 out:
 	tg_conn_close(&c);
+}
+
+/*
+ * Data records are merged into one read, as far as the buffer goes and
+ * up to a record of another type; that record needs room for its type
+ * (EIO otherwise, the record kept: no buffer, a buffer too short for the
+ * message), and is read alone.
+ */
+static void
+t_merge(void *param)
+{
+	const struct tg_suite *s = param;
+	static uint8_t buf[3 * TG_MAX_PLAINTEXT];
+	uint8_t data[700];
+	struct tg_conn c;
+	struct lx_rec r;
+
+	tg_random(data, sizeof(data));
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1)
+		goto out;
+	CHECK_EQ(tg_conn_send(&c, APP, data, 100, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, APP, data, 0, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, APP, data + 100, 200, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, APP, data + 300, 300, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, TLS_RLTYPE_ALERT, "\x01\x00", 2, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, APP, data + 600, 100, 0), 0);
+	if (lx_wait_bytes(c.rx, 600) != 0)
+		goto out;
+	/* 550 bytes: the first two records whole, 250 of the third. */
+	lx_recv(c.rx, buf, 550, 0, LX_CTL, &r);
+	CHECK_EQ(r.n, 550);
+	CHECK_EQ(r.type, APP);
+	CHECK_EQ(r.ncmsg, 1);
+	CHECK_EQ(r.flags & MSG_EOR, 0);
+	CHECK_EQ(memcmp(buf, data, 550), 0);
+	/* The rest of the third; the alert is not merged with it. */
+	lx_recv(c.rx, buf, sizeof(buf), 0, LX_CTL, &r);
+	CHECK_EQ(r.n, 50);
+	CHECK_EQ(r.type, APP);
+	CHECK_EQ(r.flags & (MSG_EOR | MSG_CTRUNC), MSG_EOR);
+	CHECK_EQ(memcmp(buf, data + 550, 50), 0);
+	/* The alert cannot be told apart from data without its type. */
+	CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EIO);
+	CHECK_ERRNO(uktls_recv(c.rx, buf, sizeof(buf), MSG_DONTWAIT), EIO);
+	CHECK_ERRNO(lx_recv(c.rx, buf, sizeof(buf), 0, CMSG_LEN(1) - 1, &r),
+	    EIO);
+	CHECK_ERRNO(lx_recv(c.rx, buf, sizeof(buf), MSG_PEEK, 0, &r), EIO);
+	/* With room for its type: the alert alone, then the data. */
+	lx_recv(c.rx, buf, sizeof(buf), 0, LX_CTL, &r);
+	CHECK_EQ(r.n, 2);
+	CHECK_EQ(r.type, TLS_RLTYPE_ALERT);
+	CHECK_EQ(r.flags & MSG_EOR, MSG_EOR);
+	CHECK_EQ(memcmp(buf, "\x01\x00", 2), 0);
+	/* Plain reads of data need no control buffer. */
+	CHECK_EQ(uktls_read(c.rx, buf, sizeof(buf)), 100);
+	CHECK_EQ(memcmp(buf, data + 600, 100), 0);
+out:
+	tg_conn_close(&c);
+}
+
+/*
+ * A record read in parts: every read with a control buffer gets the type,
+ * MSG_EOR comes with the last part, and a record of another type still
+ * needs room for its type at its second part.
+ */
+static void
+t_partial(void *param)
+{
+	const struct tg_suite *s = param;
+	uint8_t data[1000], buf[1000];
+	struct tg_conn c;
+	struct lx_rec r;
+	size_t off;
+
+	tg_random(data, sizeof(data));
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1)
+		goto out;
+	CHECK_EQ(tg_conn_send(&c, APP, data, sizeof(data), 0), 0);
+	CHECK_EQ(tg_conn_send(&c, TLS_RLTYPE_HANDSHAKE, data, 10, 0), 0);
+	for (off = 0; off < sizeof(data); off += 300) {
+		lx_recv(c.rx, buf, 300, 0, LX_CTL, &r);
+		CHECK_EQ(r.n, (ssize_t)(off + 300 <= sizeof(data) ? 300 :
+		    sizeof(data) - off));
+		CHECK_EQ(r.type, APP);
+		CHECK_EQ(r.flags & MSG_EOR, off + 300 >= sizeof(data) ?
+		    MSG_EOR : 0);
+		CHECK_EQ(memcmp(buf, data + off, (size_t)(r.n > 0 ? r.n : 0)),
+		    0);
+	}
+	if (tg_wait_readable(c.rx, TG_WAIT_MS) != 1)
+		goto out;
+	lx_recv(c.rx, buf, 4, 0, LX_CTL, &r);
+	CHECK_EQ(r.n, 4);
+	CHECK_EQ(r.type, TLS_RLTYPE_HANDSHAKE);
+	CHECK_EQ(r.flags & MSG_EOR, 0);
+	CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EIO);
+	lx_recv(c.rx, buf, sizeof(buf), 0, LX_CTL, &r);
+	CHECK_EQ(r.n, 6);
+	CHECK_EQ(r.type, TLS_RLTYPE_HANDSHAKE);
+	CHECK_EQ(r.flags & MSG_EOR, MSG_EOR);
+	CHECK_EQ(memcmp(buf, data + 4, 6), 0);
+out:
+	tg_conn_close(&c);
+}
+
+/*
+ * MSG_WAITALL waits for data records until the buffer is full; it stops at
+ * a record of another type and at the end of the stream, with what it has.
+ * MSG_PEEK looks across data records and takes none.
+ */
+static void
+t_waitall_peek(void *param)
+{
+	const struct tg_suite *s = param;
+	static uint8_t wire[2 * TG_MAX_RECORD], buf[3 * TG_MAX_PLAINTEXT];
+	static uint8_t data[2 * TG_MAX_PLAINTEXT];
+	struct tg_delayed_write dw;
+	struct tg_conn c;
+	struct lx_rec r;
+	ssize_t n1, n2;
+
+	tg_random(data, sizeof(data));
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1)
+		goto out;
+	/* Two records now, the third in 100 ms: one read takes all three. */
+	CHECK_EQ(tg_conn_send(&c, APP, data, 5000, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, APP, data + 5000, 5000, 0), 0);
+	n1 = tg_conn_make(&c, APP, data + 10000, TG_MAX_PLAINTEXT, 0, wire);
+	REQUIRE(n1 > 0);
+	REQUIRE_EQ(tg_delayed_write_start(&dw, c.tx, wire, (size_t)n1, 100),
+	    0);
+	lx_recv(c.rx, buf, 10000 + TG_MAX_PLAINTEXT, MSG_WAITALL, LX_CTL, &r);
+	CHECK_EQ(tg_delayed_write_join(&dw), n1);
+	CHECK_EQ(r.n, 10000 + TG_MAX_PLAINTEXT);
+	CHECK_EQ(r.type, APP);
+	CHECK_EQ(r.flags & MSG_EOR, MSG_EOR);
+	CHECK_EQ(memcmp(buf, data, 10000 + TG_MAX_PLAINTEXT), 0);
+
+	/* Peek across two records, twice, then read them. */
+	CHECK_EQ(tg_conn_send(&c, APP, data, 3000, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, APP, data + 3000, 4000, 0), 0);
+	if (lx_wait_bytes(c.rx, 7000) != 0)
+		goto out;
+	lx_recv(c.rx, buf, sizeof(buf), MSG_PEEK, LX_CTL, &r);
+	CHECK_EQ(r.n, 7000);
+	CHECK_EQ(r.type, APP);
+	CHECK_EQ(memcmp(buf, data, 7000), 0);
+	lx_recv(c.rx, buf, 5000, MSG_PEEK, 0, &r);
+	CHECK_EQ(r.n, 5000);
+	CHECK_EQ(r.flags & MSG_EOR, 0);
+	lx_recv(c.rx, buf, sizeof(buf), 0, 0, &r);
+	CHECK_EQ(r.n, 7000);
+	CHECK_EQ(memcmp(buf, data, 7000), 0);
+
+	/* MSG_WAITALL stops at an alert, and at the end of the stream. */
+	CHECK_EQ(tg_conn_send(&c, APP, data, 100, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, TLS_RLTYPE_ALERT, "\x01\x00", 2, 0), 0);
+	n2 = tg_conn_make(&c, APP, data + 100, 50, 0, wire);
+	REQUIRE(n2 > 0);
+	if (lx_wait_bytes(c.rx, 100) != 0)
+		goto out;
+	lx_recv(c.rx, buf, sizeof(buf), MSG_WAITALL, LX_CTL, &r);
+	CHECK_EQ(r.n, 100);
+	CHECK_EQ(r.type, APP);
+	CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_ALERT, "\x01\x00", 2), 0);
+	CHECK_EQ(tg_write_all(c.tx, wire, (size_t)n2), n2);
+	CHECK_EQ(shutdown(c.tx, SHUT_WR), 0);
+	lx_recv(c.rx, buf, sizeof(buf), MSG_WAITALL, LX_CTL, &r);
+	CHECK_EQ(r.n, 50);
+	CHECK_EQ(memcmp(buf, data + 100, 50), 0);
+	lx_recv(c.rx, buf, sizeof(buf), MSG_WAITALL, LX_CTL, &r);
+	CHECK_EQ(r.n, 0);
+out:
+	tg_conn_close(&c);
+}
+
+/*
+ * Empty data records are absorbed: never 0 before the end of the stream,
+ * EAGAIN when they are all there is.  An empty record of another type is
+ * read, as 0 bytes with its type.
+ */
+static void
+t_empty(void *param)
+{
+	const struct tg_suite *s = param;
+	uint8_t buf[64];
+	struct tg_conn c;
+	struct lx_rec r;
+	int i;
+
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1)
+		goto out;
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(tg_conn_send(&c, APP, "", 0, 0), 0);
+	CHECK_EQ(tg_wait_readable(c.rx, TG_WAIT_MS), 1);
+	/* Whatever of the three is decrypted yet goes; nothing is left. */
+	CHECK_ERRNO(lx_recv(c.rx, buf, sizeof(buf), MSG_DONTWAIT, LX_CTL, &r),
+	    EAGAIN);
+	CHECK_EQ(tg_conn_send(&c, APP, "x", 1, 0), 0);
+	CHECK_EQ(LX_EXPECT(c.rx, APP, "x", 1), 0);
+	if (s->tls_vminor != TLS_MINOR_VER_THREE) {
+		/* TLS 1.3 forbids empty records of other types. */
+		CHECK_EQ(tg_conn_send(&c, TLS_RLTYPE_ALERT, "", 0, 0), 0);
+		CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_ALERT, "", 0), 0);
+	}
+	CHECK_EQ(tg_conn_send(&c, APP, "", 0, 0), 0);
+	CHECK_EQ(shutdown(c.tx, SHUT_WR), 0);
+	CHECK_EQ(uktls_read(c.rx, buf, sizeof(buf)), 0);
+out:
+	tg_conn_close(&c);
+}
+
+/*
+ * A record that fails its tag: the data before it is read first (not
+ * merged past it), then EBADMSG once, then the records after it.
+ */
+static void
+t_bad_tag(void *param)
+{
+	const struct tg_suite *s = param;
+	static uint8_t wire[TG_MAX_RECORD];
+	uint8_t buf[256];
+	struct tg_conn c;
+	struct lx_rec r;
+	ssize_t n;
+
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1)
+		goto out;
+	CHECK_EQ(tg_conn_send(&c, APP, "before", 6, 0), 0);
+	n = tg_conn_make(&c, APP, "forged", 6, 0, wire);
+	REQUIRE(n > 0);
+	wire[n - 1] ^= 1;
+	CHECK_EQ(tg_write_all(c.tx, wire, (size_t)n), n);
+	CHECK_EQ(tg_conn_send(&c, APP, "after", 5, 0), 0);
+	if (lx_wait_bytes(c.rx, 6) != 0)
+		goto out;
+	lx_recv(c.rx, buf, sizeof(buf), MSG_WAITALL, LX_CTL, &r);
+	CHECK_EQ(r.n, 6);
+	CHECK_EQ(memcmp(buf, "before", 6), 0);
+	CHECK_EQ(tg_wait_readable(c.rx, TG_WAIT_MS), 1);
+	CHECK_ERRNO(lx_recv(c.rx, buf, sizeof(buf), 0, LX_CTL, &r), EBADMSG);
+	CHECK_EQ(LX_EXPECT(c.rx, APP, "after", 5), 0);
+out:
+	tg_conn_close(&c);
+}
+
+/* The generator's next key, as the peer would derive it, and its info. */
+static int
+next_key(struct tg_conn *c, struct tlsgen *g2, union linux_info *u,
+    socklen_t *len)
+{
+	if (tlsgen_init(g2, c->g.suite, 0) != 0)
+		return (-1);
+	*len = mk_info(g2, u);
+	return (0);
+}
+
+/*
+ * TLS 1.3 key update, as on Linux: the peer's KeyUpdate reads as a
+ * handshake record (with room for its type only), reads after it fail
+ * with EKEYEXPIRED and poll shows nothing, and the records under the next
+ * key wait, encrypted, until TLS_RX gives it; then they read in order.
+ * many: twenty records under the next key come in the KeyUpdate's write,
+ * so that none may be decrypted under the old key; nst: the KeyUpdate
+ * follows a NewSessionTicket in the same record.
+ */
+static void
+rekey_run(const struct tg_suite *s, int many, int nst)
+{
+	static uint8_t wire[24 * TG_MAX_RECORD], buf[TG_MAX_PLAINTEXT];
+	static const uint8_t ku[] = { 24, 0, 0, 1, 1 };
+	uint8_t hs[64], data[TG_MAX_PLAINTEXT];
+	union linux_info u;
+	struct tlsgen g2;
+	struct tg_conn c;
+	struct tls_crypto_info info;
+	struct pollfd pfd;
+	struct lx_rec r;
+	size_t off = 0, hslen = 0;
+	socklen_t len;
+	ssize_t n;
+	int i, nrec = many ? 20 : 1, g2ok = 0;
+
+	tg_random(data, sizeof(data));
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1 || next_key(&c, &g2, &u, &len) != 0)
+		goto out;
+	g2ok = 1;
+	if (nst) {
+		/* A NewSessionTicket (type 4) of 10 bytes of body. */
+		memcpy(hs, "\x04\x00\x00\x0a", 4);
+		memset(hs + 4, 7, 10);
+		hslen = 14;
+	}
+	memcpy(hs + hslen, ku, sizeof(ku));
+	hslen += sizeof(ku);
+	CHECK_EQ(tg_conn_send(&c, APP, "old key", 7, 0), 0);
+	n = tg_conn_make(&c, TLS_RLTYPE_HANDSHAKE, hs, hslen, 0, wire);
+	REQUIRE(n > 0);
+	off = (size_t)n;
+	for (i = 0; i < nrec; i++) {
+		n = tlsgen_encrypt(&g2, APP, data, 1000 + (size_t)i, 0,
+		    wire + off, sizeof(wire) - off);
+		REQUIRE(n > 0);
+		off += (size_t)n;
+	}
+	CHECK_EQ(tg_write_all(c.tx, wire, off), (ssize_t)off);
+	CHECK_EQ(LX_EXPECT(c.rx, APP, "old key", 7), 0);
+	CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EIO);
+	CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_HANDSHAKE, hs, hslen), 0);
+	CHECK_ERRNO(lx_recv(c.rx, buf, sizeof(buf), 0, LX_CTL, &r),
+	    EKEYEXPIRED);
+	CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EKEYEXPIRED);
+	pfd.fd = c.rx;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	CHECK_EQ(uktls_poll(&pfd, 1, 50), 0);
+	/* Still pending: a wrong version or cipher is refused. */
+	info.version = TLS_1_2_VERSION;
+	info.cipher_type = u.info.cipher_type;
+	memcpy(&u.info, &info, sizeof(info));
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len), EINVAL);
+	len = mk_info(&g2, &u);
+	u.info.cipher_type = u.info.cipher_type == TLS_CIPHER_AES_GCM_128 ?
+	    TLS_CIPHER_AES_GCM_256 : TLS_CIPHER_AES_GCM_128;
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len), EINVAL);
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, NULL, len),
+	    EINVAL);
+	len = mk_info(&g2, &u);
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len - 1),
+	    EINVAL);
+	CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EKEYEXPIRED);
+	CHECK_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len), 0);
+	memset(&u, 0, sizeof(u));
+	expect_info(c.rx, s);
+	for (i = 0; i < nrec; i++) {
+		CHECK_EQ(tg_wait_readable(c.rx, TG_WAIT_MS), 1);
+		/* One record per read: the sizes tell them apart. */
+		lx_recv(c.rx, buf, 1000 + (size_t)i, 0, LX_CTL, &r);
+		CHECK_EQ(r.n, 1000 + i);
+		CHECK_EQ(r.type, APP);
+		CHECK_EQ(memcmp(buf, data, 1000 + (size_t)i), 0);
+	}
+	/* And a rekey the peer did not announce: from the next record on. */
+	tlsgen_free(&c.g);
+	c.g = g2;
+	g2ok = 0;
+	if (next_key(&c, &c.g, &u, &len) != 0) {
+		harness_fail(__FILE__, __LINE__, "no third key");
+		c.g = g2;
+		goto out;
+	}
+	tlsgen_free(&g2);
+	CHECK_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len), 0);
+	memset(&u, 0, sizeof(u));
+	CHECK_EQ(tg_conn_send(&c, APP, "third key", 9, 0), 0);
+	CHECK_EQ(LX_EXPECT(c.rx, APP, "third key", 9), 0);
+out:
+	if (g2ok)
+		tlsgen_free(&g2);
+	tg_conn_close(&c);
+}
+
+static void
+t_rekey(void *param)
+{
+	rekey_run(param, 0, 0);
+}
+
+static void
+t_rekey_many(void *param)
+{
+	rekey_run(param, 1, 0);
+}
+
+static void
+t_rekey_after_ticket(void *param)
+{
+	rekey_run(param, 0, 1);
 }
 
 int
@@ -509,5 +1018,15 @@ main(int argc, char **argv)
 	tg_register_suites("no_pad", t_no_pad, 0, TG_NSUITES);
 	tg_register_suites("freebsd_enable_info", t_freebsd_enable_info, 0,
 	    TG_NSUITES);
+	tg_register_suites("merge", t_merge, 0, TG_NSUITES);
+	tg_register_suites("partial", t_partial, 0, TG_NSUITES);
+	tg_register_suites("waitall_peek", t_waitall_peek, 0, TG_NSUITES);
+	tg_register_suites("empty", t_empty, 0, TG_NSUITES);
+	tg_register_suites("bad_tag", t_bad_tag, 0, TG_NSUITES);
+	tg_register_suites("rekey", t_rekey, TG_FIRST_TLS13, TG_NTLS13);
+	tg_register_suites("rekey_many", t_rekey_many, TG_FIRST_TLS13,
+	    TG_NTLS13);
+	tg_register_suites("rekey_after_ticket", t_rekey_after_ticket,
+	    TG_FIRST_TLS13, TG_NTLS13);
 	return (harness_main(argc, argv));
 }
