@@ -263,7 +263,12 @@ _Static_assert(sizeof(struct tls12_crypto_info_chacha20_poly1305) == 56,
  * The calls.  Each returns what the system call would, errno on failure.
  * On an RX-enabled socket, set SO_RCVTIMEO through uktls_setsockopt (uktls
  * keeps its own copy); O_NONBLOCK is read from the descriptor when a read
- * would block, as the kernel does.
+ * would block, as the kernel does.  SO_RCVLOWAT on an RX-enabled socket is
+ * uktls's, set and read through uktls_setsockopt/uktls_getsockopt: it counts
+ * plaintext, a read of Linux's form waits for that much data (as Linux's
+ * does), and the kernel's own is set to 1 at the enable, so that ciphertext
+ * is never held back in the kernel (a value set before the enable carries
+ * over).
  */
 int uktls_setsockopt(int fd, int level, int optname, const void *optval,
     socklen_t optlen);

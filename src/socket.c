@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
@@ -561,6 +562,23 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 		    &tvlen) != 0)
 			memset(&so->so_rcvtimeo, 0, sizeof(so->so_rcvtimeo));
 	}
+	{
+		/*
+		 * SO_RCVLOWAT counts plaintext from here on and is uktls's
+		 * (so_rcvlowat): the kernel's is put back to 1, or its
+		 * readiness would hold ciphertext back from the input
+		 * thread until that many bytes came.
+		 */
+		socklen_t lwlen = sizeof(so->so_rcvlowat);
+		int one = 1;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &so->so_rcvlowat,
+		    &lwlen) != 0 || so->so_rcvlowat < 1)
+			so->so_rcvlowat = 1;
+		if (so->so_rcvlowat > 1)
+			(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one,
+			    sizeof(one));
+	}
 	so->so_evfd = -1;
 	so->so_wq = ktls_pick_wq(fd);
 	sbinit(&so->so_rcv, ktls_config.rcvbuf);
@@ -861,6 +879,29 @@ uktls_setsockopt(int fd, int level, int optname, const void *optval,
 		}
 		return 0;
 	}
+	if (level == SOL_SOCKET && optname == SO_RCVLOWAT) {
+		struct socket *so;
+		int v;
+
+		so = so_lookup(fd);
+		if (so == NULL)
+			return setsockopt(fd, level, optname, optval, optlen);
+		/* The kernel's checks and rules: 0 means 1, < 0 the most. */
+		error = optval == NULL ? EFAULT : optlen < sizeof(int) ?
+		    EINVAL : 0;
+		if (error == 0) {
+			memcpy(&v, optval, sizeof(v));
+			SOCKBUF_LOCK(&so->so_rcv);
+			so->so_rcvlowat = v < 0 ? INT_MAX : v == 0 ? 1 : v;
+			SOCKBUF_UNLOCK(&so->so_rcv);
+		}
+		sorele(so);
+		if (error != 0) {
+			errno = error;
+			return -1;
+		}
+		return 0;
+	}
 	if (level != IPPROTO_TCP || optname != TCP_RXTLS_ENABLE)
 		return setsockopt(fd, level, optname, optval, optlen);
 	if (optval == NULL) {
@@ -995,6 +1036,31 @@ uktls_getsockopt(int fd, int level, int optname, void *optval,
 		error = optname == TLS_RX ?
 		    so_getsockopt_linux_rx(fd, optval, optlen) :
 		    so_rx_no_pad(fd, NULL, 0, optval, optlen);
+		if (error != 0) {
+			errno = error;
+			return -1;
+		}
+		return 0;
+	}
+	if (level == SOL_SOCKET && optname == SO_RCVLOWAT) {
+		so = so_lookup(fd);
+		if (so == NULL)
+			return getsockopt(fd, level, optname, optval, optlen);
+		error = optval == NULL || optlen == NULL ? EFAULT :
+		    (int)*optlen < 0 ? EINVAL : 0;
+		if (error == 0) {
+			socklen_t len = *optlen < sizeof(int) ? *optlen :
+			    (socklen_t)sizeof(int);
+
+			int v;
+
+			SOCKBUF_LOCK(&so->so_rcv);
+			v = so->so_rcvlowat;
+			SOCKBUF_UNLOCK(&so->so_rcv);
+			memcpy(optval, &v, len);
+			*optlen = len;
+		}
+		sorele(so);
 		if (error != 0) {
 			errno = error;
 			return -1;
@@ -1614,7 +1680,7 @@ soreceive_linux(struct socket *so, struct msghdr *msg, int flags)
 	struct sockbuf *sb = &so->so_rcv;
 	struct mbuf *rec, *data;
 	size_t room = msg->msg_control != NULL ? msg->msg_controllen : 0;
-	size_t want = 0, copied = 0, n, reclen;
+	size_t want = 0, copied = 0, n, reclen, target;
 	uint32_t seen = 0;
 	uint8_t type;
 	int peek = (flags & MSG_PEEK) != 0, error;
@@ -1624,6 +1690,9 @@ soreceive_linux(struct socket *so, struct msghdr *msg, int flags)
 		want += msg->msg_iov[i].iov_len;
 	msg->msg_controllen = 0;
 	SOCKBUF_LOCK(sb);
+	/* What the read waits for, as Linux's sock_rcvlowat() says. */
+	target = (flags & MSG_WAITALL) != 0 ? want :
+	    (size_t)so->so_rcvlowat < want ? (size_t)so->so_rcvlowat : want;
 	error = so_wait_record_locked(so, flags, SKIP_EMPTY_DATA, &rec);
 	if (error != 0)
 		goto out;
@@ -1662,7 +1731,7 @@ soreceive_linux(struct socket *so, struct msghdr *msg, int flags)
 		    so->so_error_recs <= (peek ? seen : 0))
 			break;
 		if (rec == NULL) {
-			if (peek || (flags & MSG_WAITALL) == 0 ||
+			if (peek || copied >= target ||
 			    so_data_ends_locked(so))
 				break;
 			/* Under MSG_PEEK so that an error that ends the wait
@@ -1754,7 +1823,6 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 	struct tls_get_record t;
 	ssize_t ret;
 	int error, have_ctl = 0;
-	uint8_t type;
 
 	if (recp == NULL) {
 		errno = EFAULT;
@@ -1783,7 +1851,6 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 		return -1;
 	}
 	memset(&t, 0, sizeof(t));
-	type = so_record_type(so, rec);
 	if (rec->m_type == MT_CONTROL) {
 		memcpy(&t, CMSG_DATA(mtod(rec, struct cmsghdr *)), sizeof(t));
 		have_ctl = 1;
@@ -1801,11 +1868,8 @@ uktls_recv_zc(int fd, struct uktls_zc_record **recp,
 		so->so_error_recs--;
 	so_consumed_locked(so);
 	SOCKBUF_UNLOCK(sb);
-	if (!have_ctl) {
-		/* Partly read: its control message went with that read. */
-		t.tls_type = type;
+	if (!have_ctl)
 		t.tls_length = htons((uint16_t)ret);
-	}
 	if (tgr != NULL)
 		*tgr = t;
 	*recp = (struct uktls_zc_record *)data;

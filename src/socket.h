@@ -63,6 +63,9 @@ struct socket {
 	int so_rcverror;            /* (sb) sticky error: receive side dead */
 	int so_eof_error;           /* (sb) why input ended: 0 (FIN) or errno */
 	struct timeval so_rcvtimeo; /* (sb) SO_RCVTIMEO, see so_rcvtimeo() */
+	/* (sb) SO_RCVLOWAT in plaintext bytes, kept by uktls (the kernel's
+	 * is 1 while RX is on); Linux's form waits for it (soreceive_linux). */
+	int so_rcvlowat;
 	int so_evfd;                /* (sb) readiness eventfd, -1 if none */
 	int so_evfd_ready;          /* (sb) so_evfd holds a count */
 	int so_evfd_perm;           /* (sb) kept current: poll/event_fd use */

@@ -1009,6 +1009,75 @@ t_rekey_after_ticket(void *param)
 	rekey_run(param, 0, 1);
 }
 
+/*
+ * SO_RCVLOWAT counts plaintext and is uktls's once RX is on: Linux's form
+ * waits for that many bytes of data records (unless MSG_DONTWAIT, or a
+ * record of another type or the end comes first), and the kernel's own is
+ * 1, so that a low-water mark set before the enable (here on a socket
+ * enabled FreeBSD's way, which reads a record at a time) never holds the
+ * ciphertext back from uktls.
+ */
+static void
+t_rcvlowat(void *param)
+{
+	const struct tg_suite *s = param;
+	static uint8_t wire[TG_MAX_RECORD], buf[8192];
+	uint8_t data[4000];
+	struct tg_delayed_write dw;
+	struct tg_conn c, f;
+	struct lx_rec r;
+	socklen_t l;
+	ssize_t n;
+	int v, fopen_ok = 0;
+
+	tg_random(data, sizeof(data));
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1)
+		goto out;
+	v = 3000;
+	CHECK_EQ(uktls_setsockopt(c.rx, SOL_SOCKET, SO_RCVLOWAT, &v,
+	    sizeof(v)), 0);
+	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_SOCKET, SO_RCVLOWAT, &v, 2),
+	    EINVAL);
+	v = 0;
+	l = sizeof(v);
+	CHECK_EQ(uktls_getsockopt(c.rx, SOL_SOCKET, SO_RCVLOWAT, &v, &l), 0);
+	CHECK_EQ(v, 3000);
+	l = sizeof(v);
+	CHECK_EQ(getsockopt(c.rx, SOL_SOCKET, SO_RCVLOWAT, &v, &l), 0);
+	CHECK_EQ(v, 1);
+	CHECK_EQ(tg_conn_send(&c, APP, data, 1000, 0), 0);
+	n = tg_conn_make(&c, APP, data + 1000, 2500, 0, wire);
+	REQUIRE(n > 0);
+	REQUIRE_EQ(tg_delayed_write_start(&dw, c.tx, wire, (size_t)n, 100),
+	    0);
+	lx_recv(c.rx, buf, sizeof(buf), 0, LX_CTL, &r);
+	CHECK_EQ(tg_delayed_write_join(&dw), n);
+	CHECK_EQ(r.n, 3500);
+	CHECK_EQ(memcmp(buf, data, 3500), 0);
+	/* Without waiting: what there is. */
+	CHECK_EQ(tg_conn_send(&c, APP, data, 10, 0), 0);
+	if (lx_wait_bytes(c.rx, 10) != 0)
+		goto out;
+	CHECK_EQ(uktls_recv(c.rx, buf, sizeof(buf), MSG_DONTWAIT), 10);
+
+	REQUIRE_EQ(tg_conn_open(&f, s, 0), 0);
+	fopen_ok = 1;
+	v = 65536;
+	CHECK_EQ(setsockopt(f.rx, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)), 0);
+	if (tg_conn_enable(&f) != 0)
+		goto out;
+	l = sizeof(v);
+	CHECK_EQ(uktls_getsockopt(f.rx, SOL_SOCKET, SO_RCVLOWAT, &v, &l), 0);
+	CHECK_EQ(v, 65536);
+	CHECK_EQ(tg_conn_send(&f, APP, data, 100, 0), 0);
+	CHECK_EQ(TG_EXPECT_RECORD(f.rx, APP, data, 100), 0);
+out:
+	if (fopen_ok)
+		tg_conn_close(&f);
+	tg_conn_close(&c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1023,6 +1092,7 @@ main(int argc, char **argv)
 	tg_register_suites("waitall_peek", t_waitall_peek, 0, TG_NSUITES);
 	tg_register_suites("empty", t_empty, 0, TG_NSUITES);
 	tg_register_suites("bad_tag", t_bad_tag, 0, TG_NSUITES);
+	tg_register_suites("rcvlowat", t_rcvlowat, 0, TG_NSUITES);
 	tg_register_suites("rekey", t_rekey, TG_FIRST_TLS13, TG_NTLS13);
 	tg_register_suites("rekey_many", t_rekey_many, TG_FIRST_TLS13,
 	    TG_NTLS13);
