@@ -116,9 +116,11 @@ struct tls_get_record {
  * with one of the tls12_crypto_info_* structures below; optlen must be that
  * structure's size exactly, as Linux requires.  AES-128-GCM, AES-256-GCM and
  * ChaCha20-Poly1305 on TLS 1.2 and 1.3 are supported; the other ciphers
- * Linux names (CCM, SM4, ARIA) fail with EOPNOTSUPP.  Linux's TCP_ULP "tls"
- * step is not needed: uktls_setsockopt passes it to the kernel unchanged, so
- * drop it where the tls module may be absent.
+ * Linux names (CCM, SM4, ARIA) fail with EOPNOTSUPP.  Linux's step before
+ * it, uktls_setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", ...), is answered by
+ * uktls, not the kernel (which may have no tls module): 0 on a connected TCP
+ * socket, ENOTCONN on one that is not, EEXIST once RX is on; it may also be
+ * left out.  uktls_getsockopt(TCP_ULP) on an RX socket gives "tls".
  *
  * A socket enabled this way also reads the Linux way (FreeBSD's enable
  * keeps FreeBSD's reads): a read with a control buffer gets the record's
@@ -192,6 +194,9 @@ struct tls12_crypto_info_chacha20_poly1305 {
 #endif
 #ifndef TLS_RX
 #define TLS_RX 2 /* receive parameters */
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP 31 /* IPPROTO_TCP: "tls" is answered by uktls */
 #endif
 #ifndef TLS_GET_RECORD_TYPE
 #define TLS_GET_RECORD_TYPE 2 /* control message: the content type, 1 byte */

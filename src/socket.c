@@ -837,11 +837,55 @@ out:
 	return error;
 }
 
+/* Is optval, optlen Linux's upper-layer protocol name "tls"? */
+static int
+so_ulp_is_tls(const void *optval, socklen_t optlen)
+{
+	const char *name = optval;
+
+	return name != NULL && optlen >= 3 && memcmp(name, "tls", 3) == 0 &&
+	    (optlen == 3 || name[3] == '\0');
+}
+
+/*
+ * Linux's setsockopt(TCP_ULP, "tls"), the step before TLS_RX: uktls is
+ * the upper layer, so the kernel (which may have no tls module) is not
+ * asked.  Linux's answers: the descriptor's errors, ENOTCONN unless the
+ * connection is established, EEXIST once RX is on.  Nothing is kept: the
+ * enable itself comes with TLS_RX.
+ */
+static int
+so_ulp_tls(int fd)
+{
+	struct socket *so;
+	int error;
+
+	error = so_check_linux(fd, 1);
+	if (error != 0)
+		return error;
+	so = so_lookup(fd);
+	if (so != NULL) {
+		sorele(so);
+		return EEXIST;
+	}
+	return 0;
+}
+
 int
 uktls_setsockopt(int fd, int level, int optname, const void *optval,
     socklen_t optlen)
 {
 	int error;
+
+	if (level == IPPROTO_TCP && optname == TCP_ULP &&
+	    so_ulp_is_tls(optval, optlen)) {
+		error = so_ulp_tls(fd);
+		if (error != 0) {
+			errno = error;
+			return -1;
+		}
+		return 0;
+	}
 
 	if (level == SOL_TLS && (optname == TLS_RX || optname == TLS_TX ||
 	    optname == TLS_RX_EXPECT_NO_PAD)) {
@@ -1039,6 +1083,29 @@ uktls_getsockopt(int fd, int level, int optname, void *optval,
 		if (error != 0) {
 			errno = error;
 			return -1;
+		}
+		return 0;
+	}
+	if (level == IPPROTO_TCP && optname == TCP_ULP) {
+		/* An RX socket's upper layer is "tls", as on Linux. */
+		so = so_lookup(fd);
+		if (so == NULL)
+			return getsockopt(fd, level, optname, optval, optlen);
+		sorele(so);
+		if (optval == NULL || optlen == NULL) {
+			errno = EFAULT;
+			return -1;
+		}
+		if ((int)*optlen < 0) {
+			errno = EINVAL;
+			return -1;
+		}
+		{
+			char name[16] = "tls";
+
+			if (*optlen > sizeof(name))
+				*optlen = sizeof(name);
+			memcpy(optval, name, *optlen);
 		}
 		return 0;
 	}

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -262,20 +263,34 @@ expect_info(int fd, const struct tg_suite *s)
 	CHECK_EQ(info.cipher_type, want);
 }
 
-/* Enable the Linux way, receive, and read the settings back. */
+/*
+ * Enable the Linux way (TCP_ULP "tls", answered by uktls whether or not
+ * the kernel has the module, then TLS_RX), receive, and read the settings
+ * back.
+ */
 static void
 t_receive(void *param)
 {
 	const struct tg_suite *s = param;
 	union linux_info u, big;
 	struct tg_conn c;
+	char ulp[16];
 	socklen_t len;
 
 	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
 	CHECK_EQ(rx_mode(c.rx), TCP_TLS_MODE_NONE);
+	CHECK_EQ(uktls_setsockopt(c.rx, IPPROTO_TCP, TCP_ULP, "tls",
+	    sizeof("tls")), 0);
+	CHECK_EQ(uktls_setsockopt(c.rx, IPPROTO_TCP, TCP_ULP, "tls", 3), 0);
 	if (linux_enable(&c) == -1)
 		goto out;
 	CHECK_EQ(rx_mode(c.rx), TCP_TLS_MODE_SW);
+	CHECK_ERRNO(uktls_setsockopt(c.rx, IPPROTO_TCP, TCP_ULP, "tls",
+	    sizeof("tls")), EEXIST);
+	memset(ulp, 'x', sizeof(ulp));
+	len = sizeof(ulp);
+	CHECK_EQ(uktls_getsockopt(c.rx, IPPROTO_TCP, TCP_ULP, ulp, &len), 0);
+	CHECK_EQ(strcmp(ulp, "tls"), 0);
 	exchange(&c);
 	expect_info(c.rx, s);
 
@@ -507,6 +522,8 @@ TEST(not_a_tcp_socket)
 	CHECK_ERRNO(uktls_getsockopt(-1, SOL_TLS, TLS_RX, &info, &l), EBADF);
 	CHECK_ERRNO(uktls_setsockopt(-1, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &one,
 	    sizeof(one)), EBADF);
+	CHECK_ERRNO(uktls_setsockopt(-1, IPPROTO_TCP, TCP_ULP, "tls", 4),
+	    EBADF);
 	if (pipe(p) == 0) {
 		CHECK_ERRNO(uktls_setsockopt(p[0], SOL_TLS, TLS_RX, &u, len),
 		    ENOTSOCK);
@@ -523,6 +540,8 @@ TEST(not_a_tcp_socket)
 		    ENOPROTOOPT);
 		CHECK_ERRNO(uktls_getsockopt(fd, SOL_TLS, TLS_RX, &info, &l),
 		    ENOPROTOOPT);
+		CHECK_ERRNO(uktls_setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls",
+		    4), ENOPROTOOPT);
 		close(fd);
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
@@ -539,6 +558,8 @@ TEST(not_a_tcp_socket)
 		    ENOTCONN);
 		CHECK_ERRNO(uktls_getsockopt(fd, SOL_TLS, TLS_RX, &info, &l),
 		    EBUSY);
+		CHECK_ERRNO(uktls_setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls",
+		    4), ENOTCONN);
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
 		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -548,6 +569,8 @@ TEST(not_a_tcp_socket)
 			    len), ENOTCONN);
 			CHECK_ERRNO(uktls_setsockopt(fd, SOL_TLS, TLS_RX, NULL,
 			    0), ENOTCONN);
+			CHECK_ERRNO(uktls_setsockopt(fd, IPPROTO_TCP, TCP_ULP,
+			    "tls", 4), ENOTCONN);
 		}
 		close(fd);
 	}
