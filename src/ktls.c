@@ -474,11 +474,15 @@ ktls_check_rx(struct socket *so)
 		return;
 	if (sb->sb_tls_next != NULL)
 		ktls_rx_rekey_locked(so);
+	/*
+	 * After a KeyUpdate what follows waits for the next key, as on
+	 * Linux: whole records, and also a bad header or the end of the
+	 * stream inside a record, which are acted on once the key is in.
+	 */
+	if (so->so_rekey_pending)
+		return;
 	error = ktls_peek_header(so, &hdr, &reclen);
 	if (error == 0 && sb->sb_tlscc >= reclen) {
-		/* After a KeyUpdate whole records wait for the next key. */
-		if (so->so_rekey_pending)
-			return;
 		sb->sb_flags |= SB_TLS_RX_RUNNING;
 		if (sb->sb_rwaiters > 0 && ktls_config.inline_decrypt) {
 			/*
@@ -669,9 +673,10 @@ ktls_rx_decrypt(struct ktls_session *tls, void *cookie,
  * record of len bytes at m, and say whether one of them is a KeyUpdate:
  * the peer's records after this one are under its next key.  Messages
  * may share a record or span several (a large NewSessionTicket), so the
- * place in the message stream is kept between records (so_hs_*).  RFC
- * 8446 has a KeyUpdate end its record; one found anywhere counts, as
- * the peer's key changes after it all the same.  Called in stream order,
+ * place in the message stream is kept between records (so_hs_*); the key
+ * changes where a KeyUpdate message ends.  RFC 8446 has that be the end
+ * of its record; one ending anywhere counts, as the peer's key changes
+ * after it all the same.  Called in stream order,
  * which the Linux form's strictly serial decryption keeps (see
  * ktls_rx_help_locked).  Sockbuf locked.
  */
@@ -688,22 +693,26 @@ ktls_rx_keyupdate_locked(struct socket *so, const struct mbuf *m,
 			    so->so_hs_resid;
 			so->so_hs_resid -= n;
 			off += n;
-			continue;
+		} else {
+			n = (uint32_t)sizeof(so->so_hs_hdr) - so->so_hs_hdrlen;
+			if (n > len - off)
+				n = len - off;
+			m_copydata(m, (int)off, (int)n,
+			    (char *)so->so_hs_hdr + so->so_hs_hdrlen);
+			so->so_hs_hdrlen = (uint8_t)(so->so_hs_hdrlen + n);
+			off += n;
+			if (so->so_hs_hdrlen < sizeof(so->so_hs_hdr))
+				break;
+			so->so_hs_hdrlen = 0;
+			so->so_hs_ku = so->so_hs_hdr[0] == TLS_HS_KEY_UPDATE;
+			so->so_hs_resid = (uint32_t)so->so_hs_hdr[1] << 16 |
+			    (uint32_t)so->so_hs_hdr[2] << 8 | so->so_hs_hdr[3];
 		}
-		n = (uint32_t)sizeof(so->so_hs_hdr) - so->so_hs_hdrlen;
-		if (n > len - off)
-			n = len - off;
-		m_copydata(m, (int)off, (int)n,
-		    (char *)so->so_hs_hdr + so->so_hs_hdrlen);
-		so->so_hs_hdrlen = (uint8_t)(so->so_hs_hdrlen + n);
-		off += n;
-		if (so->so_hs_hdrlen < sizeof(so->so_hs_hdr))
-			break;
-		so->so_hs_hdrlen = 0;
-		if (so->so_hs_hdr[0] == TLS_HS_KEY_UPDATE)
+		/* The key changes where the KeyUpdate message ends. */
+		if (so->so_hs_resid == 0 && so->so_hs_ku) {
+			so->so_hs_ku = 0;
 			keyupdate = 1;
-		so->so_hs_resid = (uint32_t)so->so_hs_hdr[1] << 16 |
-		    (uint32_t)so->so_hs_hdr[2] << 8 | so->so_hs_hdr[3];
+		}
 	}
 	return keyupdate;
 }
@@ -738,9 +747,16 @@ ktls_rx_publish_locked(struct socket *so, struct sb_tlsparked *sp)
 		so_input_resume_locked(so);
 		return;
 	}
+	/*
+	 * A KeyUpdate: the records after it wait for the next key, unless
+	 * the application gave it while this record was out (sb_tls_next:
+	 * with one record out at a time it can only be the answer to this
+	 * one, and takes over at the next take).
+	 */
 	if (sp->sp_type == TLS_RLTYPE_HANDSHAKE && so->so_linux &&
 	    sb->sb_tls_info->params.tls_vminor == TLS_MINOR_VER_THREE &&
-	    ktls_rx_keyupdate_locked(so, sp->sp_data, sp->sp_len))
+	    ktls_rx_keyupdate_locked(so, sp->sp_data, sp->sp_len) &&
+	    sb->sb_tls_next == NULL)
 		so->so_rekey_pending = 1;
 	sbappendcontrol_locked(sb, sp->sp_data, sp->sp_control);
 	KTLS_COUNT(records_decrypted, 1);

@@ -534,8 +534,11 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	so_table_wait_closing(fd);
 	old = so_lookup(fd);
 	if (old != NULL) {
+		/* The parent's socket in a forked child: EBADF, as for every
+		 * call on it. */
+		error = old->so_inherited ? EBADF : EALREADY;
 		sorele(old);
-		return EALREADY;
+		return error;
 	}
 	error = ktls_session_create(en, &tls);
 	if (error != 0)
@@ -759,6 +762,8 @@ so_enable_rx_linux(int fd, const void *optval, socklen_t optlen)
 		error = ktls_enable_rx(fd, &en, NULL, 0, NULL, 0, 1);
 	else if (so->so_linux)
 		error = so_rekey_linux(so, &en);
+	else if (so->so_inherited)
+		error = EBADF; /* the parent's socket, in a forked child */
 	else
 		error = EALREADY; /* FreeBSD's enable: no rekey */
 out:
@@ -865,8 +870,9 @@ so_ulp_tls(int fd)
 		return error;
 	so = so_lookup(fd);
 	if (so != NULL) {
+		error = so->so_inherited ? EBADF : EEXIST;
 		sorele(so);
-		return EEXIST;
+		return error;
 	}
 	return 0;
 }
@@ -2191,6 +2197,8 @@ uktls_shutdown(int fd, int how)
 		sb->sb_state |= SBS_CANTRCVMORE;
 		so->so_error = 0;
 		so->so_errq_n = 0;
+		/* Nothing is left to wait for a key for. */
+		so->so_rekey_pending = 0;
 		sbflush_locked(sb);
 		input_stop_locked(so);
 		sorwakeup_locked(so);

@@ -96,11 +96,13 @@ struct socket {
 	 * (sb) Where the TLS 1.3 handshake stream stands between records,
 	 * for finding KeyUpdate messages in records that hold several
 	 * messages or a part of one: bytes of a message body still to come,
-	 * and the bytes of a message header cut by a record boundary.
+	 * the bytes of a message header cut by a record boundary, and
+	 * whether the message under way is a KeyUpdate.
 	 */
 	uint32_t so_hs_resid;
 	uint8_t so_hs_hdr[4];
 	uint8_t so_hs_hdrlen;
+	uint8_t so_hs_ku;           /* (sb) the message is a KeyUpdate */
 	int so_input_missed;        /* (sb) an epoll event found it SOI_BUSY */
 	int so_input_disarmed;      /* (sb) SOI_ARMED, registration disarmed:
 				       a reader has the socket to itself */

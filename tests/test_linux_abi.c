@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -26,6 +27,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "ktls.h"
+#include "socket.h"
 #include "tlsgen.h"
 #include "uktls.h"
 
@@ -1101,6 +1104,215 @@ out:
 	tg_conn_close(&c);
 }
 
+/*
+ * A wire of records: a KeyUpdate under the generator's key (its handshake
+ * bytes hs), then one data record holding "new" under g2.  cut: leave the
+ * last 5 bytes of that record out.  Returns its length, or -1.
+ */
+static ssize_t
+ku_wire(struct tg_conn *c, struct tlsgen *g2, uint8_t *wire, size_t size,
+    int cut)
+{
+	static const uint8_t ku[] = { 24, 0, 0, 1, 0 };
+	ssize_t n, m;
+
+	n = tg_conn_make(c, TLS_RLTYPE_HANDSHAKE, ku, sizeof(ku), 0, wire);
+	if (n <= 0)
+		return (-1);
+	m = tlsgen_encrypt(g2, APP, "new", 3, 0, wire + n, size - (size_t)n);
+	if (m <= 0)
+		return (-1);
+	return (n + m - (cut ? 5 : 0));
+}
+
+/*
+ * What follows a KeyUpdate waits for the next key, the end of the stream
+ * and its errors too (Linux's EKEYEXPIRED comes first): a whole record and
+ * EOF read as the record, then 0, once the key is in; a record cut by EOF
+ * is EMSGSIZE then (uktls never takes a cut record for a clean end); and
+ * shutdown(SHUT_RD) ends the wait for a key with the end of the stream.
+ */
+static void
+t_rekey_end(void *param)
+{
+	const struct tg_suite *s = param;
+	static const uint8_t ku[] = { 24, 0, 0, 1, 0 };
+	static uint8_t wire[2 * TG_MAX_RECORD];
+	uint8_t buf[64];
+	union linux_info u;
+	struct tlsgen g2;
+	struct tg_conn c;
+	socklen_t len;
+	ssize_t n;
+	int cut, g2ok;
+
+	for (cut = 0; cut < 3; cut++) {
+		g2ok = 0;
+		REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+		if (linux_enable(&c) == -1 || next_key(&c, &g2, &u, &len) != 0)
+			goto next;
+		g2ok = 1;
+		n = ku_wire(&c, &g2, wire, sizeof(wire), cut == 1);
+		FAILIF(n <= 0, "records");
+		CHECK_EQ(tg_write_all(c.tx, wire, (size_t)n), n);
+		CHECK_EQ(shutdown(c.tx, SHUT_WR), 0);
+		CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_HANDSHAKE, ku, sizeof(ku)),
+		    0);
+		/* Time for the end of the stream to come in behind it. */
+		tg_sleep_ms(20);
+		CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EKEYEXPIRED);
+		if (cut == 2) {
+			CHECK_EQ(uktls_shutdown(c.rx, SHUT_RD), 0);
+			CHECK_EQ(uktls_read(c.rx, buf, sizeof(buf)), 0);
+			goto next;
+		}
+		CHECK_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len), 0);
+		if (cut == 1) {
+			CHECK_EQ(tg_wait_readable(c.rx, TG_WAIT_MS), 1);
+			CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)),
+			    EMSGSIZE);
+			goto next;
+		}
+		CHECK_EQ(LX_EXPECT(c.rx, APP, "new", 3), 0);
+		CHECK_EQ(uktls_read(c.rx, buf, sizeof(buf)), 0);
+next:
+		if (g2ok)
+			tlsgen_free(&g2);
+		tg_conn_close(&c);
+	}
+	return;
+out:
+	if (g2ok)
+		tlsgen_free(&g2);
+	tg_conn_close(&c);
+}
+
+/*
+ * TLS_RX given while a record is out for decryption (from the test hook,
+ * on the thread decrypting it): the next key applies from the record
+ * after it.  The record out is the KeyUpdate itself (the key given ahead
+ * answers it: no EKEYEXPIRED) or, with no KeyUpdate, a data record.
+ */
+static atomic_int hook_fd = -1;
+static union linux_info hook_info;
+static socklen_t hook_len;
+static atomic_int hook_result = -2;
+
+static void
+rekey_hook(struct socket *so)
+{
+	int fd = atomic_load(&hook_fd);
+
+	if (so->so_fd != fd || !atomic_compare_exchange_strong(&hook_fd, &fd,
+	    -1))
+		return;
+	atomic_store(&hook_result, uktls_setsockopt(fd, SOL_TLS, TLS_RX,
+	    &hook_info, hook_len));
+}
+
+static void
+t_rekey_while_out(void *param)
+{
+	const struct tg_suite *s = param;
+	static const uint8_t ku[] = { 24, 0, 0, 1, 0 };
+	static uint8_t wire[2 * TG_MAX_RECORD];
+	struct tlsgen g2;
+	struct tg_conn c;
+	ssize_t n;
+	int kurec, g2ok;
+
+	for (kurec = 0; kurec < 2; kurec++) {
+		g2ok = 0;
+		REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+		if (linux_enable(&c) == -1 ||
+		    next_key(&c, &g2, &hook_info, &hook_len) != 0)
+			goto next;
+		g2ok = 1;
+		if (kurec)
+			n = ku_wire(&c, &g2, wire, sizeof(wire), 0);
+		else {
+			n = tg_conn_make(&c, APP, "old", 3, 0, wire);
+			if (n > 0)
+				n += tlsgen_encrypt(&g2, APP, "new", 3, 0,
+				    wire + n, sizeof(wire) - (size_t)n);
+		}
+		FAILIF(n <= 0, "records");
+		atomic_store(&hook_result, -2);
+		atomic_store(&hook_fd, c.rx);
+		ktls_test_detach_hook = rekey_hook;
+		CHECK_EQ(tg_write_all(c.tx, wire, (size_t)n), n);
+		if (kurec)
+			CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_HANDSHAKE, ku,
+			    sizeof(ku)), 0);
+		else
+			CHECK_EQ(LX_EXPECT(c.rx, APP, "old", 3), 0);
+		CHECK_EQ(LX_EXPECT(c.rx, APP, "new", 3), 0);
+		CHECK_EQ(atomic_load(&hook_result), 0);
+next:
+		ktls_test_detach_hook = NULL;
+		memset(&hook_info, 0, sizeof(hook_info));
+		if (g2ok)
+			tlsgen_free(&g2);
+		tg_conn_close(&c);
+	}
+	return;
+out:
+	ktls_test_detach_hook = NULL;
+	if (g2ok)
+		tlsgen_free(&g2);
+	tg_conn_close(&c);
+}
+
+/*
+ * The handshake stream is followed across records: a NewSessionTicket
+ * whose body spans two records, then a KeyUpdate whose header is cut by
+ * the next two record boundaries, is found when its last byte comes.
+ */
+static void
+t_keyupdate_split(void *param)
+{
+	const struct tg_suite *s = param;
+	static uint8_t wire[4 * TG_MAX_RECORD];
+	/* NST (type 4, 10 bytes of body), then KeyUpdate 24 0 0 1 0. */
+	static const uint8_t hs[] = { 4, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+	    10, 24, 0, 0, 1, 0 };
+	static const size_t cuts[] = { 0, 9, 16, 18, sizeof(hs) };
+	union linux_info u;
+	struct tlsgen g2;
+	struct tg_conn c;
+	socklen_t len;
+	size_t off = 0, i;
+	ssize_t n;
+	uint8_t buf[64];
+	int g2ok = 0;
+
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1 || next_key(&c, &g2, &u, &len) != 0)
+		goto out;
+	g2ok = 1;
+	for (i = 0; i + 1 < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		n = tg_conn_make(&c, TLS_RLTYPE_HANDSHAKE, hs + cuts[i],
+		    cuts[i + 1] - cuts[i], 0, wire + off);
+		FAILIF(n <= 0, "records");
+		off += (size_t)n;
+	}
+	n = tlsgen_encrypt(&g2, APP, "new", 3, 0, wire + off,
+	    sizeof(wire) - off);
+	FAILIF(n <= 0, "records");
+	off += (size_t)n;
+	CHECK_EQ(tg_write_all(c.tx, wire, off), (ssize_t)off);
+	for (i = 0; i + 1 < sizeof(cuts) / sizeof(cuts[0]); i++)
+		CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_HANDSHAKE, hs + cuts[i],
+		    cuts[i + 1] - cuts[i]), 0);
+	CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EKEYEXPIRED);
+	CHECK_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len), 0);
+	CHECK_EQ(LX_EXPECT(c.rx, APP, "new", 3), 0);
+out:
+	if (g2ok)
+		tlsgen_free(&g2);
+	tg_conn_close(&c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1120,6 +1332,12 @@ main(int argc, char **argv)
 	tg_register_suites("rekey_many", t_rekey_many, TG_FIRST_TLS13,
 	    TG_NTLS13);
 	tg_register_suites("rekey_after_ticket", t_rekey_after_ticket,
+	    TG_FIRST_TLS13, TG_NTLS13);
+	tg_register_suites("rekey_end", t_rekey_end, TG_FIRST_TLS13,
+	    TG_NTLS13);
+	tg_register_suites("rekey_while_out", t_rekey_while_out,
+	    TG_FIRST_TLS13, TG_NTLS13);
+	tg_register_suites("keyupdate_split", t_keyupdate_split,
 	    TG_FIRST_TLS13, TG_NTLS13);
 	return (harness_main(argc, argv));
 }
