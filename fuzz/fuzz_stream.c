@@ -6,7 +6,8 @@
  * Each input describes a stream: the suite and first sequence number, then
  * a list of operations that append raw bytes, valid records built here
  * (with the fuzzer's payload, type, padding, a split point and an optional
- * mutation of header, ciphertext, tag, length or sequence number), bare
+ * mutation of header, ciphertext, tag, length or sequence number, or a
+ * payload that is one KeyUpdate-typed handshake message), bare
  * headers, bursts of small records, and cut points where the writer stops
  * and pauses, yields or reads.  The session uses a fixed key so that records
  * in the corpus stay valid.
@@ -39,6 +40,18 @@
  * Some inputs close the socket, or shut its receive side, part-way through,
  * to reach the paths that cancel queued and in-flight records; after
  * SHUT_RD every read must report the end at once.
+ *
+ * Some inputs enable with Linux's SOL_TLS/TLS_RX instead, and the reads
+ * are then checked against Linux's rules: the type in a
+ * SOL_TLS/TLS_GET_RECORD_TYPE message on every read with room for it, data
+ * records merged (a read returns a run of consecutive data records' bytes,
+ * at least the rest of the first record or all the buffer takes, all the
+ * buffer with MSG_WAITALL, MSG_PEEK or not, unless the run ends), a record
+ * of another type
+ * alone and only with room for its type (EIO, the record kept, without),
+ * empty data records absorbed; on TLS 1.3 the reference follows the
+ * handshake messages, and after a KeyUpdate every read must give
+ * EKEYEXPIRED (the records after it wait for a key that never comes).
  *
  * The engine's threads and the listening socket persist across inputs; each
  * input gets a fresh connection, closed with a reset so that no TIME_WAIT
@@ -100,6 +113,7 @@ static struct uktls_plain_record fs_prefix[FS_MAX_PREFIX_RECS];
 static uint8_t fs_prefix_data[FS_MAX_PREFIX_RECS][256];
 static size_t fs_nprefix;
 static int fs_prefixed;
+static int fs_linux; /* enabled with Linux's TLS_RX: Linux's reads */
 
 /* What the reference receiver expects. */
 static struct event fs_ev[FS_MAX_EVENTS];
@@ -237,6 +251,17 @@ op_record(struct fz_in *in, struct fz_rng *rng, const struct fz_suite *s,
 		pad = p == 255 ? 255 : p - 128u;
 	make_payload(in, rng, len);
 	mut = fz_u8(in) % 16;
+	if (mut == 7 && len >= 4) {
+		/*
+		 * A handshake message filling the payload, with a KeyUpdate's
+		 * type: in a TLS 1.3 handshake record read the Linux way, the
+		 * reference and uktls must both stop there.
+		 */
+		fs_payload[0] = 24;
+		fs_payload[1] = (uint8_t)((len - 4) >> 16);
+		fs_payload[2] = (uint8_t)((len - 4) >> 8);
+		fs_payload[3] = (uint8_t)(len - 4);
+	}
 	split = fz_u8(in);
 	if (mut == 14)
 		rseq += 1 + fz_u8(in);
@@ -368,6 +393,41 @@ ev_add(int kind, int err, uint8_t type, const uint8_t *pt, uint32_t len)
 		e->ord = ++fs_nerr;
 }
 
+/*
+ * The handshake message stream of TLS 1.3 records, in order: does this
+ * record hold the end of a KeyUpdate message?  Written from RFC 8446 4
+ * (type, 24-bit length), independently of the engine's parser.
+ */
+static uint8_t ref_hs[4];
+static uint32_t ref_hs_have, ref_hs_body;
+static int ref_hs_ku;
+
+static int
+ref_keyupdate(const uint8_t *p, uint32_t len)
+{
+	uint32_t i;
+	int ku = 0;
+
+	for (i = 0; i < len; i++) {
+		if (ref_hs_body > 0) {
+			ref_hs_body--;
+		} else {
+			ref_hs[ref_hs_have++] = p[i];
+			if (ref_hs_have < 4)
+				continue;
+			ref_hs_have = 0;
+			ref_hs_ku = ref_hs[0] == 24;
+			ref_hs_body = (uint32_t)ref_hs[1] << 16 |
+			    (uint32_t)ref_hs[2] << 8 | ref_hs[3];
+		}
+		if (ref_hs_body == 0 && ref_hs_ku) {
+			ref_hs_ku = 0;
+			ku = 1;
+		}
+	}
+	return ku;
+}
+
 /* Expected events for fs_stream[from .. fs_len). */
 static void
 reference(const struct fz_suite *s, uint64_t seq, uint32_t from)
@@ -381,6 +441,8 @@ reference(const struct fz_suite *s, uint64_t seq, uint32_t from)
 	fs_nev = 0;
 	fs_plain_len = 0;
 	fs_nerr = 0;
+	ref_hs_have = ref_hs_body = 0;
+	ref_hs_ku = 0;
 	for (i = 0; i < fs_nprefix; i++)
 		ev_add(EV_REC, 0, fs_prefix[i].type, fs_prefix[i].data,
 		    (uint32_t)fs_prefix[i].len);
@@ -420,6 +482,12 @@ reference(const struct fz_suite *s, uint64_t seq, uint32_t from)
 		else
 			ev_add(EV_ERR, error, 0, NULL, 0);
 		pos += reclen;
+		if (error == 0 && fs_linux && fz_tls13(s) &&
+		    type == TLS_RLTYPE_HANDSHAKE && ref_keyupdate(pt, clen)) {
+			/* Nothing after it is decrypted: no key comes. */
+			fs_term = EKEYEXPIRED;
+			break;
+		}
 	}
 }
 
@@ -498,11 +566,137 @@ rd_next(const struct reader *r, int want_ctl)
 	if (r->off > 0 || r->ctl_gone)
 		return j;
 	while (j < fs_nev) {
-		if (fs_ev[j].kind == EV_ERR || want_ctl || fs_ev[j].len > 0)
+		if (fs_ev[j].kind == EV_ERR || fs_ev[j].len > 0 ||
+		    (fs_linux ? fs_ev[j].type != TLS_RLTYPE_APP : want_ctl))
 			return j;
 		j++;
 	}
 	return j;
+}
+
+/* Does a read of Linux's form have room for the record type? */
+static int
+rd_lx_room(const struct rop *op)
+{
+	return op->api == 0 && op->ctl && op->ctlspace >= CMSG_LEN(1);
+}
+
+/* The SOL_TLS/TLS_GET_RECORD_TYPE message of a read of Linux's form. */
+static void
+rd_lx_check_ctl(const struct reader *r, const struct rop *op,
+    const struct msghdr *msg, uint8_t type, ssize_t n)
+{
+	struct cmsghdr *cm;
+
+	if (op->api != 0)
+		return;
+	if (!op->ctl) {
+		if (msg->msg_controllen != 0 ||
+		    (msg->msg_flags & MSG_CTRUNC) != 0)
+			rd_fail(r, "control without a control buffer", n, 0,
+			    msg->msg_flags);
+		return;
+	}
+	if (!rd_lx_room(op)) {
+		if ((msg->msg_flags & MSG_CTRUNC) == 0 ||
+		    msg->msg_controllen != 0)
+			rd_fail(r, "small control buffer: no MSG_CTRUNC", n, 0,
+			    msg->msg_flags);
+		return;
+	}
+	cm = CMSG_FIRSTHDR(msg);
+	if ((msg->msg_flags & MSG_CTRUNC) != 0 || msg->msg_controllen !=
+	    (op->ctlspace < CMSG_SPACE(1) ? op->ctlspace : CMSG_SPACE(1)) ||
+	    cm == NULL || cm->cmsg_level != SOL_TLS ||
+	    cm->cmsg_type != TLS_GET_RECORD_TYPE ||
+	    cm->cmsg_len != CMSG_LEN(1) || *CMSG_DATA(cm) != type)
+		rd_fail(r, "TLS_GET_RECORD_TYPE wrong", n,
+		    (int)msg->msg_controllen, msg->msg_flags);
+}
+
+/*
+ * A read of Linux's form that returned n >= 0 bytes of record data from
+ * event j on (not the end): check it, and move the reader past it.
+ */
+static void
+rd_lx_data(struct reader *r, const struct rop *op, const struct msghdr *msg,
+    size_t j, ssize_t n)
+{
+	const struct event *e = &fs_ev[j];
+	uint32_t o = j == r->i ? r->off : 0, rest = e->len - o, take;
+	size_t k = j, left = (size_t)n, got = 0;
+	int peek = (op->flags & MSG_PEEK) != 0, eor;
+
+	eor = op->api == 0 ? (msg->msg_flags & MSG_EOR) != 0 : -1;
+	if (op->api == 0 && (msg->msg_flags & ~(MSG_EOR | MSG_CTRUNC)) != 0)
+		rd_fail(r, "stray flags", n, 0, msg->msg_flags);
+	if (e->type != TLS_RLTYPE_APP && !rd_lx_room(op))
+		rd_fail(r, "a record not data read without room for its type",
+		    n, e->type, 0);
+	rd_lx_check_ctl(r, op, msg, e->type, n);
+	if ((size_t)n > op->total || (size_t)n < (op->total < rest ?
+	    op->total : rest))
+		rd_fail(r, "short or long read", n, (int)rest, (int)op->total);
+	if (e->type != TLS_RLTYPE_APP && (size_t)n != (op->total < rest ?
+	    op->total : rest))
+		rd_fail(r, "a record not data merged", n, (int)rest, 0);
+	/* A run of data records, from event j at o. */
+	while (left > 0) {
+		if (k >= fs_nev || fs_ev[k].kind != EV_REC ||
+		    (k != j && fs_ev[k].type != TLS_RLTYPE_APP))
+			rd_fail(r, "read past a run of data records", n,
+			    (int)k, 0);
+		take = fs_ev[k].len - o;
+		if (take > left)
+			take = (uint32_t)left;
+		if (memcmp(rd_buf + got, fs_plain + fs_ev[k].off + o, take))
+			rd_fail(r, "record bytes differ", n, (int)k, 0);
+		got += take;
+		left -= take;
+		o += take;
+		if (o == fs_ev[k].len) {
+			k++;
+			o = 0;
+			/* Empty data records on the way are absorbed. */
+			while (left > 0 && k < fs_nev &&
+			    fs_ev[k].kind == EV_REC && fs_ev[k].len == 0 &&
+			    fs_ev[k].type == TLS_RLTYPE_APP)
+				k++;
+		}
+	}
+	if (n == 0 && rest == 0) {
+		/* An empty record of another type, read whole. */
+		k = j + 1;
+		o = 0;
+	}
+	if (eor >= 0 && eor != (o == 0 && (n > 0 || rest == 0)))
+		rd_fail(r, "MSG_EOR wrong", n, (int)o, msg->msg_flags);
+	if ((op->flags & (MSG_WAITALL | MSG_DONTWAIT)) == MSG_WAITALL &&
+	    (size_t)n < op->total && e->type == TLS_RLTYPE_APP) {
+		/* Short only where the run of data ends. */
+		size_t m = k;
+
+		while (m < fs_nev && fs_ev[m].kind == EV_REC &&
+		    fs_ev[m].len == 0 && fs_ev[m].type == TLS_RLTYPE_APP)
+			m++;
+		if (o != 0 || (m < fs_nev && fs_ev[m].kind == EV_REC &&
+		    fs_ev[m].type == TLS_RLTYPE_APP))
+			rd_fail(r, "MSG_WAITALL returned short", n, (int)m,
+			    (int)op->total);
+	}
+	if (peek) {
+		/* Empty records before it were dropped all the same. */
+		if (j != r->i) {
+			r->i = j;
+			r->off = 0;
+			r->ctl_gone = 0;
+		}
+		return;
+	}
+	r->i = k;
+	r->off = o;
+	/* A record read in part has lost its control mbuf to that read. */
+	r->ctl_gone = o != 0 || (n == 0 && rest > 0);
 }
 
 static void
@@ -515,6 +709,8 @@ rd_choose(struct reader *r, struct rop *op, int nonblock)
 		CMSG_SPACE(sizeof(struct tls_get_record)),
 		CMSG_SPACE(sizeof(struct tls_get_record)),
 		CMSG_SPACE(sizeof(struct tls_get_record)), 64 };
+	static const size_t lxsizes[] = { 8, CMSG_LEN(1) - 1, CMSG_LEN(1),
+		CMSG_SPACE(1), CMSG_SPACE(1), 64 };
 	size_t cap, k;
 	int i, small;
 
@@ -541,7 +737,8 @@ rd_choose(struct reader *r, struct rop *op, int nonblock)
 	op->ctl = op->api == 0 && (nonblock ||
 	    fz_rng_below(&r->rng, 6) != 0);
 	if (op->ctl)
-		op->ctlspace = ctlsizes[fz_rng_below(&r->rng, 8)];
+		op->ctlspace = fs_linux ? lxsizes[fz_rng_below(&r->rng, 6)] :
+		    ctlsizes[fz_rng_below(&r->rng, 8)];
 	op->niov = op->api == 0 ? 1 + (int)fz_rng_below(&r->rng, 3) : 1;
 	small = (int)fz_rng_below(&r->rng, 4);
 	for (i = 0, cap = FS_BUF; i < op->niov; i++) {
@@ -711,7 +908,9 @@ rd_step(struct reader *r, int nonblock)
 	if (n < 0 && err == EAGAIN) {
 		if (!nonblock)
 			rd_fail(r, "blocking read timed out (hang)", n, err, 0);
-		if (r->readable && want_ctl)
+		/* Linux's form absorbs the empty data records that made the
+		 * socket readable. */
+		if (r->readable && want_ctl && !fs_linux)
 			rd_fail(r, "EAGAIN after uktls_poll said readable", n,
 			    err, 0);
 		return 0;
@@ -725,9 +924,22 @@ rd_step(struct reader *r, int nonblock)
 		rd_fail(r, "end not sticky", n, err, msg.msg_flags);
 	}
 	if (n < 0) {
+		j = rd_next(r, want_ctl);
+		if (fs_linux && err == EIO && op.api != 3) {
+			/* A record not data, without room for its type. */
+			if (j >= fs_nev || fs_ev[j].kind != EV_REC ||
+			    fs_ev[j].type == TLS_RLTYPE_APP || rd_lx_room(&op))
+				rd_fail(r, "EIO where a read was due", n, err,
+				    0);
+			if (j != r->i) {
+				r->i = j;
+				r->off = 0;
+				r->ctl_gone = 0;
+			}
+			return 1;
+		}
 		if (r->off > 0 || r->ctl_gone)
 			rd_fail(r, "error inside a record", n, err, 0);
-		j = rd_next(r, want_ctl);
 		/*
 		 * What was stepped over is gone even under MSG_PEEK: empty
 		 * records uktls dropped.
@@ -787,6 +999,10 @@ rd_step(struct reader *r, int nonblock)
 	if (j >= fs_nev || fs_ev[j].kind != EV_REC)
 		rd_fail(r, "record data where none was due", n, 0,
 		    op.api == 0 ? msg.msg_flags : 0);
+	if (fs_linux && op.api != 3) {
+		rd_lx_data(r, &op, &msg, j, n);
+		return 1;
+	}
 	e = &fs_ev[j];
 	rest = e->len - (j == r->i ? r->off : 0);
 	if (op.api == 3)
@@ -845,6 +1061,11 @@ rd_wait(struct reader *r)
 	struct pollfd pfd;
 	int k;
 
+	/* Waiting for a key that never comes: Linux's form polls nothing. */
+	if (fs_term == EKEYEXPIRED && rd_next(r, 1) >= fs_nev && r->off == 0) {
+		r->readable = 0;
+		return;
+	}
 	pfd.fd = r->fd;
 	pfd.events = POLLIN;
 	pfd.revents = 0;
@@ -956,6 +1177,48 @@ fs_write(struct reader *r, int tx, uint32_t from, uint32_t to)
 	return 0;
 }
 
+/* Linux's TLS_RX for suite s at seq, with the fixed key and IV. */
+static int
+fs_enable_linux(int fd, const struct fz_suite *s, uint64_t seq)
+{
+	union {
+		struct tls12_crypto_info_aes_gcm_128 g128;
+		struct tls12_crypto_info_aes_gcm_256 g256;
+		struct tls12_crypto_info_chacha20_poly1305 cc;
+	} u;
+	unsigned char *rec_seq;
+	socklen_t len;
+	int i;
+
+	memset(&u, 0, sizeof(u));
+	/* The info header sits first in each structure. */
+	u.g128.info.version = fz_tls13(s) ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+	if (s->cipher == CRYPTO_CHACHA20_POLY1305) {
+		u.cc.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(u.cc.iv, fz_iv, 12);
+		memcpy(u.cc.key, fz_key, 32);
+		rec_seq = u.cc.rec_seq;
+		len = sizeof(u.cc);
+	} else if (s->key_len == 16) {
+		u.g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		memcpy(u.g128.salt, fz_iv, 4);
+		memcpy(u.g128.iv, fz_iv + 4, 8);
+		memcpy(u.g128.key, fz_key, 16);
+		rec_seq = u.g128.rec_seq;
+		len = sizeof(u.g128);
+	} else {
+		u.g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(u.g256.salt, fz_iv, 4);
+		memcpy(u.g256.iv, fz_iv + 4, 8);
+		memcpy(u.g256.key, fz_key, 32);
+		rec_seq = u.g256.rec_seq;
+		len = sizeof(u.g256);
+	}
+	for (i = 0; i < 8; i++)
+		rec_seq[i] = (unsigned char)(seq >> (56 - 8 * i));
+	return uktls_setsockopt(fd, SOL_TLS, TLS_RX, &u, len);
+}
+
 static void
 fs_prefix_parse(struct fz_in *in, struct fz_rng *rng)
 {
@@ -1021,6 +1284,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&r, 0, sizeof(r));
 	r.rng.s = rng.s ^ 0x5bd1e995u;
 	fs_prefixed = (opts & 0x40) != 0;
+	fs_linux = !fs_prefixed && (opts & 0x80) != 0;
 	fs_nprefix = 0;
 	if (fs_prefixed)
 		fs_prefix_parse(&in, &rng);
@@ -1038,6 +1302,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fs_prefixed)
 		rc = uktls_enable_rx_prefixed(rx, &en, fs_prefix, fs_nprefix,
 		    fs_stream, cipher_prefix);
+	else if (fs_linux)
+		rc = fs_enable_linux(rx, s, seq);
 	else
 		rc = uktls_setsockopt(rx, IPPROTO_TCP, TCP_RXTLS_ENABLE, &en,
 		    sizeof(en));

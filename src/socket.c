@@ -1734,6 +1734,44 @@ so_put_record_type(struct msghdr *msg, size_t room, uint8_t type)
 }
 
 /*
+ * MSG_PEEK wants more data than is decrypted (MSG_WAITALL, SO_RCVLOWAT):
+ * let decryption go on, in this thread if a whole record waits for a pass
+ * nobody runs, or sleep until the buffer changes.  The socket goes back to
+ * the input thread first if this reader had it (it reads nothing while it
+ * peeks).  0 (look again), EAGAIN at the deadline or when the read must
+ * not block, EINTR.  Sockbuf locked.
+ */
+static int
+so_peek_wait_locked(struct socket *so, int flags, struct timespec *abstime,
+    int *timed)
+{
+	struct sockbuf *sb = &so->so_rcv;
+	int error;
+
+	if ((sb->sb_flags & SB_TLS_RX_INLINE) != 0) {
+		sb->sb_flags &= (uint16_t)~SB_TLS_RX_INLINE;
+		ktls_decrypt_locked(so);
+		return 0;
+	}
+	if ((sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE)) ==
+	    SB_TLS_RX_RUNNING && ktls_config.inline_decrypt) {
+		ktls_decrypt_locked(so);
+		return 0;
+	}
+	if (so_nonblocking(so, flags))
+		return EAGAIN;
+	if (*timed < 0)
+		*timed = so_rcvtimeo(so, abstime);
+	if (so->so_input_disarmed && so->so_input_state == SOI_ARMED)
+		input_rearm_locked(so);
+	sb->sb_rwaiters++;
+	error = sbwait_active(sb, *timed ? abstime : NULL,
+	    (uint64_t)ktls_config.spin_ns);
+	sb->sb_rwaiters--;
+	return error == EAGAIN || error == EINTR ? error : 0;
+}
+
+/*
  * soreceive for a socket enabled through Linux's SOL_TLS/TLS_RX, with
  * Linux's semantics: every read with a control buffer gets the record type
  * in a SOL_TLS/TLS_GET_RECORD_TYPE message; data records are merged into
@@ -1741,7 +1779,8 @@ so_put_record_type(struct msghdr *msg, size_t room, uint8_t type)
  * more until the buffer is full, the stream ends or a record of another
  * type comes); a record of another type is read on its own, and only with
  * room for its type: without it the read fails with EIO and the record
- * stays; MSG_PEEK looks across data records without taking them; empty
+ * stays; MSG_PEEK looks across data records without taking them (and
+ * with MSG_WAITALL waits for more, as Linux's does); empty
  * data records are absorbed; MSG_EOR is set when the last record the read
  * reached was read to its end.  Data read before an error, the end of the
  * stream or a pending KeyUpdate is returned first, the rest comes with the
@@ -1753,19 +1792,24 @@ soreceive_linux(struct socket *so, struct msghdr *msg, int flags)
 	struct sockbuf *sb = &so->so_rcv;
 	struct mbuf *rec, *data;
 	size_t room = msg->msg_control != NULL ? msg->msg_controllen : 0;
-	size_t want = 0, copied = 0, n, reclen, target;
-	uint32_t seen = 0;
+	size_t want = 0, copied, n, reclen, target;
+	struct timespec abstime;
+	uint32_t seen;
 	uint8_t type;
-	int peek = (flags & MSG_PEEK) != 0, error;
+	int peek = (flags & MSG_PEEK) != 0, timed = -1, error;
 	size_t i;
 
 	for (i = 0; i < msg->msg_iovlen; i++)
 		want += msg->msg_iov[i].iov_len;
-	msg->msg_controllen = 0;
 	SOCKBUF_LOCK(sb);
 	/* What the read waits for, as Linux's sock_rcvlowat() says. */
 	target = (flags & MSG_WAITALL) != 0 ? want :
 	    (size_t)so->so_rcvlowat < want ? (size_t)so->so_rcvlowat : want;
+again:
+	copied = 0;
+	seen = 0;
+	msg->msg_flags = 0;
+	msg->msg_controllen = 0;
 	error = so_wait_record_locked(so, flags, SKIP_EMPTY_DATA, &rec);
 	if (error != 0)
 		goto out;
@@ -1804,9 +1848,19 @@ soreceive_linux(struct socket *so, struct msghdr *msg, int flags)
 		    so->so_error_recs <= (peek ? seen : 0))
 			break;
 		if (rec == NULL) {
-			if (peek || copied >= target ||
-			    so_data_ends_locked(so))
+			if (copied >= target || so_data_ends_locked(so))
 				break;
+			if (peek) {
+				/*
+				 * Wait for more, then look again from the
+				 * first record: nothing was taken, and
+				 * another reader may take what was looked at.
+				 */
+				if (so_peek_wait_locked(so, flags, &abstime,
+				    &timed) != 0)
+					break;
+				goto again;
+			}
 			/* Under MSG_PEEK so that an error that ends the wait
 			 * stays for the next read, after this one's data. */
 			if (so_wait_record_locked(so, flags | MSG_PEEK,

@@ -790,6 +790,21 @@ t_waitall_peek(void *param)
 	CHECK_EQ(r.flags & MSG_EOR, MSG_EOR);
 	CHECK_EQ(memcmp(buf, data, 10000 + TG_MAX_PLAINTEXT), 0);
 
+	/* MSG_PEEK | MSG_WAITALL waits for the third as well, takes none. */
+	CHECK_EQ(tg_conn_send(&c, APP, data, 5000, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, APP, data + 5000, 5000, 0), 0);
+	n1 = tg_conn_make(&c, APP, data + 10000, TG_MAX_PLAINTEXT, 0, wire);
+	REQUIRE(n1 > 0);
+	REQUIRE_EQ(tg_delayed_write_start(&dw, c.tx, wire, (size_t)n1, 100),
+	    0);
+	lx_recv(c.rx, buf, 10000 + TG_MAX_PLAINTEXT, MSG_PEEK | MSG_WAITALL,
+	    LX_CTL, &r);
+	CHECK_EQ(tg_delayed_write_join(&dw), n1);
+	CHECK_EQ(r.n, 10000 + TG_MAX_PLAINTEXT);
+	CHECK_EQ(memcmp(buf, data, 10000 + TG_MAX_PLAINTEXT), 0);
+	lx_recv(c.rx, buf, sizeof(buf), MSG_WAITALL | MSG_DONTWAIT, 0, &r);
+	CHECK_EQ(r.n, 10000 + TG_MAX_PLAINTEXT);
+
 	/* Peek across two records, twice, then read them. */
 	CHECK_EQ(tg_conn_send(&c, APP, data, 3000, 0), 0);
 	CHECK_EQ(tg_conn_send(&c, APP, data + 3000, 4000, 0), 0);
