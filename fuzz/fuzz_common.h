@@ -219,23 +219,45 @@ fz_enable(const struct fz_suite *s, uint64_t seqno, struct tls_enable *en)
  * version is 3.3 for both TLS 1.2 and 1.3 (RFC 8446 5.1), TLS 1.3's outer
  * type is application_data, and the length lies between the explicit nonce
  * and the version's maximum (1.2: nonce + 2^14 + tag; 1.3: 2^14 + 256).
+ * linux_order: what tls_check_header_linux must answer, Linux's order,
+ * the length first, and under the nonce and the tag it is EBADMSG.
  */
 static inline int
-fz_ref_header(const struct fz_suite *s, const uint8_t *h, uint32_t *reclen)
+fz_ref_header_order(const struct fz_suite *s, const uint8_t *h,
+    uint32_t *reclen, int linux_order)
 {
 	uint32_t len, max;
 
+	len = (uint32_t)h[3] << 8 | h[4];
+	max = fz_tls13(s) ? FZ_TLS13_MAX_CT :
+	    fz_nonce_len(s) + FZ_MAX_PLAIN + FZ_TAG;
+	if (linux_order && len > max)
+		return EMSGSIZE;
+	if (linux_order && len < fz_nonce_len(s) + FZ_TAG)
+		return EBADMSG;
 	if (h[1] != TLS_MAJOR_VER_ONE || h[2] != TLS_MINOR_VER_TWO)
 		return EINVAL;
 	if (fz_tls13(s) && h[0] != TLS_RLTYPE_APP)
 		return EINVAL;
-	len = (uint32_t)h[3] << 8 | h[4];
-	max = fz_tls13(s) ? FZ_TLS13_MAX_CT :
-	    fz_nonce_len(s) + FZ_MAX_PLAIN + FZ_TAG;
 	if (len < fz_nonce_len(s) || len > max)
 		return EMSGSIZE;
 	*reclen = FZ_HDR + len;
 	return 0;
+}
+
+
+static inline int
+fz_ref_header(const struct fz_suite *s, const uint8_t *h, uint32_t *reclen)
+{
+	return fz_ref_header_order(s, h, reclen, 0);
+}
+
+/* Linux's order: the length's bounds (under nonce + tag: EBADMSG) first. */
+static inline int
+fz_ref_header_linux(const struct fz_suite *s, const uint8_t *h,
+    uint32_t *reclen)
+{
+	return fz_ref_header_order(s, h, reclen, 1);
 }
 
 /* What tls_check_min_len must answer for a whole record of reclen bytes. */

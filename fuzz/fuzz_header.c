@@ -1,6 +1,6 @@
 /*
- * tls_check_header and tls_check_min_len against the reference model in
- * fuzz_common.h.
+ * tls_check_header, tls_check_header_linux (Linux's order) and
+ * tls_check_min_len against the reference model in fuzz_common.h.
  *
  * Input: one byte picks the suite (its parameters come from
  * tls_params_from_enable, as a session's do), then each group of 9 bytes is
@@ -31,6 +31,14 @@ check_one(const struct fz_suite *s, const struct tls_session_params *p,
 	if (got == 0)
 		FZ_ASSERT(got_len == want_len, "%s: reclen %u, want %u",
 		    s->name, got_len, want_len);
+	want = fz_ref_header_linux(s, h, &want_len);
+	got = tls_check_header_linux(p, &hdr, &got_len);
+	FZ_ASSERT(got == want, "%s: header %02x %02x %02x %02x %02x, "
+	    "Linux's order: engine %d, reference %d", s->name, h[0], h[1],
+	    h[2], h[3], h[4], got, want);
+	if (got == 0)
+		FZ_ASSERT(got_len == want_len, "%s: reclen %u, want %u",
+		    s->name, got_len, want_len);
 }
 
 static void
@@ -52,7 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tls_session_params p;
 	struct tls_enable en;
 	uint8_t h[5], edge[5];
-	uint32_t max, lens[6], mlen;
+	uint32_t max, lens[8], mlen;
 	size_t got;
 	const uint8_t *b;
 	int i;
@@ -69,12 +77,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lens[3] = max;
 	lens[4] = max + 1;
 	lens[5] = 0xffff;
+	/* Linux's lower bound: the explicit nonce and the tag. */
+	lens[6] = fz_nonce_len(s) + FZ_TAG - 1;
+	lens[7] = fz_nonce_len(s) + FZ_TAG;
 	do {
 		b = fz_bytes(&in, 5, &got);
 		memset(h, 0, sizeof(h));
 		memcpy(h, b, got);
 		check_one(s, &p, h);
-		for (i = 0; i < 6; i++) {
+		for (i = 0; i < 8; i++) {
 			memcpy(edge, h, sizeof(edge));
 			edge[3] = (uint8_t)(lens[i] >> 8);
 			edge[4] = (uint8_t)lens[i];

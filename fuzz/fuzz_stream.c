@@ -456,7 +456,8 @@ reference(const struct fz_suite *s, uint64_t seq, uint32_t from)
 			fs_term = EMSGSIZE;
 			break;
 		}
-		error = fz_ref_header(s, fs_stream + pos, &reclen);
+		error = fs_linux ? fz_ref_header_linux(s, fs_stream + pos,
+		    &reclen) : fz_ref_header(s, fs_stream + pos, &reclen);
 		if (error != 0) {
 			fs_term = error;
 			break;

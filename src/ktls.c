@@ -415,7 +415,9 @@ ktls_peek_header(struct socket *so, struct tls_record_layer *hdr,
 		memcpy(hdr, sb->sb_mtls->m_data, TLS_HEADER_LEN);
 	else
 		m_copydata(sb->sb_mtls, 0, TLS_HEADER_LEN, hdr);
-	return tls_check_header(&sb->sb_tls_info->params, hdr, reclen);
+	return so->so_linux ?
+	    tls_check_header_linux(&sb->sb_tls_info->params, hdr, reclen) :
+	    tls_check_header(&sb->sb_tls_info->params, hdr, reclen);
 }
 
 /* Count a dead receive side by its cause. */
@@ -425,7 +427,7 @@ ktls_count_header_error(int error)
 	if (error == EINVAL)
 		KTLS_COUNT(err_bad_header, 1);
 	else
-		KTLS_COUNT(err_bad_length, 1);
+		KTLS_COUNT(err_bad_length, 1); /* EMSGSIZE, or Linux's EBADMSG */
 }
 
 /*

@@ -386,25 +386,21 @@ tls_explicit_bzero(void *ptr, unsigned long len)
 	explicit_bzero(ptr, len);
 }
 
-int
-tls_check_header(const struct tls_session_params *p,
-    const struct tls_record_layer *hdr, uint32_t *reclen)
+/*
+ * The header checks, in FreeBSD's order (version and outer type, then the
+ * length) or, linux_order, in Linux's (tls_rx_msg_size: the length against
+ * its bounds first, a record shorter than the explicit nonce and the tag
+ * being EBADMSG, then the version).
+ */
+static int
+tls_check_header_order(const struct tls_session_params *p,
+    const struct tls_record_layer *hdr, uint32_t *reclen, bool linux_order)
 {
 	uint32_t len, maxlen, minlen;
 	uint8_t wire_minor;
 	bool tls13;
 
 	tls13 = p->tls_vminor == TLS_MINOR_VER_THREE;
-
-	/*
-	 * RFC 8446 5.1: a TLS 1.3 record carries legacy_record_version 3.3
-	 * and, once protected, the outer type application_data.
-	 */
-	wire_minor = tls13 ? TLS_MINOR_VER_TWO : p->tls_vminor;
-	if (hdr->tls_vmajor != p->tls_vmajor || hdr->tls_vminor != wire_minor)
-		return EINVAL;
-	if (tls13 && hdr->tls_type != TLS_RLTYPE_APP)
-		return EINVAL;
 
 	/*
 	 * The length must cover any explicit nonce, or the nonce would be
@@ -419,10 +415,40 @@ tls_check_header(const struct tls_session_params *p,
 		maxlen = TLS13_MAX_CIPHERTEXT_LEN;
 	else
 		maxlen = minlen + TLS_MAX_MSG_SIZE_V10_2 + p->tls_tlen;
+	if (linux_order) {
+		if (len > maxlen)
+			return EMSGSIZE;
+		if (len < minlen + p->tls_tlen)
+			return EBADMSG;
+	}
+
+	/*
+	 * RFC 8446 5.1: a TLS 1.3 record carries legacy_record_version 3.3
+	 * and, once protected, the outer type application_data.
+	 */
+	wire_minor = tls13 ? TLS_MINOR_VER_TWO : p->tls_vminor;
+	if (hdr->tls_vmajor != p->tls_vmajor || hdr->tls_vminor != wire_minor)
+		return EINVAL;
+	if (tls13 && hdr->tls_type != TLS_RLTYPE_APP)
+		return EINVAL;
 	if (len < minlen || len > maxlen)
 		return EMSGSIZE;
 	*reclen = TLS_HEADER_LEN + len;
 	return 0;
+}
+
+int
+tls_check_header(const struct tls_session_params *p,
+    const struct tls_record_layer *hdr, uint32_t *reclen)
+{
+	return tls_check_header_order(p, hdr, reclen, false);
+}
+
+int
+tls_check_header_linux(const struct tls_session_params *p,
+    const struct tls_record_layer *hdr, uint32_t *reclen)
+{
+	return tls_check_header_order(p, hdr, reclen, true);
 }
 
 int

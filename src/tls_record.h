@@ -101,6 +101,14 @@ void tls_explicit_bzero(void *ptr, unsigned long len);
  */
 int tls_check_header(const struct tls_session_params *p,
     const struct tls_record_layer *hdr, uint32_t *reclen);
+/*
+ * The same checks in Linux's order, for a socket enabled the Linux way:
+ * EMSGSIZE for a length over the bound, EBADMSG for one shorter than the
+ * explicit nonce and the tag, then EINVAL for the version or TLS 1.3
+ * outer type.
+ */
+int tls_check_header_linux(const struct tls_session_params *p,
+    const struct tls_record_layer *hdr, uint32_t *reclen);
 
 /*
  * Check that a whole record (reclen bytes with header) is long enough for

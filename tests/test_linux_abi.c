@@ -1328,6 +1328,54 @@ out:
 	tg_conn_close(&c);
 }
 
+/*
+ * A malformed header, checked in Linux's order (tls_rx_msg_size): the
+ * length's upper bound (EMSGSIZE), then under the explicit nonce and the
+ * tag (EBADMSG), then the version (EINVAL), then uktls's TLS 1.3 outer
+ * type (EINVAL).  Each ends the stream: the error stays.
+ */
+static void
+t_bad_header(void *param)
+{
+	static const struct {
+		uint8_t h[5];
+		int err;
+	} cases[] = {
+		{ { 0x55, 0x55, 0x55, 0x55, 0x55 }, EMSGSIZE },
+		{ { 0x17, 0x55, 0x55, 0x55, 0x55 }, EMSGSIZE },
+		{ { 0x55, 0x03, 0x03, 0x55, 0x55 }, EMSGSIZE },
+		{ { 0x17, 0x03, 0x03, 0x55, 0x55 }, EMSGSIZE },
+		{ { 0x17, 0x55, 0x55, 0x00, 0x01 }, EBADMSG },
+		{ { 0x17, 0x03, 0x03, 0x00, 0x01 }, EBADMSG },
+		{ { 0x17, 0x03, 0x01, 0x00, 0x40 }, EINVAL },
+		{ { 0x16, 0x03, 0x03, 0x00, 0x40 }, EINVAL }, /* 1.3 only */
+	};
+	const struct tg_suite *s = param;
+	uint8_t wire[5 + 0x40], buf[64];
+	struct tg_conn c;
+	size_t i, n = sizeof(cases) / sizeof(cases[0]);
+
+	if (s->tls_vminor != TLS_MINOR_VER_THREE)
+		n--;
+	for (i = 0; i < n; i++) {
+		REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+		if (linux_enable(&c) == -1) {
+			tg_conn_close(&c);
+			return;
+		}
+		memcpy(wire, cases[i].h, 5);
+		memset(wire + 5, 0x55, sizeof(wire) - 5);
+		CHECK_EQ(tg_write_all(c.tx, wire, sizeof(wire)),
+		    (ssize_t)sizeof(wire));
+		CHECK_EQ(tg_wait_readable(c.rx, TG_WAIT_MS), 1);
+		CHECK_ERRNO(uktls_recv(c.rx, buf, sizeof(buf), MSG_DONTWAIT),
+		    cases[i].err);
+		CHECK_ERRNO(uktls_recv(c.rx, buf, sizeof(buf), MSG_DONTWAIT),
+		    cases[i].err);
+		tg_conn_close(&c);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1342,6 +1390,7 @@ main(int argc, char **argv)
 	tg_register_suites("waitall_peek", t_waitall_peek, 0, TG_NSUITES);
 	tg_register_suites("empty", t_empty, 0, TG_NSUITES);
 	tg_register_suites("bad_tag", t_bad_tag, 0, TG_NSUITES);
+	tg_register_suites("bad_header", t_bad_header, 0, TG_NSUITES);
 	tg_register_suites("rcvlowat", t_rcvlowat, 0, TG_NSUITES);
 	tg_register_suites("rekey", t_rekey, TG_FIRST_TLS13, TG_NTLS13);
 	tg_register_suites("rekey_many", t_rekey_many, TG_FIRST_TLS13,
