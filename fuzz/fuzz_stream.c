@@ -880,6 +880,23 @@ rd_check_ctl(const struct reader *r, const struct rop *op,
 }
 
 /*
+ * Could err be the sticky error of a stream that more failed records
+ * ended than a socket keeps in their places (so_error and SO_ERRQ_MAX
+ * behind it), possible from the (SO_ERRQ_MAX + 2)th error on?
+ */
+static int
+rd_overflow_err(int err)
+{
+	size_t j;
+
+	for (j = 0; j < fs_nev; j++)
+		if (fs_ev[j].kind == EV_ERR && fs_ev[j].err == err &&
+		    fs_ev[j].ord >= SO_ERRQ_MAX + 2)
+			return 1;
+	return 0;
+}
+
+/*
  * One read, checked.  Returns 1 when it returned something, 0 on EAGAIN
  * (non-blocking only).
  */
@@ -901,8 +918,11 @@ rd_step(struct reader *r, int nonblock)
 	want_ctl = op.ctl || op.api == 3;
 	peek = (op.flags & MSG_PEEK) != 0;
 	if (r->shut) {
-		/* After SHUT_RD: the end at once, or the sticky error. */
-		if (n == 0 || (n < 0 && fs_term != 0 && err == fs_term))
+		/* After SHUT_RD: the end at once, or the sticky error (the
+		 * stream's, or that of failed records beyond what a socket
+		 * keeps in their places, which ended it before). */
+		if (n == 0 || (n < 0 && ((fs_term != 0 && err == fs_term) ||
+		    rd_overflow_err(err))))
 			return 1;
 		rd_fail(r, "read after SHUT_RD", n, err, msg.msg_flags);
 	}

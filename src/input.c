@@ -410,6 +410,19 @@ input_wrap_range(struct mbuf **clp, char *base, uint32_t k, int more,
 }
 
 /*
+ * The buffer is at its high-water mark: stop reading until a reader makes
+ * room (so_input_resume_locked).  A reader asleep for more than the buffer
+ * can hold (a peek with MSG_WAITALL) is woken to see that none will come.
+ */
+static void
+input_pause_locked(struct socket *so)
+{
+	so->so_input_state = SOI_PAUSED;
+	if (so->so_rcv.sb_rwaiters > 0)
+		sbwakeup(&so->so_rcv);
+}
+
+/*
  * Read what so has, up to its free space, into the clusters cl[0..ncl-1]
  * that the calling thread owns, and queue it.  Called with the sockbuf
  * locked and the socket SOI_ARMED; returns with it locked, the socket
@@ -438,7 +451,7 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 	    so->so_input_state));
 	space = sbspace_ktls_rx(sb);
 	if (space == 0) {
-		so->so_input_state = SOI_PAUSED;
+		input_pause_locked(so);
 		return 0;
 	}
 	so->so_input_state = SOI_BUSY;
@@ -521,7 +534,7 @@ input_fill_locked(struct mbuf **cl, unsigned int ncl, struct socket *so,
 		ktls_check_rx(so);
 		sorwakeup_locked(so);
 	} else if (sbspace_ktls_rx(sb) == 0) {
-		so->so_input_state = SOI_PAUSED;
+		input_pause_locked(so);
 	} else {
 		so->so_input_state = SOI_ARMED;
 		if (rearm)

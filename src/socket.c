@@ -1760,6 +1760,16 @@ so_peek_wait_locked(struct socket *so, int flags, struct timespec *abstime,
 	}
 	if (so_nonblocking(so, flags))
 		return EAGAIN;
+	/*
+	 * The buffer is full (input paused until a read makes room) and
+	 * nothing in it is left to decrypt: a peek takes nothing, so nothing
+	 * more can come until a read does.  It returns what it has
+	 * (Linux's peek, which moves what it decrypts out of the TCP queue,
+	 * could see more).
+	 */
+	if ((so->so_input_state == SOI_PAUSED || sbspace_ktls_rx(sb) == 0) &&
+	    (sb->sb_flags & SB_TLS_RX_RUNNING) == 0 && sb->sb_tlsdcc == 0)
+		return EAGAIN;
 	if (*timed < 0)
 		*timed = so_rcvtimeo(so, abstime);
 	if (so->so_input_disarmed && so->so_input_state == SOI_ARMED)
@@ -1768,7 +1778,12 @@ so_peek_wait_locked(struct socket *so, int flags, struct timespec *abstime,
 	error = sbwait_active(sb, *timed ? abstime : NULL,
 	    (uint64_t)ktls_config.spin_ns);
 	sb->sb_rwaiters--;
-	return error == EAGAIN || error == EINTR ? error : 0;
+	/* A record handed to this waiter (SB_TLS_RX_INLINE) is decrypted
+	 * first, whatever ended the wait: nobody else will. */
+	if ((error == EAGAIN || error == EINTR) &&
+	    (sb->sb_flags & SB_TLS_RX_INLINE) == 0)
+		return error;
+	return 0;
 }
 
 /*

@@ -1376,6 +1376,60 @@ t_bad_header(void *param)
 	}
 }
 
+/*
+ * A peek for more than the socket buffer holds (MSG_WAITALL, or an
+ * SO_RCVLOWAT as high) returns what the buffer holds rather than wait for
+ * a read that never comes; the stream then reads whole.
+ */
+static void
+t_peek_big(void *param)
+{
+	const struct tg_suite *s = param;
+	enum { NREC = 24 };
+	static uint8_t wire[NREC * TG_MAX_RECORD], data[TG_MAX_PLAINTEXT];
+	static uint8_t buf[NREC * TG_MAX_PLAINTEXT];
+	struct tg_delayed_write dw;
+	struct tg_conn c;
+	struct lx_rec r;
+	size_t off = 0, total = (size_t)NREC * TG_MAX_PLAINTEXT, i;
+	ssize_t n;
+	int v, pass;
+
+	tg_random(data, sizeof(data));
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1)
+		goto out;
+	for (i = 0; i < NREC; i++) {
+		n = tg_conn_make(&c, APP, data, sizeof(data), 0, wire + off);
+		REQUIRE(n > 0);
+		off += (size_t)n;
+	}
+	REQUIRE_EQ(tg_delayed_write_start(&dw, c.tx, wire, off, 0), 0);
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			v = -1;
+			CHECK_EQ(uktls_setsockopt(c.rx, SOL_SOCKET,
+			    SO_RCVLOWAT, &v, sizeof(v)), 0);
+		}
+		lx_recv(c.rx, buf, total, MSG_PEEK | (pass == 0 ?
+		    MSG_WAITALL : 0), LX_CTL, &r);
+		CHECK(r.n > 0 && (size_t)r.n < total);
+		CHECK_EQ(r.type, APP);
+		CHECK_EQ(r.n > 0 ? memcmp(buf, data, r.n < TG_MAX_PLAINTEXT ?
+		    (size_t)r.n : sizeof(data)) : 0, 0);
+	}
+	v = 1;
+	CHECK_EQ(uktls_setsockopt(c.rx, SOL_SOCKET, SO_RCVLOWAT, &v,
+	    sizeof(v)), 0);
+	lx_recv(c.rx, buf, total, MSG_WAITALL, 0, &r);
+	CHECK_EQ(tg_delayed_write_join(&dw), (ssize_t)off);
+	CHECK_EQ(r.n, (ssize_t)total);
+	for (i = 0; i < NREC && r.n == (ssize_t)total; i++)
+		CHECK_EQ(memcmp(buf + i * sizeof(data), data, sizeof(data)), 0);
+out:
+	tg_conn_close(&c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1392,6 +1446,7 @@ main(int argc, char **argv)
 	tg_register_suites("bad_tag", t_bad_tag, 0, TG_NSUITES);
 	tg_register_suites("bad_header", t_bad_header, 0, TG_NSUITES);
 	tg_register_suites("rcvlowat", t_rcvlowat, 0, TG_NSUITES);
+	tg_register_suites("peek_big", t_peek_big, 0, TG_NSUITES);
 	tg_register_suites("rekey", t_rekey, TG_FIRST_TLS13, TG_NTLS13);
 	tg_register_suites("rekey_many", t_rekey_many, TG_FIRST_TLS13,
 	    TG_NTLS13);
