@@ -678,9 +678,9 @@ ktls_rx_decrypt(struct ktls_session *tls, void *cookie,
  * place in the message stream is kept between records (so_hs_*); the key
  * changes where a KeyUpdate message ends.  RFC 8446 has that be the end
  * of its record; one ending anywhere counts, as the peer's key changes
- * after it all the same.  Called in stream order,
- * which the Linux form's strictly serial decryption keeps (see
- * ktls_rx_help_locked).  Sockbuf locked.
+ * after it all the same.  Called in stream order, which the Linux form's
+ * strictly serial decryption keeps (see ktls_rx_help_locked).  Sockbuf
+ * locked.
  */
 static int
 ktls_rx_keyupdate_locked(struct socket *so, const struct mbuf *m,
