@@ -631,6 +631,11 @@ out:
 	if (tls != NULL)
 		ktls_session_free(tls);
 	if (so != NULL) {
+		/* The descriptor stays the application's, with its own
+		 * SO_RCVLOWAT. */
+		if (so->so_rcvlowat > 1)
+			(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT,
+			    &so->so_rcvlowat, sizeof(so->so_rcvlowat));
 		/* The hand-over plaintext leaves no copy behind. */
 		SOCKBUF_LOCK(&so->so_rcv);
 		if (nrecs > 0)

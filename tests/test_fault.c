@@ -509,7 +509,7 @@ test_enable_faults(void *arg)
 	};
 	struct tg_conn c;
 	uint8_t payload[300];
-	int fresh, i, mode;
+	int fresh, i, mode, lowat;
 	socklen_t ml;
 
 	(void)arg;
@@ -522,6 +522,11 @@ test_enable_faults(void *arg)
 	/* Queued in the kernel before the enable: it must survive the
 	 * failed tries. */
 	REQUIRE(tg_conn_send(&c, APP, payload, sizeof(payload), 0) == 0);
+	/* The application's SO_RCVLOWAT, which uktls takes over at the
+	 * enable, must be the kernel's again after each failed try. */
+	lowat = 4096;
+	CHECK_EQ(setsockopt(c.rx, SOL_SOCKET, SO_RCVLOWAT, &lowat,
+	    sizeof(lowat)), 0);
 	for (i = 0; i < (int)(sizeof(steps) / sizeof(steps[0])); i++) {
 		if (!fresh && i != 0 && i != 2)
 			continue;
@@ -541,9 +546,19 @@ test_enable_faults(void *arg)
 		CHECK_EQ(mode, TCP_TLS_MODE_NONE);
 		if (steps[i].err == ENXIO)
 			CHECK(!ktls_engine_started());
+		lowat = 0;
+		ml = sizeof(lowat);
+		CHECK_EQ(getsockopt(c.rx, SOL_SOCKET, SO_RCVLOWAT, &lowat,
+		    &ml), 0);
+		CHECK_EQ(lowat, 4096);
 	}
 	REQUIRE(tg_conn_enable(&c) == 0);
 	CHECK(ktls_engine_started());
+	lowat = 0;
+	ml = sizeof(lowat);
+	CHECK_EQ(uktls_getsockopt(c.rx, SOL_SOCKET, SO_RCVLOWAT, &lowat, &ml),
+	    0);
+	CHECK_EQ(lowat, 4096);
 	TG_EXPECT_RECORD(c.rx, APP, payload, sizeof(payload));
 	REQUIRE(tg_conn_send(&c, APP, payload, 10, 0) == 0);
 	TG_EXPECT_RECORD(c.rx, APP, payload, 10);
