@@ -845,14 +845,7 @@ t_close_notify(const struct tg_suite *s, const void *arg)
 static ssize_t
 rx_one(int fd, uint8_t *buf, size_t len, uint8_t *type, int *err)
 {
-	union {
-		struct cmsghdr align;
-		char b[CMSG_SPACE(sizeof(struct tls_get_record))];
-	} ctl;
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *cmsg;
-	ssize_t n;
+	struct tg_rec r;
 
 	*err = 0;
 	*type = 0;
@@ -860,32 +853,17 @@ rx_one(int fd, uint8_t *buf, size_t len, uint8_t *type, int *err)
 		*err = ETIMEDOUT;
 		return (-1);
 	}
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = buf;
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = ctl.b;
-	msg.msg_controllen = sizeof(ctl.b);
-	n = uktls_recvmsg(fd, &msg, 0);
-	if (n == -1) {
-		*err = errno;
+	/* Room for FreeBSD's message or Linux's, as the socket was enabled. */
+	tg_recv(fd, buf, len, 0, TG_CTL_DEFAULT, &r);
+	if (r.n == -1) {
+		*err = r.err;
 		return (-1);
 	}
-	/* FreeBSD's message or Linux's, as the socket was enabled. */
-	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
-	    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-		if (cmsg->cmsg_level == IPPROTO_TCP &&
-		    cmsg->cmsg_type == TLS_GET_RECORD &&
-		    cmsg->cmsg_len == CMSG_LEN(sizeof(struct tls_get_record)))
-			*type = ((struct tls_get_record *)CMSG_DATA(cmsg))->
-			    tls_type;
-		else if (cmsg->cmsg_level == SOL_TLS &&
-		    cmsg->cmsg_type == TLS_GET_RECORD_TYPE &&
-		    cmsg->cmsg_len == CMSG_LEN(1))
-			*type = *(uint8_t *)CMSG_DATA(cmsg);
-	}
-	return (n);
+	if (r.cmsg_ok)
+		*type = r.tgr.tls_type;
+	else if (r.lx_type >= 0)
+		*type = (uint8_t)r.lx_type;
+	return (r.n);
 }
 
 /*

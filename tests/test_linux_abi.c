@@ -143,40 +143,18 @@ static ssize_t
 lx_recv(int fd, void *buf, size_t len, int flags, size_t ctl,
     struct lx_rec *r)
 {
-	union {
-		struct cmsghdr align;
-		char buf[64];
-	} cbuf;
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *cmsg;
+	struct tg_rec t;
 
-	memset(r, 0, sizeof(*r));
-	r->type = -1;
-	memset(&cbuf, 0xa5, sizeof(cbuf));
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = buf;
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = ctl > 0 ? cbuf.buf : NULL;
-	msg.msg_controllen = ctl;
-	errno = 0;
-	r->n = uktls_recvmsg(fd, &msg, flags);
-	r->err = r->n == -1 ? errno : 0;
-	if (r->n == -1)
-		return (-1);
-	r->flags = msg.msg_flags;
-	if (ctl == 0 || msg.msg_controllen == 0)
-		return (r->n);
-	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
-	    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-		r->ncmsg++;
-		CHECK_EQ(cmsg->cmsg_level, SOL_TLS);
-		CHECK_EQ(cmsg->cmsg_type, TLS_GET_RECORD_TYPE);
-		CHECK_EQ(cmsg->cmsg_len, CMSG_LEN(1));
-		r->type = *(unsigned char *)CMSG_DATA(cmsg);
-	}
+	tg_recv(fd, buf, len, flags, ctl, &t);
+	r->n = t.n;
+	r->err = t.err;
+	r->flags = t.flags;
+	r->ncmsg = t.ncmsg;
+	r->type = t.lx_type;
+	/* Any control message is Linux's, whole. */
+	if (t.ncmsg > 0 && t.lx_type < 0)
+		harness_fail(__FILE__, __LINE__, "control message not "
+		    "SOL_TLS/TLS_GET_RECORD_TYPE of one byte");
 	return (r->n);
 }
 

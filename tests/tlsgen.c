@@ -489,6 +489,7 @@ tg_recv(int fd, void *buf, size_t len, int flags, size_t controlspace,
 	if (controlspace > sizeof(ctl.buf))
 		controlspace = sizeof(ctl.buf);
 	memset(r, 0, sizeof(*r));
+	r->lx_type = -1;
 	memset(&ctl, 0xa5, sizeof(ctl));
 	memset(&msg, 0, sizeof(msg));
 	iov.iov_base = buf;
@@ -516,7 +517,10 @@ tg_recv(int fd, void *buf, size_t len, int flags, size_t controlspace,
 		    cmsg->cmsg_len == CMSG_LEN(sizeof(struct tls_get_record))) {
 			r->cmsg_ok = 1;
 			memcpy(&r->tgr, CMSG_DATA(cmsg), sizeof(r->tgr));
-		}
+		} else if (cmsg->cmsg_level == SOL_TLS &&
+		    cmsg->cmsg_type == TLS_GET_RECORD_TYPE &&
+		    cmsg->cmsg_len == CMSG_LEN(1))
+			r->lx_type = *CMSG_DATA(cmsg);
 	}
 	return (r->n);
 }

@@ -188,6 +188,8 @@ struct tg_rec {
 	int ncmsg;        /* control messages found */
 	int cmsg_ok;      /* the first is IPPROTO_TCP/TLS_GET_RECORD, full len */
 	struct tls_get_record tgr;
+	int lx_type;      /* or SOL_TLS/TLS_GET_RECORD_TYPE (Linux's form):
+			     its content type byte; -1 if not */
 };
 /*
  * controlspace: the control buffer's size, or (size_t)-1 for
