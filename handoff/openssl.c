@@ -112,6 +112,18 @@ struct ho_state {
 	size_t client_secret_len;
 	uint8_t server_secret[HO_MAX_SECRET];
 	size_t server_secret_len;
+
+	/*
+	 * After an enable with UKTLS_RX_LINUX on TLS 1.3: the peer's current
+	 * traffic secret and its suite, from which update_rx() derives the
+	 * key after each KeyUpdate.  Wiped with the others.
+	 */
+	int rx_rekey;
+	uint8_t rx_secret[HO_MAX_SECRET];
+	size_t rx_secret_len;
+	const EVP_MD *rx_md;
+	int rx_alg;
+	size_t rx_key_len;
 };
 
 /*
@@ -147,7 +159,10 @@ ho_wipe_secrets(struct ho_state *st)
 
 	OPENSSL_cleanse(st->client_secret, sizeof(st->client_secret));
 	OPENSSL_cleanse(st->server_secret, sizeof(st->server_secret));
+	OPENSSL_cleanse(st->rx_secret, sizeof(st->rx_secret));
 	st->client_secret_len = st->server_secret_len = 0;
+	st->rx_secret_len = 0;
+	st->rx_rekey = 0;
 }
 
 static void
@@ -854,8 +869,13 @@ ho_be64enc(uint8_t *p, uint64_t v)
 	}
 }
 
-int
-uktls_openssl_enable_rx(SSL *ssl)
+/*
+ * The enable, FreeBSD's form (flags 0) or Linux's (UKTLS_RX_LINUX).  On
+ * TLS 1.3 in Linux's form the peer's traffic secret is kept for
+ * update_rx(); otherwise every secret is wiped once RX is on.
+ */
+static int
+ho_enable_rx(SSL *ssl, int flags)
 {
 	static const uint8_t close_notify[2] = { SSL3_AL_WARNING,
 	    SSL_AD_CLOSE_NOTIFY };
@@ -869,14 +889,14 @@ uktls_openssl_enable_rx(SSL *ssl)
 	uint8_t secret[HO_MAX_SECRET], upd[HO_MAX_SECRET];
 	uint8_t kb[2 * 32 + 2 * TLS_CHACHA20_IV_LEN];
 	uint8_t *plain = NULL;
-	size_t key_len, iv12_len, iv_len, secret_len, plen = 0, nrecs = 0;
+	size_t key_len, iv12_len, iv_len, secret_len = 0, plen = 0, nrecs = 0;
 	size_t off, n;
 	uint64_t mark;
 	unsigned int g;
 	int alg, version, fd, pending = 0, r, error = 0;
 
 	memset(&en, 0, sizeof(en));
-	if (ssl == NULL)
+	if (ssl == NULL || (flags & ~UKTLS_RX_LINUX) != 0)
 		return EINVAL;
 	pthread_once(&ho_once, ho_init);
 	st = ho_ssl_idx >= 0 ? SSL_get_ex_data(ssl, ho_ssl_idx) : NULL;
@@ -1034,8 +1054,8 @@ uktls_openssl_enable_rx(SSL *ssl)
 		nrecs++;
 	}
 	/* Ciphertext of the record in progress and any bytes after it. */
-	if (uktls_enable_rx_prefixed(fd, &en, recs, nrecs, st->buf + st->start,
-	    st->wpos - st->start) != 0) {
+	if (uktls_enable_rx_prefixed_flags(fd, &en, recs, nrecs,
+	    st->buf + st->start, st->wpos - st->start, flags) != 0) {
 		error = errno;
 		goto out;
 	}
@@ -1043,6 +1063,14 @@ uktls_openssl_enable_rx(SSL *ssl)
 	if (plen > 0)
 		(void)SSL_read(ssl, plain, (int)plen);
 	ho_wipe_secrets(st);
+	if ((flags & UKTLS_RX_LINUX) != 0 && version == TLS1_3_VERSION) {
+		memcpy(st->rx_secret, secret, secret_len);
+		st->rx_secret_len = secret_len;
+		st->rx_md = md;
+		st->rx_alg = alg;
+		st->rx_key_len = key_len;
+		st->rx_rekey = 1;
+	}
 	OPENSSL_cleanse(st->buf, HO_MAX_RECORD);
 	free(st->buf);
 	st->buf = NULL;
@@ -1059,5 +1087,119 @@ out:
 		OPENSSL_cleanse(plain, (size_t)pending);
 		free(plain);
 	}
+	return error;
+}
+
+int
+uktls_openssl_enable_rx(SSL *ssl)
+{
+
+	return ho_enable_rx(ssl, 0);
+}
+
+int
+uktls_openssl_enable_rx_flags(SSL *ssl, int flags)
+{
+
+	return ho_enable_rx(ssl, flags);
+}
+
+/*
+ * The peer's KeyUpdate stopped decryption: move the kept secret on
+ * (secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.len)),
+ * derive its key and IV, and give them to uktls as Linux's TLS_RX rekey
+ * (the sequence numbers restart at 0).  Where the peer asked for a
+ * KeyUpdate back, ours is queued in OpenSSL first and written at once (or,
+ * on a non-blocking socket that is full, with the next SSL_write()), so
+ * that a failure leaves nothing half done: the secret moves on only once
+ * uktls has the key.
+ */
+int
+uktls_openssl_update_rx(SSL *ssl)
+{
+	union {
+		struct tls12_crypto_info_aes_gcm_128 g128;
+		struct tls12_crypto_info_aes_gcm_256 g256;
+		struct tls12_crypto_info_chacha20_poly1305 chacha;
+	} ci;
+	struct ho_state *st;
+	uint8_t next[HO_MAX_SECRET], key[32], iv[TLS_1_3_GCM_IV_LEN];
+	socklen_t cilen;
+	int fd, pending, requested = 0, r, error = 0;
+
+	memset(&ci, 0, sizeof(ci));
+	if (ssl == NULL)
+		return EINVAL;
+	pthread_once(&ho_once, ho_init);
+	st = ho_ssl_idx >= 0 ? SSL_get_ex_data(ssl, ho_ssl_idx) : NULL;
+	if (st == NULL || !st->closed || !st->rx_rekey)
+		return EINVAL;
+	fd = SSL_get_rfd(ssl);
+	if (fd < 0)
+		return EBADF;
+	pending = uktls_rx_rekey_pending(fd, &requested);
+	if (pending < 0)
+		return errno;
+	if (pending == 0)
+		return EAGAIN;
+	error = ho_expand_label(st->rx_md, st->rx_secret, st->rx_secret_len,
+	    "traffic upd", next, st->rx_secret_len);
+	if (error == 0)
+		error = ho_expand_label(st->rx_md, next, st->rx_secret_len,
+		    "key", key, st->rx_key_len);
+	if (error == 0)
+		error = ho_expand_label(st->rx_md, next, st->rx_secret_len,
+		    "iv", iv, sizeof(iv));
+	if (error != 0)
+		goto out;
+	if (st->rx_alg == CRYPTO_CHACHA20_POLY1305) {
+		ci.chacha.info.version = TLS_1_3_VERSION;
+		ci.chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(ci.chacha.iv, iv, sizeof(ci.chacha.iv));
+		memcpy(ci.chacha.key, key, sizeof(ci.chacha.key));
+		cilen = sizeof(ci.chacha);
+	} else if (st->rx_key_len == 16) {
+		ci.g128.info.version = TLS_1_3_VERSION;
+		ci.g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		memcpy(ci.g128.salt, iv, sizeof(ci.g128.salt));
+		memcpy(ci.g128.iv, iv + sizeof(ci.g128.salt),
+		    sizeof(ci.g128.iv));
+		memcpy(ci.g128.key, key, sizeof(ci.g128.key));
+		cilen = sizeof(ci.g128);
+	} else {
+		ci.g256.info.version = TLS_1_3_VERSION;
+		ci.g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(ci.g256.salt, iv, sizeof(ci.g256.salt));
+		memcpy(ci.g256.iv, iv + sizeof(ci.g256.salt),
+		    sizeof(ci.g256.iv));
+		memcpy(ci.g256.key, key, sizeof(ci.g256.key));
+		cilen = sizeof(ci.g256);
+	}
+	/*
+	 * RFC 8446 4.6.3: asked for an update, send one before any more data.
+	 * One already queued (an earlier request not yet written) will do.
+	 */
+	if (requested && SSL_get_key_update_type(ssl) == SSL_KEY_UPDATE_NONE) {
+		if (SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
+			/* A write OpenSSL must retry first. */
+			error = EAGAIN;
+			goto out;
+		}
+		r = SSL_do_handshake(ssl);
+		if (r != 1 && SSL_get_error(ssl, r) != SSL_ERROR_WANT_WRITE) {
+			error = EIO;
+			goto out;
+		}
+	}
+	if (uktls_setsockopt(fd, SOL_TLS, TLS_RX, &ci, cilen) != 0) {
+		error = errno;
+		goto out;
+	}
+	memcpy(st->rx_secret, next, st->rx_secret_len);
+out:
+	OPENSSL_cleanse(&ci, sizeof(ci));
+	OPENSSL_cleanse(next, sizeof(next));
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(iv, sizeof(iv));
 	return error;
 }

@@ -306,6 +306,29 @@ int uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
     const void *ciphertext, size_t ciphertext_len);
 
 /*
+ * The same with flags: UKTLS_RX_LINUX has the socket read the Linux way,
+ * as after SOL_TLS/TLS_RX (the record type in a TLS_GET_RECORD_TYPE
+ * message, data records merged, and on TLS 1.3 a KeyUpdate stops
+ * decryption: reads give EKEYEXPIRED until TLS_RX gives the next key).
+ * Other bits: EINVAL.
+ */
+#define UKTLS_RX_LINUX 0x1
+
+int uktls_enable_rx_prefixed_flags(int fd, const struct tls_enable *en,
+    const struct uktls_plain_record *recs, size_t nrecs,
+    const void *ciphertext, size_t ciphertext_len, int flags);
+
+/*
+ * On a socket that reads the Linux way with TLS 1.3: 1 if the peer's
+ * KeyUpdate has stopped decryption and the next key is awaited (with
+ * *update_requested, when given, 1 if the peer asked for a KeyUpdate in
+ * return: RFC 8446 4.6.3 has the application send one before its next
+ * data), 0 if not; -1 with errno EBADF (not open, or inherited across
+ * fork), ENOTCONN (RX not enabled) or EINVAL (FreeBSD's form, or TLS 1.2).
+ */
+int uktls_rx_rekey_pending(int fd, int *update_requested);
+
+/*
  * Zero-copy receive, for in-process consumers (an RPC layer, a proxy): the
  * next whole record is handed over as the decrypted buffers themselves,
  * without a copy.  Blocks, fails and ends like uktls_recvmsg (MSG_DONTWAIT

@@ -693,6 +693,11 @@ ktls_rx_keyupdate_locked(struct socket *so, const struct mbuf *m,
 		if (so->so_hs_resid > 0) {
 			n = len - off < so->so_hs_resid ? len - off :
 			    so->so_hs_resid;
+			if (so->so_hs_kureq_due) {
+				m_copydata(m, (int)off, 1,
+				    (char *)&so->so_hs_kureq);
+				so->so_hs_kureq_due = 0;
+			}
 			so->so_hs_resid -= n;
 			off += n;
 		} else {
@@ -707,12 +712,15 @@ ktls_rx_keyupdate_locked(struct socket *so, const struct mbuf *m,
 				break;
 			so->so_hs_hdrlen = 0;
 			so->so_hs_ku = so->so_hs_hdr[0] == TLS_HS_KEY_UPDATE;
+			so->so_hs_kureq_due = so->so_hs_ku;
+			so->so_hs_kureq = 0;
 			so->so_hs_resid = (uint32_t)so->so_hs_hdr[1] << 16 |
 			    (uint32_t)so->so_hs_hdr[2] << 8 | so->so_hs_hdr[3];
 		}
 		/* The key changes where the KeyUpdate message ends. */
 		if (so->so_hs_resid == 0 && so->so_hs_ku) {
 			so->so_hs_ku = 0;
+			so->so_hs_kureq_due = 0;
 			keyupdate = 1;
 		}
 	}
@@ -758,8 +766,10 @@ ktls_rx_publish_locked(struct socket *so, struct sb_tlsparked *sp)
 	if (sp->sp_type == TLS_RLTYPE_HANDSHAKE && so->so_linux &&
 	    sb->sb_tls_info->params.tls_vminor == TLS_MINOR_VER_THREE &&
 	    ktls_rx_keyupdate_locked(so, sp->sp_data, sp->sp_len) &&
-	    sb->sb_tls_next == NULL)
+	    sb->sb_tls_next == NULL) {
 		so->so_rekey_pending = 1;
+		so->so_rekey_requested = so->so_hs_kureq == 1;
+	}
 	sbappendcontrol_locked(sb, sp->sp_data, sp->sp_control);
 	KTLS_COUNT(records_decrypted, 1);
 	KTLS_COUNT(bytes_decrypted, sp->sp_len);

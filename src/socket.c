@@ -975,10 +975,12 @@ uktls_setsockopt(int fd, int level, int optname, const void *optval,
 	return 0;
 }
 
+static int so_not_rx_error(int fd);
+
 int
-uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
+uktls_enable_rx_prefixed_flags(int fd, const struct tls_enable *en,
     const struct uktls_plain_record *recs, size_t nrecs,
-    const void *ciphertext, size_t ciphertext_len)
+    const void *ciphertext, size_t ciphertext_len, int flags)
 {
 	int error;
 
@@ -986,13 +988,63 @@ uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
 		errno = EFAULT;
 		return -1;
 	}
+	if ((flags & ~UKTLS_RX_LINUX) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
 	error = ktls_enable_rx(fd, en, recs, nrecs, ciphertext,
-	    ciphertext_len, 0);
+	    ciphertext_len, (flags & UKTLS_RX_LINUX) != 0);
 	if (error != 0) {
 		errno = error;
 		return -1;
 	}
 	return 0;
+}
+
+int
+uktls_enable_rx_prefixed(int fd, const struct tls_enable *en,
+    const struct uktls_plain_record *recs, size_t nrecs,
+    const void *ciphertext, size_t ciphertext_len)
+{
+
+	return uktls_enable_rx_prefixed_flags(fd, en, recs, nrecs, ciphertext,
+	    ciphertext_len, 0);
+}
+
+/*
+ * Whether a KeyUpdate waits for the next key (so_rekey_pending), for an
+ * application or hand-off helper that must give it and, where the peer
+ * asked, answer with a KeyUpdate of its own.  Linux has no such call: its
+ * applications parse the KeyUpdate record they read.
+ */
+int
+uktls_rx_rekey_pending(int fd, int *update_requested)
+{
+	struct socket *so;
+	int pending, requested, error = 0;
+
+	so = so_lookup(fd);
+	if (so == NULL) {
+		errno = so_not_rx_error(fd);
+		return -1;
+	}
+	SOCKBUF_LOCK(&so->so_rcv);
+	if (so->so_inherited)
+		error = EBADF;
+	else if (!so->so_linux || so->so_rcv.sb_tls_info == NULL ||
+	    so->so_rcv.sb_tls_info->params.tls_vminor != TLS_MINOR_VER_THREE)
+		error = EINVAL;
+	pending = so->so_rekey_pending;
+	requested = so->so_rekey_requested;
+	SOCKBUF_UNLOCK(&so->so_rcv);
+	sorele(so);
+	if (error != 0) {
+		errno = error;
+		return -1;
+	}
+	if (update_requested != NULL)
+		*update_requested = pending ? requested : 0;
+	return pending;
 }
 
 /*

@@ -103,6 +103,11 @@ struct socket {
 	uint8_t so_hs_hdr[4];
 	uint8_t so_hs_hdrlen;
 	uint8_t so_hs_ku;           /* (sb) the message is a KeyUpdate */
+	uint8_t so_hs_kureq_due;    /* (sb) its request_update byte is next */
+	uint8_t so_hs_kureq;        /* (sb) that byte, once seen */
+	/* (sb) The KeyUpdate behind so_rekey_pending asked for one back
+	 * (request_update 1), for uktls_rx_rekey_pending(). */
+	int so_rekey_requested;
 	int so_input_missed;        /* (sb) an epoll event found it SOI_BUSY */
 	int so_input_disarmed;      /* (sb) SOI_ARMED, registration disarmed:
 				       a reader has the socket to itself */

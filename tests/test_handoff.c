@@ -97,10 +97,15 @@ struct peer {
 	int go_wr;
 	int key_updates;    /* KeyUpdates before the first write (TLS 1.3) */
 	int ku_requested;   /* ... asking the other side to update too */
+	int ku_every;       /* OpenSSL: a KeyUpdate after every n-th write,
+			       every other one asking for one back */
 	uint64_t seed;
 	uint64_t total;
 	size_t first_len;   /* the first write's length, 0 random */
 	/* Results. */
+	int ku_sent;        /* ku_every's KeyUpdates */
+	int ku_asked;       /* ... of them asking for one back */
+	atomic_int ku_got;  /* KeyUpdates the peer received */
 	SSL_SESSION *session;
 	int resumed;
 	char err[256];
@@ -240,6 +245,19 @@ peer_drain(struct peer *p, SSL *ssl)
 	}
 }
 
+/* The peer's message callback: count the KeyUpdates it receives. */
+static void
+peer_msg(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)version, (void)ssl;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+	    ((const uint8_t *)buf)[0] == 24)
+		atomic_fetch_add(&p->ku_got, 1);
+}
+
 static void *
 opeer_main(void *arg)
 {
@@ -259,6 +277,8 @@ opeer_main(void *arg)
 	}
 	if (p->resume != NULL)
 		SSL_set_session(ssl, p->resume);
+	SSL_set_msg_callback(ssl, peer_msg);
+	SSL_set_msg_callback_arg(ssl, p);
 	if (p->kind == PEER_OPENSSL_MEM) {
 		SSL_set_bio(ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
 		if (mem_connect(p, ssl) != 0)
@@ -293,6 +313,19 @@ opeer_main(void *arg)
 		}
 		off += n;
 		k++;
+		if (p->ku_every > 0 && k % (uint64_t)p->ku_every == 0 &&
+		    off < p->total) {
+			if (!SSL_key_update(ssl, p->ku_sent % 2 == 1 ?
+			    SSL_KEY_UPDATE_REQUESTED :
+			    SSL_KEY_UPDATE_NOT_REQUESTED) ||
+			    SSL_do_handshake(ssl) != 1) {
+				peer_fail(p, "KeyUpdate after %" PRIu64
+				    " bytes: %s", off, tp_ossl_errstr());
+				goto out;
+			}
+			p->ku_asked += p->ku_sent % 2;
+			p->ku_sent++;
+		}
 		if (p->kind != PEER_OPENSSL_MEM)
 			continue;
 		if (p->coalesce > 0 && ++held < p->coalesce &&
@@ -535,6 +568,8 @@ struct scenario {
 	int split;            /* first record half-read before the enable */
 	int key_updates;      /* peer KeyUpdates before its first write */
 	int ku_requested;     /* ... with update_requested */
+	int ku_every;         /* peer KeyUpdates during its stream */
+	int linux_form;       /* enable with UKTLS_RX_LINUX */
 	enum resume resume;
 	size_t read_before;   /* the application reads this much first */
 	size_t first_len;     /* the peer's first write */
@@ -597,8 +632,12 @@ ossl_side(const struct scenario *sc, SSL_CTX *ctx, int fd, struct peer *p,
 	}
 	if (sc->delay_ms > 0)
 		tg_sleep_ms(sc->delay_ms);
-	r = uktls_openssl_enable_rx(ssl);
+	r = sc->linux_form ? uktls_openssl_enable_rx_flags(ssl,
+	    UKTLS_RX_LINUX) : uktls_openssl_enable_rx(ssl);
 	FAILIF(r != 0, "uktls_openssl_enable_rx: %s", strerror(r));
+	/* update_rx() is for Linux's form on TLS 1.3 alone. */
+	CHECK_EQ(uktls_openssl_update_rx(ssl), sc->linux_form &&
+	    SSL_version(ssl) == TLS1_3_VERSION ? EAGAIN : EINVAL);
 	if (sc->split)
 		FAILIF(write(p->go_wr, &c, 1) != 1, "go: %s", strerror(errno));
 	ok = 1;
@@ -652,6 +691,14 @@ out:
 	return (ok ? g->ses : NULL);
 }
 
+/* tp_rx_stream's rekey: the OpenSSL helper gives the next key. */
+static int
+ossl_rekey(void *arg)
+{
+
+	return (uktls_openssl_update_rx(arg));
+}
+
 /*
  * One connection of a scenario.  uctx is the uktls side's OpenSSL context,
  * pctx the peer's (kept across connections for resumption).  Returns 0 or
@@ -668,7 +715,7 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 	SSL *ssl = NULL;
 	gnutls_session_t ses;
 	uint64_t start = 0;
-	int rx = -1, pfd[2], r;
+	int rx = -1, pfd[2], r, check_ku = 0;
 	int fails0 = harness_cur_failed, resumed;
 
 	peer_init(&p, sc->peer, STREAM_LEN);
@@ -680,6 +727,7 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 	p.split = sc->split;
 	p.key_updates = sc->key_updates;
 	p.ku_requested = sc->ku_requested;
+	p.ku_every = sc->ku_every;
 	p.first_len = sc->first_len;
 	if (sc->split) {
 		FAILIF(pipe(pfd) != 0, "pipe: %s", strerror(errno));
@@ -709,13 +757,26 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 	if (resume != NULL)
 		CHECK(resumed);
 	want = (struct tp_stream){ .seed = p.seed, .start = start,
-	    .wait_ms = TG_WAIT_MS };
+	    .wait_ms = TG_WAIT_MS, .linux_form = sc->linux_form };
+	if (sc->linux_form && tp_is_tls13(s)) {
+		want.rekey = ossl_rekey;
+		want.rekey_arg = ssl;
+	}
 	if (tp_rx_stream(rx, &want, &st) != 0)
 		goto out;
 	TP_CHECK_CLEAN_END(&st, STREAM_LEN - start);
 	CHECK_EQ(st.eof, 1);
-	if (sc->read_before > 0)
+	/* Linux's form merges the rest of the first record with more. */
+	if (sc->read_before > 0 && !sc->linux_form)
 		CHECK_EQ(st.first_app_len, sc->first_len - start);
+	/*
+	 * Every KeyUpdate reached the application and was followed, and
+	 * the peer received one back for each that asked (its last reads
+	 * come after the stream, so it is waited for).
+	 */
+	CHECK_EQ(st.key_updates, p.ku_sent);
+	CHECK_EQ(st.rekeys, p.ku_sent);
+	check_ku = 1;
 	/*
 	 * TLS 1.3 NewSessionTickets from an OpenSSL server (two by default)
 	 * reach the uktls client as handshake records, unless the
@@ -728,6 +789,8 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 		CHECK_EQ(st.nst, 0);
 out:
 	peer_end(&p, rx, sessp);
+	if (check_ku)
+		CHECK_EQ(atomic_load(&p.ku_got), p.ku_asked);
 	SSL_free(ssl);
 	tp_gnutls_end(&g);
 	return (harness_cur_failed == fails0 ? 0 : -1);
@@ -827,6 +890,25 @@ static const struct scenario scenarios[] = {
 	    .split = 1, .first_len = 3000 },
 	{ .name = "ossl_half_record_read_ahead", .peer = PEER_OPENSSL_MEM,
 	    .nonblock = 1, .split = 1, .read_ahead = 1, .first_len = 16384 },
+	/*
+	 * Linux's form (UKTLS_RX_LINUX): the same hand-over of plaintext and
+	 * ciphertext, and on TLS 1.3 the peer's KeyUpdates during the stream
+	 * (every 7th write, every other one asking for one back) followed
+	 * with uktls_openssl_update_rx(), after KeyUpdates OpenSSL processed
+	 * too.
+	 */
+	{ .name = "ossl_linux", .linux_form = 1, .read_ahead = 1 },
+	{ .name = "ossl_linux_read_before", .linux_form = 1,
+	    .read_before = 100, .first_len = 1000, .read_ahead = 1,
+	    .peer = PEER_OPENSSL_MEM, .coalesce = 4 },
+	{ .name = "ossl_linux_half_record", .linux_form = 1,
+	    .peer = PEER_OPENSSL_MEM, .nonblock = 1, .split = 1,
+	    .first_len = 3000 },
+	{ .name = "ossl_linux_key_updates", .tls13_only = 1, .linux_form = 1,
+	    .ku_every = 7 },
+	{ .name = "ossl_linux_key_updates_nonblock", .tls13_only = 1,
+	    .linux_form = 1, .ku_every = 3, .nonblock = 1, .key_updates = 2,
+	    .read_before = 10 },
 	/* The application's keylog, message and info callbacks keep working. */
 	{ .name = "ossl_app_callbacks", .callbacks = CB_BEFORE,
 	    .read_ahead = 1 },

@@ -181,6 +181,31 @@ child_show_log(const struct child *c)
 	}
 }
 
+/* Wait up to ms for text to appear in the child's log: 1 if it did. */
+static int
+child_log_wait(const struct child *c, const char *text, int ms)
+{
+	static char buf[1 << 16];
+	double deadline = tg_now() + ms / 1000.0;
+	ssize_t n;
+	int fd, found = 0;
+
+	for (;;) {
+		fd = open(c->log, O_RDONLY | O_CLOEXEC);
+		if (fd != -1) {
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n > 0) {
+				buf[n] = '\0';
+				found = strstr(buf, text) != NULL;
+			}
+		}
+		if (found || tg_now() > deadline)
+			return (found);
+		usleep(10000);
+	}
+}
+
 /*
  * Wait up to ms for the child to exit, then kill it.  Returns its wait
  * status, or -1 if it had to be killed.
@@ -296,6 +321,9 @@ enum helper {
 	 * program does.  TLS 1.3 only.
 	 */
 	H_LINUX,
+	/* The OpenSSL helper enabling Linux's way (UKTLS_RX_LINUX), which
+	 * follows KeyUpdates with uktls_openssl_update_rx(). */
+	H_OPENSSL_LINUX,
 };
 
 static const char *
@@ -303,6 +331,7 @@ helper_name(enum helper h)
 {
 
 	return (h == H_OPENSSL ? "OpenSSL" : h == H_GNUTLS ? "GnuTLS" :
+	    h == H_OPENSSL_LINUX ? "OpenSSL, Linux's form" :
 	    "Linux's TLS_RX");
 }
 
@@ -515,7 +544,7 @@ uk_start(struct uk *u, enum helper h, int fd, int server,
 	memset(u, 0, sizeof(*u));
 	u->helper = h;
 	u->fd = fd;
-	if (h == H_OPENSSL || h == H_LINUX) {
+	if (h == H_OPENSSL || h == H_LINUX || h == H_OPENSSL_LINUX) {
 		u->ctx = ossl_ctx(server, server ? NULL : s);
 		FAILIF(u->ctx == NULL, "SSL_CTX: %s", tp_ossl_errstr());
 		if (h == H_LINUX) {
@@ -526,7 +555,7 @@ uk_start(struct uk *u, enum helper h, int fd, int server,
 		}
 		u->ssl = SSL_new(u->ctx);
 		FAILIF(u->ssl == NULL || !SSL_set_fd(u->ssl, fd), "SSL");
-		if (h == H_OPENSSL) {
+		if (h != H_LINUX) {
 			r = uktls_openssl_prepare(u->ssl);
 			FAILIF(r != 0, "uktls_openssl_prepare: %s",
 			    strerror(r));
@@ -552,8 +581,10 @@ uk_start(struct uk *u, enum helper h, int fd, int server,
 				goto out;
 			return (0);
 		}
-		r = uktls_openssl_enable_rx(u->ssl);
-		FAILIF(r != 0, "uktls_openssl_enable_rx: %s", strerror(r));
+		r = uktls_openssl_enable_rx_flags(u->ssl, h == H_OPENSSL_LINUX ?
+		    UKTLS_RX_LINUX : 0);
+		FAILIF(r != 0, "uktls_openssl_enable_rx_flags: %s",
+		    strerror(r));
 	} else {
 		r = tp_gnutls_start(&u->g, server, server ?
 		    "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3" :
@@ -588,7 +619,7 @@ static void
 uk_send_close_notify(struct uk *u)
 {
 
-	if (u->helper == H_OPENSSL)
+	if (u->helper == H_OPENSSL || u->helper == H_OPENSSL_LINUX)
 		CHECK(SSL_shutdown(u->ssl) >= 0);
 	else
 		CHECK_EQ(gnutls_bye(u->g.ses, GNUTLS_SHUT_WR), 0);
@@ -879,7 +910,8 @@ static void
 key_update_test(const struct tg_suite *s, enum client_prog prog,
     enum helper h, int requested)
 {
-	static const char *const s_opts[] = { NULL };
+	/* -msg: s_client shows the handshake messages it receives. */
+	static const char *const s_opts[] = { "-msg", NULL };
 	static const char *const g_opts[] = { "--inline-commands", NULL };
 	static const char hello[] = "hello\n", after[] = "after\n";
 	struct child c;
@@ -923,6 +955,36 @@ key_update_test(const struct tg_suite *s, enum client_prog prog,
 
 	FAILIF(write_all(c.in, after, 6) != 6, "stdin: %s",
 	    strerror(errno));
+	if (h == H_OPENSSL_LINUX) {
+		int req = -1;
+
+		CHECK_ERRNO(uktls_recv(u.fd, buf, sizeof(buf), 0),
+		    EKEYEXPIRED);
+		CHECK_EQ(uktls_rx_rekey_pending(u.fd, &req), 1);
+		CHECK_EQ(req, requested);
+		CHECK_EQ(uktls_openssl_update_rx(u.ssl), 0);
+		/* The key is given: nothing waits for another. */
+		CHECK_EQ(uktls_rx_rekey_pending(u.fd, &req), 0);
+		CHECK_EQ(uktls_openssl_update_rx(u.ssl), EAGAIN);
+		n = rx_one(u.fd, buf, sizeof(buf), &type, &err);
+		FAILIF(n != 6 || type != APP || memcmp(buf, after, 6) != 0,
+		    "record after update_rx: %zd bytes, type %u, errno %d "
+		    "(%s)", n, type, err, strerror(err));
+		/*
+		 * Data back, after our own KeyUpdate where the peer asked
+		 * for one: the peer reads it (under its next receive key if
+		 * it asked), and s_client shows our KeyUpdate.
+		 */
+		FAILIF(SSL_write(u.ssl, "ack\n", 4) != 4, "SSL_write: %s",
+		    tp_ossl_errstr());
+		FAILIF(!child_log_wait(&c, "ack", WAIT_MS), "%s did not read "
+		    "the data sent after the KeyUpdate", prog_name(prog));
+		if (prog == S_CLIENT)
+			CHECK_EQ(child_log_wait(&c, "<<< TLS 1.3, Handshake "
+			    "[length 0005], KeyUpdate", requested ? WAIT_MS :
+			    0), requested);
+		goto out;
+	}
 	if (h == H_LINUX) {
 		CHECK_ERRNO(uktls_recv(u.fd, buf, sizeof(buf), 0),
 		    EKEYEXPIRED);
@@ -1383,6 +1445,12 @@ static const struct row rows[] = {
 	    .ku_requested_too = 1 },
 	{ .name = "key_update_gnutlscli_linux", .fn = t_key_update,
 	    .tls13_only = 1, .prog = GNUTLS_CLI, .helper = H_LINUX,
+	    .ku_requested_too = 1 },
+	{ .name = "key_update_sclient_openssl_linux", .fn = t_key_update,
+	    .tls13_only = 1, .prog = S_CLIENT, .helper = H_OPENSSL_LINUX,
+	    .ku_requested_too = 1 },
+	{ .name = "key_update_gnutlscli_openssl_linux", .fn = t_key_update,
+	    .tls13_only = 1, .prog = GNUTLS_CLI, .helper = H_OPENSSL_LINUX,
 	    .ku_requested_too = 1 },
 	{ .name = "cut_openssl", .fn = t_cut, .helper = H_OPENSSL },
 	{ .name = "cut_gnutls", .fn = t_cut, .helper = H_GNUTLS },

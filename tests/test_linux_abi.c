@@ -352,6 +352,8 @@ t_freebsd_enable_info(void *param)
 	len = mk_info(&c.g, &u);
 	CHECK_ERRNO(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len),
 	    EALREADY);
+	/* FreeBSD's form has no rekey to wait for. */
+	CHECK_ERRNO(uktls_rx_rekey_pending(c.rx, NULL), EINVAL);
 	CHECK_EQ(tg_conn_send(&c, APP, msg, sizeof(msg), 0), 0);
 	CHECK_EQ(TG_EXPECT_RECORD(c.rx, APP, msg, sizeof(msg)), 0);
 	tg_conn_close(&c);
@@ -646,8 +648,16 @@ t_merge(void *param)
 
 	tg_random(data, sizeof(data));
 	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	/* Not RX-enabled yet, then not open at all. */
+	CHECK_ERRNO(uktls_rx_rekey_pending(c.rx, NULL), ENOTCONN);
+	CHECK_ERRNO(uktls_rx_rekey_pending(-1, NULL), EBADF);
 	if (linux_enable(&c) == -1)
 		goto out;
+	/* Only TLS 1.3 has KeyUpdates; none has come. */
+	if (s->tls_vminor == TLS_MINOR_VER_THREE)
+		CHECK_EQ(uktls_rx_rekey_pending(c.rx, NULL), 0);
+	else
+		CHECK_ERRNO(uktls_rx_rekey_pending(c.rx, NULL), EINVAL);
 	CHECK_EQ(tg_conn_send(&c, APP, data, 100, 0), 0);
 	CHECK_EQ(tg_conn_send(&c, APP, data, 0, 0), 0);
 	CHECK_EQ(tg_conn_send(&c, APP, data + 100, 200, 0), 0);
@@ -928,7 +938,7 @@ rekey_run(const struct tg_suite *s, int many, int nst)
 	size_t off = 0, hslen = 0;
 	socklen_t len;
 	ssize_t n;
-	int i, nrec = many ? 20 : 1, g2ok = 0;
+	int i, nrec = many ? 20 : 1, g2ok = 0, req;
 
 	tg_random(data, sizeof(data));
 	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
@@ -960,6 +970,9 @@ rekey_run(const struct tg_suite *s, int many, int nst)
 	CHECK_ERRNO(lx_recv(c.rx, buf, sizeof(buf), 0, LX_CTL, &r),
 	    EKEYEXPIRED);
 	CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EKEYEXPIRED);
+	req = -1;
+	CHECK_EQ(uktls_rx_rekey_pending(c.rx, &req), 1);
+	CHECK_EQ(req, 1);
 	pfd.fd = c.rx;
 	pfd.events = POLLIN;
 	pfd.revents = 0;
@@ -1266,9 +1279,10 @@ t_keyupdate_split(void *param)
 {
 	const struct tg_suite *s = param;
 	static uint8_t wire[4 * TG_MAX_RECORD];
-	/* NST (type 4, 10 bytes of body), then KeyUpdate 24 0 0 1 0. */
+	/* NST (type 4, 10 bytes of body), then KeyUpdate 24 0 0 1 1 (its
+	 * request_update byte alone in the last record). */
 	static const uint8_t hs[] = { 4, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-	    10, 24, 0, 0, 1, 0 };
+	    10, 24, 0, 0, 1, 1 };
 	static const size_t cuts[] = { 0, 9, 16, 18, sizeof(hs) };
 	union linux_info u;
 	struct tlsgen g2;
@@ -1277,7 +1291,7 @@ t_keyupdate_split(void *param)
 	size_t off = 0, i;
 	ssize_t n;
 	uint8_t buf[64];
-	int g2ok = 0;
+	int g2ok = 0, req;
 
 	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
 	if (linux_enable(&c) == -1 || next_key(&c, &g2, &u, &len) != 0)
@@ -1298,7 +1312,13 @@ t_keyupdate_split(void *param)
 		CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_HANDSHAKE, hs + cuts[i],
 		    cuts[i + 1] - cuts[i]), 0);
 	CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EKEYEXPIRED);
+	req = -1;
+	CHECK_EQ(uktls_rx_rekey_pending(c.rx, &req), 1);
+	CHECK_EQ(req, 1);
 	CHECK_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len), 0);
+	req = -1;
+	CHECK_EQ(uktls_rx_rekey_pending(c.rx, &req), 0);
+	CHECK_EQ(req, 0);
 	CHECK_EQ(LX_EXPECT(c.rx, APP, "new", 3), 0);
 out:
 	if (g2ok)

@@ -386,6 +386,15 @@ tp_rx_stream(int fd, const struct tp_stream *want, struct tp_rx *rx)
 	if (buf == NULL || exp == NULL)
 		abort();
 	for (;;) {
+		/* Linux's form: a KeyUpdate hides readiness until the key. */
+		if (want->rekey != NULL &&
+		    uktls_rx_rekey_pending(fd, NULL) == 1) {
+			rx->rekeys++;
+			rx->err = want->rekey(want->rekey_arg);
+			if (rx->err != 0)
+				break;
+			continue;
+		}
 		if (tg_wait_readable(fd, want->wait_ms) != 1) {
 			harness_fail(__FILE__, __LINE__, "no record within %d "
 			    "ms after %" PRIu64 " bytes", want->wait_ms,
@@ -402,16 +411,23 @@ tp_rx_stream(int fd, const struct tp_stream *want, struct tp_rx *rx)
 			rx->eof = 1;
 			break;
 		}
-		FAILIF(!r.cmsg_ok || (r.flags & MSG_EOR) == 0 ||
-		    (r.flags & MSG_CTRUNC) != 0, "record after %" PRIu64
-		    " bytes: cmsg %d, flags %#x", rx->bytes, r.cmsg_ok,
-		    r.flags);
-		FAILIF(r.tgr.tls_vmajor != TLS_MAJOR_VER_ONE ||
-		    r.tgr.tls_vminor != TLS_MINOR_VER_TWO ||
-		    ntohs(r.tgr.tls_length) != (size_t)r.n,
-		    "record header %u.%u length %u for %zd bytes",
-		    r.tgr.tls_vmajor, r.tgr.tls_vminor,
-		    ntohs(r.tgr.tls_length), r.n);
+		if (want->linux_form) {
+			FAILIF(r.lx_type < 0 || (r.flags & MSG_CTRUNC) != 0,
+			    "read after %" PRIu64 " bytes: type %d, flags %#x",
+			    rx->bytes, r.lx_type, r.flags);
+			r.tgr.tls_type = (uint8_t)r.lx_type;
+		} else {
+			FAILIF(!r.cmsg_ok || (r.flags & MSG_EOR) == 0 ||
+			    (r.flags & MSG_CTRUNC) != 0, "record after %" PRIu64
+			    " bytes: cmsg %d, flags %#x", rx->bytes, r.cmsg_ok,
+			    r.flags);
+			FAILIF(r.tgr.tls_vmajor != TLS_MAJOR_VER_ONE ||
+			    r.tgr.tls_vminor != TLS_MINOR_VER_TWO ||
+			    ntohs(r.tgr.tls_length) != (size_t)r.n,
+			    "record header %u.%u length %u for %zd bytes",
+			    r.tgr.tls_vmajor, r.tgr.tls_vminor,
+			    ntohs(r.tgr.tls_length), r.n);
+		}
 		FAILIF(rx->close_notify > 0, "record of type %u after "
 		    "close_notify", r.tgr.tls_type);
 		n = (size_t)r.n;
@@ -434,6 +450,8 @@ tp_rx_stream(int fd, const struct tp_stream *want, struct tp_rx *rx)
 		case TLS_RLTYPE_HANDSHAKE:
 			if (n > 0 && buf[0] == 4)
 				rx->nst++;
+			else if (n > 0 && buf[0] == 24)
+				rx->key_updates++;
 			else
 				rx->other_hs++;
 			break;

@@ -128,6 +128,15 @@ struct tp_stream {
 	EVP_MD_CTX *md;     /* if set, the data is hashed into it too */
 	int wait_ms;        /* the longest wait for a record */
 	int stop_at_close_notify;
+	/*
+	 * The socket reads Linux's way: each read's type comes in a
+	 * TLS_GET_RECORD_TYPE message and data records merge.  rekey, if
+	 * set, is called whenever a KeyUpdate waits for the next key
+	 * (uktls_rx_rekey_pending()); it returns 0 or an errno.
+	 */
+	int linux_form;
+	int (*rekey)(void *arg);
+	void *rekey_arg;
 };
 
 /* What the reader saw. */
@@ -136,6 +145,8 @@ struct tp_rx {
 	int app_recs;
 	size_t first_app_len;
 	int nst;              /* NewSessionTicket records */
+	int key_updates;      /* records starting with a KeyUpdate */
+	int rekeys;           /* calls of want->rekey */
 	int other_hs;         /* other handshake records */
 	int close_notify;
 	int other_alerts;
@@ -147,8 +158,9 @@ struct tp_rx {
  * Read records from fd, one uktls_recvmsg() each, until the end of the
  * stream, a receive that fails (its errno goes to rx->err) or, if asked, a
  * close_notify.  Each record must come whole with its TLS_GET_RECORD
- * message and version 3.3; application data must be the stream want
- * describes; no record may follow a close_notify.  Returns 0, or after
+ * message and version 3.3 (Linux's form: with its type, data merged);
+ * application data must be the stream want describes; no record may
+ * follow a close_notify.  Returns 0, or after
  * reporting the failure ETIMEDOUT when no record came within
  * want->wait_ms, or EBADMSG for a record that broke a rule.
  */

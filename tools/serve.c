@@ -642,8 +642,8 @@ conn_handshake(struct conn *c, const unsigned char *p, size_t n)
 			c->res.tickets++;
 			break;
 		case HS_KEY_UPDATE:
-			conn_fail(c, ENOTSUP, "peer sent KeyUpdate: the "
-			    "FreeBSD KTLS RX interface uktls implements cannot "
+			conn_fail(c, ENOTSUP, "peer sent KeyUpdate: serve "
+			    "enables RX with FreeBSD's interface, which cannot "
 			    "change the receive key, so the connection cannot "
 			    "go on");
 			return 1;

@@ -36,15 +36,36 @@
  * prepare() (it replaces the one that sees KeyUpdates; enable_rx() then
  * says EPROTO).
  *
- * Both return 0 or an errno value: EINVAL (no read BIO, handshake started
- * before prepare() or not finished at enable_rx(), prepare() not called),
- * EALREADY (called twice), ENOTSUP (not TLS 1.2 or 1.3 with AES-GCM or
- * ChaCha20-Poly1305; the socket is left alone), ENOKEY (the TLS 1.3
- * traffic secret never reached the keylog callback), EPROTO (the position
- * in the peer's stream is not known, or a buffering BIO under OpenSSL,
- * such as BIO_f_buffer(), holds bytes it read past it), EBADF (no
- * descriptor), ENOMEM, or
- * what uktls_enable_rx_prefixed() failed with.
+ * enable_rx_flags(ssl, UKTLS_RX_LINUX), from <uktls.h>, enables RX as
+ * Linux's TLS_RX does (see uktls_enable_rx_prefixed_flags()): reads give
+ * each record's type in a SOL_TLS/TLS_GET_RECORD_TYPE message and merge
+ * data records, and on TLS 1.3 the peer's KeyUpdate stops decryption, so
+ * that the connection can go on under the peer's next key.  The helper
+ * then keeps the peer's traffic secret (wiped when the SSL is freed).
+ * enable_rx_flags(ssl, 0) is enable_rx(ssl).
+ *
+ * update_rx(), on such a TLS 1.3 connection once a read failed with
+ * EKEYEXPIRED (or uktls_rx_rekey_pending() says 1), derives the peer's
+ * next traffic secret, key and IV and gives them to uktls (TLS_RX); the
+ * records after the KeyUpdate then read as sent.  If the peer asked for a
+ * KeyUpdate in return, it first has OpenSSL send ours (SSL_key_update()
+ * then SSL_do_handshake(); on a full non-blocking socket it goes out with
+ * the next SSL_write()).  Call it from the thread that writes with the
+ * SSL.  It returns 0 or EINVAL (not enabled with UKTLS_RX_LINUX on TLS
+ * 1.3), EAGAIN (no KeyUpdate waits for a key, or OpenSSL has a write to
+ * retry first), EIO (OpenSSL could not send its KeyUpdate), EBADF, or what
+ * TLS_RX failed with; on failure the receive side is unchanged and it may
+ * be called again.
+ *
+ * The enables return 0 or an errno value: EINVAL (no read BIO, handshake
+ * started before prepare() or not finished at the enable, prepare() not
+ * called, unknown flags), EALREADY (called twice), ENOTSUP (not TLS 1.2
+ * or 1.3 with AES-GCM or ChaCha20-Poly1305; the socket is left alone),
+ * ENOKEY (the TLS 1.3 traffic secret never reached the keylog callback),
+ * EPROTO (the position in the peer's stream is not known, or a buffering
+ * BIO under OpenSSL, such as BIO_f_buffer(), holds bytes it read past
+ * it), EBADF (no descriptor), ENOMEM, or what
+ * uktls_enable_rx_prefixed_flags() failed with.
  */
 #ifndef UKTLS_OPENSSL_H
 #define UKTLS_OPENSSL_H
@@ -57,6 +78,8 @@ extern "C" {
 
 int uktls_openssl_prepare(SSL *ssl);
 int uktls_openssl_enable_rx(SSL *ssl);
+int uktls_openssl_enable_rx_flags(SSL *ssl, int flags);
+int uktls_openssl_update_rx(SSL *ssl);
 
 #ifdef __cplusplus
 }
