@@ -401,6 +401,9 @@ ev_add(int kind, int err, uint8_t type, const uint8_t *pt, uint32_t len)
 static uint8_t ref_hs[4];
 static uint32_t ref_hs_have, ref_hs_body;
 static int ref_hs_ku;
+/* The KeyUpdate's request_update byte (its first body byte), and whether
+ * the one that stopped the stream asked for a KeyUpdate back. */
+static int ref_hs_req_due, ref_hs_req, ref_ku_requested;
 
 static int
 ref_keyupdate(const uint8_t *p, uint32_t len)
@@ -410,6 +413,10 @@ ref_keyupdate(const uint8_t *p, uint32_t len)
 
 	for (i = 0; i < len; i++) {
 		if (ref_hs_body > 0) {
+			if (ref_hs_req_due) {
+				ref_hs_req = p[i];
+				ref_hs_req_due = 0;
+			}
 			ref_hs_body--;
 		} else {
 			ref_hs[ref_hs_have++] = p[i];
@@ -417,11 +424,15 @@ ref_keyupdate(const uint8_t *p, uint32_t len)
 				continue;
 			ref_hs_have = 0;
 			ref_hs_ku = ref_hs[0] == 24;
+			ref_hs_req_due = ref_hs_ku;
+			ref_hs_req = 0;
 			ref_hs_body = (uint32_t)ref_hs[1] << 16 |
 			    (uint32_t)ref_hs[2] << 8 | ref_hs[3];
 		}
 		if (ref_hs_body == 0 && ref_hs_ku) {
 			ref_hs_ku = 0;
+			ref_hs_req_due = 0;
+			ref_ku_requested = ref_hs_req == 1;
 			ku = 1;
 		}
 	}
@@ -442,7 +453,7 @@ reference(const struct fz_suite *s, uint64_t seq, uint32_t from)
 	fs_plain_len = 0;
 	fs_nerr = 0;
 	ref_hs_have = ref_hs_body = 0;
-	ref_hs_ku = 0;
+	ref_hs_ku = ref_hs_req_due = ref_hs_req = ref_ku_requested = 0;
 	for (i = 0; i < fs_nprefix; i++)
 		ev_add(EV_REC, 0, fs_prefix[i].type, fs_prefix[i].data,
 		    (uint32_t)fs_prefix[i].len);
@@ -910,7 +921,7 @@ rd_step(struct reader *r, int nonblock)
 	ssize_t n;
 	uint32_t rest;
 	size_t j;
-	int err, want_ctl, peek, ctl_expected, eor;
+	int err, want_ctl, peek, ctl_expected, eor, req = -1;
 
 	rd_choose(r, &op, nonblock);
 	rd_last = op;
@@ -986,6 +997,11 @@ rd_step(struct reader *r, int nonblock)
 			return 1;
 		}
 		if (j == fs_nev && fs_term == err) {
+			/* The KeyUpdate waits for its key, with its request. */
+			if (err == EKEYEXPIRED && (uktls_rx_rekey_pending(r->fd,
+			    &req) != 1 || req != ref_ku_requested))
+				rd_fail(r, "uktls_rx_rekey_pending disagrees", n,
+				    req, 0);
 			r->i = j;
 			if (!peek) {
 				r->done = 1;

@@ -46,6 +46,7 @@
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/obj_mac.h>
@@ -119,6 +120,7 @@ struct ho_state {
 	 * key after each KeyUpdate.  Wiped with the others.
 	 */
 	int rx_rekey;
+	int ku_owed;          /* the peer asked for a KeyUpdate: not queued */
 	uint8_t rx_secret[HO_MAX_SECRET];
 	size_t rx_secret_len;
 	const EVP_MD *rx_md;
@@ -1105,14 +1107,49 @@ uktls_openssl_enable_rx_flags(SSL *ssl, int flags)
 }
 
 /*
+ * Send the KeyUpdate the peer asked for (RFC 8446 4.6.3: before our next
+ * data).  OpenSSL queues it and writes it before anything else, so it is
+ * written at once where the socket takes it, else by the application's
+ * next SSL_write().  0 once queued (or nothing is owed: after our
+ * close_notify we send nothing, RFC 8446 6.1), EINPROGRESS while OpenSSL
+ * has a write the application must retry first (still owed), EIO if
+ * OpenSSL failed (its error left on the queue).  The errors OpenSSL
+ * queues on the first two paths are taken back off.
+ */
+static int
+ho_answer_keyupdate(SSL *ssl, struct ho_state *st)
+{
+	int r;
+
+	if ((SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) != 0) {
+		st->ku_owed = 0;
+		return 0;
+	}
+	ERR_set_mark();
+	/* One already queued, not yet written, will do. */
+	if (SSL_get_key_update_type(ssl) == SSL_KEY_UPDATE_NONE &&
+	    SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
+		(void)ERR_pop_to_mark();
+		return EINPROGRESS;
+	}
+	st->ku_owed = 0;
+	r = SSL_do_handshake(ssl);
+	if (r != 1 && SSL_get_error(ssl, r) != SSL_ERROR_WANT_WRITE) {
+		(void)ERR_clear_last_mark();
+		return EIO;
+	}
+	(void)ERR_pop_to_mark();
+	return 0;
+}
+
+/*
  * The peer's KeyUpdate stopped decryption: move the kept secret on
  * (secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.len)),
  * derive its key and IV, and give them to uktls as Linux's TLS_RX rekey
- * (the sequence numbers restart at 0).  Where the peer asked for a
- * KeyUpdate back, ours is queued in OpenSSL first and written at once (or,
- * on a non-blocking socket that is full, with the next SSL_write()), so
- * that a failure leaves nothing half done: the secret moves on only once
- * uktls has the key.
+ * (the sequence numbers restart at 0); the secret moves on only once uktls
+ * has the key.  The receive side never waits for the sending side: where
+ * the peer asked for a KeyUpdate back, it is owed from then on and sent
+ * after the key is given (ho_answer_keyupdate), or by a later call.
  */
 int
 uktls_openssl_update_rx(SSL *ssl)
@@ -1125,7 +1162,7 @@ uktls_openssl_update_rx(SSL *ssl)
 	struct ho_state *st;
 	uint8_t next[HO_MAX_SECRET], key[32], iv[TLS_1_3_GCM_IV_LEN];
 	socklen_t cilen;
-	int fd, pending, requested = 0, r, error = 0;
+	int fd, pending, requested = 0, error = 0;
 
 	memset(&ci, 0, sizeof(ci));
 	if (ssl == NULL)
@@ -1141,7 +1178,7 @@ uktls_openssl_update_rx(SSL *ssl)
 	if (pending < 0)
 		return errno;
 	if (pending == 0)
-		return EAGAIN;
+		return st->ku_owed ? ho_answer_keyupdate(ssl, st) : EAGAIN;
 	error = ho_expand_label(st->rx_md, st->rx_secret, st->rx_secret_len,
 	    "traffic upd", next, st->rx_secret_len);
 	if (error == 0)
@@ -1175,27 +1212,15 @@ uktls_openssl_update_rx(SSL *ssl)
 		memcpy(ci.g256.key, key, sizeof(ci.g256.key));
 		cilen = sizeof(ci.g256);
 	}
-	/*
-	 * RFC 8446 4.6.3: asked for an update, send one before any more data.
-	 * One already queued (an earlier request not yet written) will do.
-	 */
-	if (requested && SSL_get_key_update_type(ssl) == SSL_KEY_UPDATE_NONE) {
-		if (SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
-			/* A write OpenSSL must retry first. */
-			error = EAGAIN;
-			goto out;
-		}
-		r = SSL_do_handshake(ssl);
-		if (r != 1 && SSL_get_error(ssl, r) != SSL_ERROR_WANT_WRITE) {
-			error = EIO;
-			goto out;
-		}
-	}
 	if (uktls_setsockopt(fd, SOL_TLS, TLS_RX, &ci, cilen) != 0) {
 		error = errno;
 		goto out;
 	}
 	memcpy(st->rx_secret, next, st->rx_secret_len);
+	if (requested)
+		st->ku_owed = 1;
+	if (st->ku_owed)
+		error = ho_answer_keyupdate(ssl, st);
 out:
 	OPENSSL_cleanse(&ci, sizeof(ci));
 	OPENSSL_cleanse(next, sizeof(next));

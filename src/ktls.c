@@ -670,10 +670,16 @@ ktls_rx_decrypt(struct ktls_session *tls, void *cookie,
 	    job->hdr.tls_vminor, content_len);
 }
 
+/* What ktls_rx_keyupdate_locked found: the last KeyUpdate's request. */
+#define KU_NONE 0
+#define KU_NOT_REQUESTED 1
+#define KU_REQUESTED 2 /* request_update 1: the peer wants one back */
+
 /*
  * Follow the TLS 1.3 handshake messages through a decrypted handshake
- * record of len bytes at m, and say whether one of them is a KeyUpdate:
- * the peer's records after this one are under its next key.  Messages
+ * record of len bytes at m, and say whether one of them is a KeyUpdate
+ * (KU_NONE, else whether the last one asked for one back): the peer's
+ * records after this one are under its next key.  Messages
  * may share a record or span several (a large NewSessionTicket), so the
  * place in the message stream is kept between records (so_hs_*); the key
  * changes where a KeyUpdate message ends.  RFC 8446 has that be the end
@@ -687,7 +693,7 @@ ktls_rx_keyupdate_locked(struct socket *so, const struct mbuf *m,
     uint32_t len)
 {
 	uint32_t off = 0, n;
-	int keyupdate = 0;
+	int keyupdate = KU_NONE;
 
 	while (off < len) {
 		if (so->so_hs_resid > 0) {
@@ -721,7 +727,9 @@ ktls_rx_keyupdate_locked(struct socket *so, const struct mbuf *m,
 		if (so->so_hs_resid == 0 && so->so_hs_ku) {
 			so->so_hs_ku = 0;
 			so->so_hs_kureq_due = 0;
-			keyupdate = 1;
+			/* Taken now: a message after it starts afresh. */
+			keyupdate = so->so_hs_kureq == 1 ? KU_REQUESTED :
+			    KU_NOT_REQUESTED;
 		}
 	}
 	return keyupdate;
@@ -738,6 +746,7 @@ static void
 ktls_rx_publish_locked(struct socket *so, struct sb_tlsparked *sp)
 {
 	struct sockbuf *sb = &so->so_rcv;
+	int ku;
 
 	sb->sb_tls_pubseq = sp->sp_seqno + 1;
 	if (sp->sp_error != 0) {
@@ -763,12 +772,13 @@ ktls_rx_publish_locked(struct socket *so, struct sb_tlsparked *sp)
 	 * with one record out at a time it can only be the answer to this
 	 * one, and takes over at the next take).
 	 */
+	ku = KU_NONE;
 	if (sp->sp_type == TLS_RLTYPE_HANDSHAKE && so->so_linux &&
-	    sb->sb_tls_info->params.tls_vminor == TLS_MINOR_VER_THREE &&
-	    ktls_rx_keyupdate_locked(so, sp->sp_data, sp->sp_len) &&
-	    sb->sb_tls_next == NULL) {
+	    sb->sb_tls_info->params.tls_vminor == TLS_MINOR_VER_THREE)
+		ku = ktls_rx_keyupdate_locked(so, sp->sp_data, sp->sp_len);
+	if (ku != KU_NONE && sb->sb_tls_next == NULL) {
 		so->so_rekey_pending = 1;
-		so->so_rekey_requested = so->so_hs_kureq == 1;
+		so->so_rekey_requested = ku == KU_REQUESTED;
 	}
 	sbappendcontrol_locked(sb, sp->sp_data, sp->sp_control);
 	KTLS_COUNT(records_decrypted, 1);

@@ -104,7 +104,7 @@ struct socket {
 	uint8_t so_hs_hdrlen;
 	uint8_t so_hs_ku;           /* (sb) the message is a KeyUpdate */
 	uint8_t so_hs_kureq_due;    /* (sb) its request_update byte is next */
-	uint8_t so_hs_kureq;        /* (sb) that byte, once seen */
+	uint8_t so_hs_kureq;        /* (sb) that byte, once seen (0 before) */
 	/* (sb) The KeyUpdate behind so_rekey_pending asked for one back
 	 * (request_update 1), for uktls_rx_rekey_pending(). */
 	int so_rekey_requested;

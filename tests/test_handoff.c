@@ -555,6 +555,13 @@ enum resume {
 	RESUME_TLS12,     /* ... with TLS 1.2 only */
 };
 
+/* Where the uktls side's sending side stands when KeyUpdates come. */
+enum answer {
+	ANSWER_NORMAL,
+	ANSWER_SHUTDOWN, /* its close_notify sent: no KeyUpdate may follow */
+	ANSWER_BLOCKED,  /* an SSL_write() to retry (non-blocking, full) */
+};
+
 struct scenario {
 	const char *name;
 	int tls13_only;       /* runs for the TLS 1.3 suites only */
@@ -570,11 +577,16 @@ struct scenario {
 	int ku_requested;     /* ... with update_requested */
 	int ku_every;         /* peer KeyUpdates during its stream */
 	int linux_form;       /* enable with UKTLS_RX_LINUX */
+	enum answer answer;   /* ... and how a requested KeyUpdate is met */
 	enum resume resume;
 	size_t read_before;   /* the application reads this much first */
 	size_t first_len;     /* the peer's first write */
 	unsigned int delay_ms;/* pause between handshake and enable */
 };
+
+/* What the uktls side writes to fill its socket (ANSWER_BLOCKED); OpenSSL
+ * wants a retried write to come from the same buffer. */
+static uint8_t fill_buf[16384];
 
 /*
  * The uktls side with OpenSSL: prepare, handshake, whatever the scenario
@@ -635,9 +647,24 @@ ossl_side(const struct scenario *sc, SSL_CTX *ctx, int fd, struct peer *p,
 	r = sc->linux_form ? uktls_openssl_enable_rx_flags(ssl,
 	    UKTLS_RX_LINUX) : uktls_openssl_enable_rx(ssl);
 	FAILIF(r != 0, "uktls_openssl_enable_rx: %s", strerror(r));
-	/* update_rx() is for Linux's form on TLS 1.3 alone. */
-	CHECK_EQ(uktls_openssl_update_rx(ssl), sc->linux_form &&
-	    SSL_version(ssl) == TLS1_3_VERSION ? EAGAIN : EINVAL);
+	/*
+	 * update_rx() is for Linux's form on TLS 1.3 alone, and has nothing
+	 * to do before a KeyUpdate (asked only where none can have come).
+	 */
+	if (!sc->linux_form || SSL_version(ssl) != TLS1_3_VERSION)
+		CHECK_EQ(uktls_openssl_update_rx(ssl), EINVAL);
+	else if (sc->ku_every == 0)
+		CHECK_EQ(uktls_openssl_update_rx(ssl), EAGAIN);
+	if (sc->answer == ANSWER_SHUTDOWN)
+		FAILIF(SSL_shutdown(ssl) < 0, "SSL_shutdown: %s",
+		    tp_ossl_errstr());
+	if (sc->answer == ANSWER_BLOCKED) {
+		/* The peer reads nothing until its stream is out. */
+		while ((r = SSL_write(ssl, fill_buf, sizeof(fill_buf))) > 0)
+			;
+		FAILIF(SSL_get_error(ssl, r) != SSL_ERROR_WANT_WRITE,
+		    "SSL_write to fill the socket: %s", tp_ossl_errstr());
+	}
 	if (sc->split)
 		FAILIF(write(p->go_wr, &c, 1) != 1, "go: %s", strerror(errno));
 	ok = 1;
@@ -691,12 +718,34 @@ out:
 	return (ok ? g->ses : NULL);
 }
 
-/* tp_rx_stream's rekey: the OpenSSL helper gives the next key. */
+/*
+ * tp_rx_stream's rekey: the OpenSSL helper gives the next key.  After the
+ * application's close_notify it must write nothing; with a write to retry
+ * it gives the key and says EINPROGRESS for a KeyUpdate owed.
+ */
+struct rekey_ctx {
+	SSL *ssl;
+	enum answer answer;
+	int inprogress;   /* EINPROGRESS answers */
+	int wrote;        /* bytes written after the close_notify */
+};
+
 static int
 ossl_rekey(void *arg)
 {
+	struct rekey_ctx *rk = arg;
+	uint64_t w0 = BIO_number_written(SSL_get_wbio(rk->ssl));
+	int r;
 
-	return (uktls_openssl_update_rx(arg));
+	r = uktls_openssl_update_rx(rk->ssl);
+	if (rk->answer == ANSWER_SHUTDOWN &&
+	    BIO_number_written(SSL_get_wbio(rk->ssl)) != w0)
+		rk->wrote = 1;
+	if (r == EINPROGRESS && rk->answer == ANSWER_BLOCKED) {
+		rk->inprogress++;
+		r = 0;
+	}
+	return (r);
 }
 
 /*
@@ -715,7 +764,8 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 	SSL *ssl = NULL;
 	gnutls_session_t ses;
 	uint64_t start = 0;
-	int rx = -1, pfd[2], r, check_ku = 0;
+	struct rekey_ctx rk;
+	int rx = -1, pfd[2], r, check_ku = 0, ku_want = 0;
 	int fails0 = harness_cur_failed, resumed;
 
 	peer_init(&p, sc->peer, STREAM_LEN);
@@ -758,12 +808,30 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 		CHECK(resumed);
 	want = (struct tp_stream){ .seed = p.seed, .start = start,
 	    .wait_ms = TG_WAIT_MS, .linux_form = sc->linux_form };
+	rk = (struct rekey_ctx){ .ssl = ssl, .answer = sc->answer };
 	if (sc->linux_form && tp_is_tls13(s)) {
 		want.rekey = ossl_rekey;
-		want.rekey_arg = ssl;
+		want.rekey_arg = &rk;
 	}
 	if (tp_rx_stream(rx, &want, &st) != 0)
 		goto out;
+	CHECK_EQ(rk.wrote, 0);
+	ku_want = sc->answer == ANSWER_NORMAL ? p.ku_asked : 0;
+	if (sc->answer == ANSWER_BLOCKED) {
+		/*
+		 * The peer reads now: the write completes, and the next call
+		 * sends the KeyUpdate owed, one for all the requests.
+		 */
+		CHECK_EQ(rk.inprogress > 0, p.ku_asked > 0);
+		while ((r = SSL_write(ssl, fill_buf, sizeof(fill_buf))) <= 0)
+			FAILIF(SSL_get_error(ssl, r) != SSL_ERROR_WANT_WRITE ||
+			    tp_wait_fd(rx, POLLOUT, TG_WAIT_MS) != 1,
+			    "SSL_write retried: %s", tp_ossl_errstr());
+		CHECK_EQ(uktls_openssl_update_rx(ssl), p.ku_asked > 0 ? 0 :
+		    EAGAIN);
+		CHECK_EQ(uktls_openssl_update_rx(ssl), EAGAIN);
+		ku_want = p.ku_asked > 0;
+	}
 	TP_CHECK_CLEAN_END(&st, STREAM_LEN - start);
 	CHECK_EQ(st.eof, 1);
 	/* Linux's form merges the rest of the first record with more. */
@@ -790,7 +858,7 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 out:
 	peer_end(&p, rx, sessp);
 	if (check_ku)
-		CHECK_EQ(atomic_load(&p.ku_got), p.ku_asked);
+		CHECK_EQ(atomic_load(&p.ku_got), ku_want);
 	SSL_free(ssl);
 	tp_gnutls_end(&g);
 	return (harness_cur_failed == fails0 ? 0 : -1);
@@ -909,6 +977,13 @@ static const struct scenario scenarios[] = {
 	{ .name = "ossl_linux_key_updates_nonblock", .tls13_only = 1,
 	    .linux_form = 1, .ku_every = 3, .nonblock = 1, .key_updates = 2,
 	    .read_before = 10 },
+	/* Requests met after the application's close_notify (none sent),
+	 * and while its socket is full (sent once it drains). */
+	{ .name = "ossl_linux_key_updates_shut", .tls13_only = 1,
+	    .linux_form = 1, .ku_every = 5, .answer = ANSWER_SHUTDOWN },
+	{ .name = "ossl_linux_key_updates_blocked", .tls13_only = 1,
+	    .linux_form = 1, .ku_every = 5, .nonblock = 1,
+	    .answer = ANSWER_BLOCKED },
 	/* The application's keylog, message and info callbacks keep working. */
 	{ .name = "ossl_app_callbacks", .callbacks = CB_BEFORE,
 	    .read_ahead = 1 },

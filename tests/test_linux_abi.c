@@ -1327,6 +1327,33 @@ out:
 }
 
 /*
+ * A KeyUpdate asking for one back, followed in its record by another
+ * message (RFC 8446 5.1 forbids it; the key changes after the KeyUpdate
+ * all the same): the request is the KeyUpdate's, not reset by what follows.
+ */
+static void
+t_keyupdate_trailing(void *param)
+{
+	const struct tg_suite *s = param;
+	static const uint8_t hs[] = { 24, 0, 0, 1, 1, 4, 0, 0, 0 };
+	uint8_t buf[64];
+	struct tg_conn c;
+	int req = -1;
+
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1)
+		goto out;
+	CHECK_EQ(tg_conn_send(&c, TLS_RLTYPE_HANDSHAKE, hs, sizeof(hs), 0),
+	    0);
+	CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_HANDSHAKE, hs, sizeof(hs)), 0);
+	CHECK_ERRNO(uktls_read(c.rx, buf, sizeof(buf)), EKEYEXPIRED);
+	CHECK_EQ(uktls_rx_rekey_pending(c.rx, &req), 1);
+	CHECK_EQ(req, 1);
+out:
+	tg_conn_close(&c);
+}
+
+/*
  * A malformed header, checked in Linux's order (tls_rx_msg_size): the
  * length's upper bound (EMSGSIZE), then under the explicit nonce and the
  * tag (EBADMSG), then the version (EINVAL), then uktls's TLS 1.3 outer
@@ -1455,6 +1482,8 @@ main(int argc, char **argv)
 	tg_register_suites("rekey_while_out", t_rekey_while_out,
 	    TG_FIRST_TLS13, TG_NTLS13);
 	tg_register_suites("keyupdate_split", t_keyupdate_split,
+	    TG_FIRST_TLS13, TG_NTLS13);
+	tg_register_suites("keyupdate_trailing", t_keyupdate_trailing,
 	    TG_FIRST_TLS13, TG_NTLS13);
 	return (harness_main(argc, argv));
 }

@@ -48,14 +48,22 @@
  * EKEYEXPIRED (or uktls_rx_rekey_pending() says 1), derives the peer's
  * next traffic secret, key and IV and gives them to uktls (TLS_RX); the
  * records after the KeyUpdate then read as sent.  If the peer asked for a
- * KeyUpdate in return, it first has OpenSSL send ours (SSL_key_update()
- * then SSL_do_handshake(); on a full non-blocking socket it goes out with
- * the next SSL_write()).  Call it from the thread that writes with the
- * SSL.  It returns 0 or EINVAL (not enabled with UKTLS_RX_LINUX on TLS
- * 1.3), EAGAIN (no KeyUpdate waits for a key, or OpenSSL has a write to
- * retry first), EIO (OpenSSL could not send its KeyUpdate), EBADF, or what
- * TLS_RX failed with; on failure the receive side is unchanged and it may
- * be called again.
+ * KeyUpdate in return, OpenSSL sends ours (SSL_key_update(), then
+ * SSL_do_handshake(); on a full non-blocking socket it goes out with the
+ * next SSL_write()), unless the application already sent its
+ * close_notify.  Call it from the thread that writes with the SSL, with
+ * the thread's OpenSSL error queue empty.  It returns:
+ *   0            the key is given (and the KeyUpdate owed queued);
+ *   EINPROGRESS  the key is given, but OpenSSL has a write the
+ *                application must retry first: retry it, then call
+ *                update_rx() again, before writing anything new, to
+ *                send the KeyUpdate owed;
+ *   EIO          the key is given, but OpenSSL failed to send the
+ *                KeyUpdate (its error is on the queue);
+ *   EAGAIN       no KeyUpdate waits for a key, and none is owed;
+ *   EINVAL       not enabled with UKTLS_RX_LINUX on TLS 1.3;
+ *   EBADF, or what TLS_RX failed with: nothing changed; it may be called
+ *                again.
  *
  * The enables return 0 or an errno value: EINVAL (no read BIO, handshake
  * started before prepare() or not finished at the enable, prepare() not
