@@ -103,8 +103,10 @@ struct peer {
 	uint64_t total;
 	size_t first_len;   /* the first write's length, 0 random */
 	/* Results. */
-	int ku_sent;        /* ku_every's KeyUpdates */
-	int ku_asked;       /* ... of them asking for one back */
+	/* ku_every's KeyUpdates, and those asking for one back (atomic: the
+	 * test reads them before the peer is joined). */
+	atomic_int ku_sent;
+	atomic_int ku_asked;
 	atomic_int ku_got;  /* KeyUpdates the peer received */
 	SSL_SESSION *session;
 	int resumed;
@@ -315,7 +317,7 @@ opeer_main(void *arg)
 		k++;
 		if (p->ku_every > 0 && k % (uint64_t)p->ku_every == 0 &&
 		    off < p->total) {
-			if (!SSL_key_update(ssl, p->ku_sent % 2 == 1 ?
+			if (!SSL_key_update(ssl, atomic_load(&p->ku_sent) % 2 ?
 			    SSL_KEY_UPDATE_REQUESTED :
 			    SSL_KEY_UPDATE_NOT_REQUESTED) ||
 			    SSL_do_handshake(ssl) != 1) {
@@ -323,8 +325,9 @@ opeer_main(void *arg)
 				    " bytes: %s", off, tp_ossl_errstr());
 				goto out;
 			}
-			p->ku_asked += p->ku_sent % 2;
-			p->ku_sent++;
+			atomic_fetch_add(&p->ku_asked,
+			    atomic_load(&p->ku_sent) % 2);
+			atomic_fetch_add(&p->ku_sent, 1);
 		}
 		if (p->kind != PEER_OPENSSL_MEM)
 			continue;
@@ -765,7 +768,7 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 	gnutls_session_t ses;
 	uint64_t start = 0;
 	struct rekey_ctx rk;
-	int rx = -1, pfd[2], r, check_ku = 0, ku_want = 0;
+	int rx = -1, pfd[2], r, check_ku = 0, ku_want = 0, asked;
 	int fails0 = harness_cur_failed, resumed;
 
 	peer_init(&p, sc->peer, STREAM_LEN);
@@ -816,21 +819,21 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 	if (tp_rx_stream(rx, &want, &st) != 0)
 		goto out;
 	CHECK_EQ(rk.wrote, 0);
-	ku_want = sc->answer == ANSWER_NORMAL ? p.ku_asked : 0;
+	asked = atomic_load(&p.ku_asked);
+	ku_want = sc->answer == ANSWER_NORMAL ? asked : 0;
 	if (sc->answer == ANSWER_BLOCKED) {
 		/*
 		 * The peer reads now: the write completes, and the next call
 		 * sends the KeyUpdate owed, one for all the requests.
 		 */
-		CHECK_EQ(rk.inprogress > 0, p.ku_asked > 0);
+		CHECK_EQ(rk.inprogress > 0, asked > 0);
 		while ((r = SSL_write(ssl, fill_buf, sizeof(fill_buf))) <= 0)
 			FAILIF(SSL_get_error(ssl, r) != SSL_ERROR_WANT_WRITE ||
 			    tp_wait_fd(rx, POLLOUT, TG_WAIT_MS) != 1,
 			    "SSL_write retried: %s", tp_ossl_errstr());
-		CHECK_EQ(uktls_openssl_update_rx(ssl), p.ku_asked > 0 ? 0 :
-		    EAGAIN);
+		CHECK_EQ(uktls_openssl_update_rx(ssl), asked > 0 ? 0 : EAGAIN);
 		CHECK_EQ(uktls_openssl_update_rx(ssl), EAGAIN);
-		ku_want = p.ku_asked > 0;
+		ku_want = asked > 0;
 	}
 	TP_CHECK_CLEAN_END(&st, STREAM_LEN - start);
 	CHECK_EQ(st.eof, 1);
@@ -842,8 +845,8 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 	 * the peer received one back for each that asked (its last reads
 	 * come after the stream, so it is waited for).
 	 */
-	CHECK_EQ(st.key_updates, p.ku_sent);
-	CHECK_EQ(st.rekeys, p.ku_sent);
+	CHECK_EQ(st.key_updates, atomic_load(&p.ku_sent));
+	CHECK_EQ(st.rekeys, atomic_load(&p.ku_sent));
 	check_ku = 1;
 	/*
 	 * TLS 1.3 NewSessionTickets from an OpenSSL server (two by default)
