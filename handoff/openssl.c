@@ -822,7 +822,7 @@ ho_key_block(SSL *ssl, const EVP_MD *md, uint8_t *kb, size_t kb_len)
 	EVP_KDF *kdf = NULL;
 	SSL_SESSION *sess;
 	uint8_t ms[SSL_MAX_MASTER_KEY_LENGTH];
-	uint8_t seed[sizeof(label) - 1 + 2 * SSL3_RANDOM_SIZE];
+	uint8_t seed[sizeof(label) - 1 + 2 * (size_t)SSL3_RANDOM_SIZE];
 	size_t ms_len, ll = sizeof(label) - 1;
 	int error = EIO;
 

@@ -849,7 +849,6 @@ ktls_decrypt_locked(struct socket *so)
 	int error, nobufs = 0;
 
 	SOCKBUF_LOCK_ASSERT(sb);
-	tls = sb->sb_tls_info;
 	KASSERT((sb->sb_flags & (SB_TLS_RX_RUNNING | SB_TLS_RX_ACTIVE |
 	    SB_TLS_RX_INLINE)) == SB_TLS_RX_RUNNING,
 	    ("ktls_decrypt_locked: socket %p flags %#x", (void *)so,

@@ -2385,11 +2385,11 @@ uktls_close(int fd)
 	pthread_rwlock_wrlock(&so_table_lock);
 	so->so_fdclosed = 1;
 	pthread_rwlock_unlock(&so_table_lock);
-	if (so_table_remove(fd, so))
-		sorele(so);     /* the table's reference */
 	/* An inherited socket was never counted in this process. */
 	if (!so->so_inherited)
 		KTLS_COUNT(sockets_active, -1);
+	if (so_table_remove(fd, so))
+		sorele(so);     /* the table's reference */
 	sorele(so);             /* so_lookup's */
 	errno = saved;
 	return r;
