@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/socket.h>
 
@@ -55,8 +56,9 @@ hg_handshake_busy(gnutls_session_t session)
 	    out == GNUTLS_HANDSHAKE_KEY_UPDATE);
 }
 
-int
-uktls_gnutls_enable_rx(gnutls_session_t session)
+/* The enable, FreeBSD's form (flags 0) or Linux's (UKTLS_RX_LINUX). */
+static int
+hg_enable_rx(gnutls_session_t session, int rxflags)
 {
 	struct uktls_plain_record *recs = NULL;
 	gnutls_packet_t pkt = NULL;
@@ -70,7 +72,7 @@ uktls_gnutls_enable_rx(gnutls_session_t session)
 	int alg, vminor, rfd, sfd, error = 0;
 
 	memset(&en, 0, sizeof(en));
-	if (session == NULL)
+	if (session == NULL || (rxflags & ~UKTLS_RX_LINUX) != 0)
 		return EINVAL;
 	/*
 	 * RX must follow a finished handshake.  A client's False Start (TLS
@@ -184,7 +186,8 @@ uktls_gnutls_enable_rx(gnutls_session_t session)
 		    plen - i : TLS_MAX_MSG_SIZE_V10_2;
 		nrecs++;
 	}
-	if (uktls_enable_rx_prefixed(rfd, &en, recs, nrecs, NULL, 0) != 0)
+	if (uktls_enable_rx_prefixed_flags(rfd, &en, recs, nrecs, NULL, 0,
+	    rxflags) != 0)
 		error = errno;
 out:
 	if (plain != NULL) {
@@ -193,5 +196,202 @@ out:
 	}
 	free(recs);
 	gnutls_memset(&en, 0, sizeof(en));
+	return error;
+}
+
+int
+uktls_gnutls_enable_rx(gnutls_session_t session)
+{
+
+	return hg_enable_rx(session, 0);
+}
+
+int
+uktls_gnutls_enable_rx_flags(gnutls_session_t session, int flags)
+{
+
+	return hg_enable_rx(session, flags);
+}
+
+/*
+ * The peer's KeyUpdate, as GnuTLS is to read it (hg_pull), for the one
+ * update_rx() call that feeds it on this thread.
+ */
+struct hg_feed {
+	const uint8_t *buf;
+	size_t len, off;
+};
+
+static _Thread_local struct hg_feed *hg_feed;
+
+/*
+ * The session's transport once a KeyUpdate was fed: GnuTLS reads the fed
+ * record and nothing else, never the socket, which is uktls's.
+ */
+static ssize_t
+hg_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+	struct hg_feed *f = hg_feed;
+	size_t n;
+
+	(void)ptr;
+	if (f == NULL || f->off == f->len) {
+		errno = EAGAIN;
+		return -1;
+	}
+	n = f->len - f->off < len ? f->len - f->off : len;
+	memcpy(buf, f->buf + f->off, n);
+	f->off += n;
+	return (ssize_t)n;
+}
+
+static int
+hg_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+	struct hg_feed *f = hg_feed;
+
+	(void)ptr, (void)ms;
+	return f != NULL && f->off < f->len ? 1 : 0;
+}
+
+/*
+ * GnuTLS keeps its TLS 1.3 traffic secrets to itself, so the next key is
+ * had from GnuTLS itself: the KeyUpdate uktls found is sealed again under
+ * GnuTLS's current read key at its next sequence number (both from
+ * gnutls_record_get_state()) and fed to gnutls_record_recv() through the
+ * transport, which GnuTLS processes as if it had read it: its read key
+ * moves on, and a KeyUpdate the peer asked for is queued to go before our
+ * next data.  The new key, IV and sequence number 0 then go to uktls with
+ * TLS_RX.  GnuTLS reads only through hg_pull from then on.
+ */
+int
+uktls_gnutls_update_rx(gnutls_session_t session)
+{
+	union {
+		struct tls12_crypto_info_aes_gcm_128 g128;
+		struct tls12_crypto_info_aes_gcm_256 g256;
+		struct tls12_crypto_info_chacha20_poly1305 chacha;
+	} ci;
+	gnutls_aead_cipher_hd_t aead = NULL;
+	gnutls_cipher_algorithm_t cipher;
+	gnutls_datum_t mac_key, iv, key;
+	struct hg_feed feed;
+	uint8_t seq[8], nonce[TLS_1_3_GCM_IV_LEN], ku[6], rec[5 + 6 + 16];
+	uint8_t junk[64];
+	size_t clen, i;
+	socklen_t cilen = 0;
+	ssize_t r;
+	int rfd, sfd, pending, requested = 0, error = 0;
+
+	memset(&ci, 0, sizeof(ci));
+	memset(nonce, 0, sizeof(nonce));
+	if (session == NULL)
+		return EINVAL;
+	gnutls_transport_get_int2(session, &rfd, &sfd);
+	if (rfd < 0)
+		return EBADF;
+	pending = uktls_rx_rekey_pending(rfd, &requested);
+	if (pending < 0)
+		return errno;
+	if (pending == 0)
+		return EAGAIN;
+	cipher = gnutls_cipher_get(session);
+	if (gnutls_protocol_get_version(session) != GNUTLS_TLS1_3 ||
+	    gnutls_record_get_state(session, 1, &mac_key, &iv, &key, seq) < 0 ||
+	    iv.size != TLS_1_3_GCM_IV_LEN)
+		return EINVAL;
+	/* KeyUpdate(request_update) and its inner content type. */
+	ku[0] = 24;
+	ku[1] = ku[2] = 0;
+	ku[3] = 1;
+	ku[4] = (uint8_t)requested;
+	ku[5] = TLS_RLTYPE_HANDSHAKE;
+	rec[0] = TLS_RLTYPE_APP;
+	rec[1] = TLS_MAJOR_VER_ONE;
+	rec[2] = TLS_MINOR_VER_TWO;
+	rec[3] = 0;
+	rec[4] = sizeof(rec) - 5;
+	memcpy(nonce, iv.data, sizeof(nonce));
+	for (i = 0; i < sizeof(seq); i++)
+		nonce[sizeof(nonce) - sizeof(seq) + i] ^= seq[i];
+	clen = sizeof(rec) - 5;
+	if (gnutls_aead_cipher_init(&aead, cipher, &key) < 0 ||
+	    gnutls_aead_cipher_encrypt(aead, nonce, sizeof(nonce), rec, 5, 16,
+	    ku, sizeof(ku), rec + 5, &clen) < 0 || clen != sizeof(rec) - 5) {
+		error = EPROTO;
+		goto out;
+	}
+	feed.buf = rec;
+	feed.len = sizeof(rec);
+	feed.off = 0;
+	gnutls_transport_set_pull_function(session, hg_pull);
+	gnutls_transport_set_pull_timeout_function(session, hg_pull_timeout);
+	hg_feed = &feed;
+	r = gnutls_record_recv(session, junk, sizeof(junk));
+	hg_feed = NULL;
+	/*
+	 * Taken: GnuTLS processed the message and wants the next record.
+	 * Anything else (GnuTLS refuses more than a few KeyUpdates a
+	 * second, for one) leaves the two sides' keys apart for good.
+	 */
+	if (r != GNUTLS_E_AGAIN || feed.off != feed.len ||
+	    gnutls_handshake_get_last_in(session) !=
+	    GNUTLS_HANDSHAKE_KEY_UPDATE ||
+	    gnutls_record_get_state(session, 1, &mac_key, &iv, &key, seq) < 0 ||
+	    iv.size != TLS_1_3_GCM_IV_LEN) {
+		error = EPROTO;
+		goto out;
+	}
+	switch (cipher) {
+	case GNUTLS_CIPHER_CHACHA20_POLY1305:
+		if (key.size != sizeof(ci.chacha.key))
+			break;
+		ci.chacha.info.version = TLS_1_3_VERSION;
+		ci.chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(ci.chacha.iv, iv.data, sizeof(ci.chacha.iv));
+		memcpy(ci.chacha.key, key.data, sizeof(ci.chacha.key));
+		memcpy(ci.chacha.rec_seq, seq, sizeof(seq));
+		cilen = sizeof(ci.chacha);
+		break;
+	case GNUTLS_CIPHER_AES_128_GCM:
+		if (key.size != sizeof(ci.g128.key))
+			break;
+		ci.g128.info.version = TLS_1_3_VERSION;
+		ci.g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		memcpy(ci.g128.salt, iv.data, sizeof(ci.g128.salt));
+		memcpy(ci.g128.iv, iv.data + sizeof(ci.g128.salt),
+		    sizeof(ci.g128.iv));
+		memcpy(ci.g128.key, key.data, sizeof(ci.g128.key));
+		memcpy(ci.g128.rec_seq, seq, sizeof(seq));
+		cilen = sizeof(ci.g128);
+		break;
+	case GNUTLS_CIPHER_AES_256_GCM:
+		if (key.size != sizeof(ci.g256.key))
+			break;
+		ci.g256.info.version = TLS_1_3_VERSION;
+		ci.g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(ci.g256.salt, iv.data, sizeof(ci.g256.salt));
+		memcpy(ci.g256.iv, iv.data + sizeof(ci.g256.salt),
+		    sizeof(ci.g256.iv));
+		memcpy(ci.g256.key, key.data, sizeof(ci.g256.key));
+		memcpy(ci.g256.rec_seq, seq, sizeof(seq));
+		cilen = sizeof(ci.g256);
+		break;
+	default:
+		break;
+	}
+	if (cilen == 0) {
+		error = EPROTO;
+		goto out;
+	}
+	if (uktls_setsockopt(rfd, SOL_TLS, TLS_RX, &ci, cilen) != 0)
+		error = errno;
+out:
+	if (aead != NULL)
+		gnutls_aead_cipher_deinit(aead);
+	gnutls_memset(&ci, 0, sizeof(ci));
+	gnutls_memset(nonce, 0, sizeof(nonce));
+	gnutls_memset(ku, 0, sizeof(ku));
+	gnutls_memset(junk, 0, sizeof(junk));
 	return error;
 }

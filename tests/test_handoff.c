@@ -714,8 +714,13 @@ gnutls_side(const struct scenario *sc, const struct tg_suite *s,
 	}
 	if (sc->delay_ms > 0)
 		tg_sleep_ms(sc->delay_ms);
-	r = uktls_gnutls_enable_rx(g->ses);
-	FAILIF(r != 0, "uktls_gnutls_enable_rx: %s", strerror(r));
+	r = uktls_gnutls_enable_rx_flags(g->ses, sc->linux_form ?
+	    UKTLS_RX_LINUX : 0);
+	FAILIF(r != 0, "uktls_gnutls_enable_rx_flags: %s", strerror(r));
+	if (!sc->linux_form || !tp_is_tls13(s))
+		CHECK_EQ(uktls_gnutls_update_rx(g->ses), EINVAL);
+	else if (sc->ku_every == 0)
+		CHECK_EQ(uktls_gnutls_update_rx(g->ses), EAGAIN);
 	ok = 1;
 out:
 	return (ok ? g->ses : NULL);
@@ -727,7 +732,8 @@ out:
  * it gives the key and says EINPROGRESS for a KeyUpdate owed.
  */
 struct rekey_ctx {
-	SSL *ssl;
+	SSL *ssl;               /* the OpenSSL helper's, or */
+	gnutls_session_t ses;   /* the GnuTLS helper's */
 	enum answer answer;
 	int inprogress;   /* EINPROGRESS answers */
 	int wrote;        /* bytes written after the close_notify */
@@ -737,9 +743,12 @@ static int
 ossl_rekey(void *arg)
 {
 	struct rekey_ctx *rk = arg;
-	uint64_t w0 = BIO_number_written(SSL_get_wbio(rk->ssl));
+	uint64_t w0;
 	int r;
 
+	if (rk->ssl == NULL)
+		return (uktls_gnutls_update_rx(rk->ses));
+	w0 = BIO_number_written(SSL_get_wbio(rk->ssl));
 	r = uktls_openssl_update_rx(rk->ssl);
 	if (rk->answer == ANSWER_SHUTDOWN &&
 	    BIO_number_written(SSL_get_wbio(rk->ssl)) != w0)
@@ -811,7 +820,8 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 		CHECK(resumed);
 	want = (struct tp_stream){ .seed = p.seed, .start = start,
 	    .wait_ms = TG_WAIT_MS, .linux_form = sc->linux_form };
-	rk = (struct rekey_ctx){ .ssl = ssl, .answer = sc->answer };
+	rk = (struct rekey_ctx){ .ssl = ssl, .ses = g.ses,
+	    .answer = sc->answer };
 	if (sc->linux_form && tp_is_tls13(s)) {
 		want.rekey = ossl_rekey;
 		want.rekey_arg = &rk;
@@ -833,6 +843,12 @@ run_conn(const struct tg_suite *s, const struct scenario *sc, SSL_CTX *uctx,
 			    "SSL_write retried: %s", tp_ossl_errstr());
 		CHECK_EQ(uktls_openssl_update_rx(ssl), asked > 0 ? 0 : EAGAIN);
 		CHECK_EQ(uktls_openssl_update_rx(ssl), EAGAIN);
+		ku_want = asked > 0;
+	}
+	if (sc->helper == H_GNUTLS && sc->linux_form) {
+		/* GnuTLS sends the KeyUpdate asked for before data: one for
+		 * all the requests. */
+		CHECK_EQ(gnutls_record_send(g.ses, "x", 1), 1);
 		ku_want = asked > 0;
 	}
 	TP_CHECK_CLEAN_END(&st, STREAM_LEN - start);
@@ -1023,6 +1039,19 @@ static const struct scenario scenarios[] = {
 	{ .name = "gnutls_key_update_requested", .tls13_only = 1,
 	    .helper = H_GNUTLS, .peer = PEER_OPENSSL, .key_updates = 2,
 	    .ku_requested = 1, .read_before = 10, .first_len = 500 },
+	/*
+	 * Linux's form with GnuTLS, and the peer's KeyUpdates followed with
+	 * uktls_gnutls_update_rx() (every 25th write: GnuTLS takes at most 8
+	 * a second).
+	 */
+	{ .name = "gnutls_linux", .helper = H_GNUTLS, .linux_form = 1 },
+	{ .name = "gnutls_linux_read_before", .helper = H_GNUTLS,
+	    .linux_form = 1, .read_before = 100, .first_len = 1000,
+	    .peer = PEER_OPENSSL_MEM, .coalesce = 4 },
+	{ .name = "gnutls_linux_key_updates", .tls13_only = 1,
+	    .helper = H_GNUTLS, .peer = PEER_OPENSSL, .linux_form = 1,
+	    .ku_every = 25, .key_updates = 1, .read_before = 10,
+	    .first_len = 500 },
 	{ .name = "gnutls_client", .helper = H_GNUTLS, .uktls_client = 1 },
 	{ .name = "gnutls_client_read_before", .helper = H_GNUTLS,
 	    .uktls_client = 1, .read_before = 300, .first_len = 4000 },

@@ -324,6 +324,8 @@ enum helper {
 	/* The OpenSSL helper enabling Linux's way (UKTLS_RX_LINUX), which
 	 * follows KeyUpdates with uktls_openssl_update_rx(). */
 	H_OPENSSL_LINUX,
+	/* The same with GnuTLS: uktls_gnutls_update_rx(). */
+	H_GNUTLS_LINUX,
 };
 
 static const char *
@@ -332,6 +334,7 @@ helper_name(enum helper h)
 
 	return (h == H_OPENSSL ? "OpenSSL" : h == H_GNUTLS ? "GnuTLS" :
 	    h == H_OPENSSL_LINUX ? "OpenSSL, Linux's form" :
+	    h == H_GNUTLS_LINUX ? "GnuTLS, Linux's form" :
 	    "Linux's TLS_RX");
 }
 
@@ -602,8 +605,10 @@ uk_start(struct uk *u, enum helper h, int fd, int server,
 		    gnutls_protocol_get_version(u->g.ses)),
 		    gnutls_cipher_get_name(gnutls_cipher_get(u->g.ses)),
 		    s->name);
-		r = uktls_gnutls_enable_rx(u->g.ses);
-		FAILIF(r != 0, "uktls_gnutls_enable_rx: %s", strerror(r));
+		r = uktls_gnutls_enable_rx_flags(u->g.ses, h == H_GNUTLS_LINUX ?
+		    UKTLS_RX_LINUX : 0);
+		FAILIF(r != 0, "uktls_gnutls_enable_rx_flags: %s",
+		    strerror(r));
 	}
 	return (0);
 out:
@@ -897,6 +902,15 @@ rx_one(int fd, uint8_t *buf, size_t len, uint8_t *type, int *err)
 	return (r.n);
 }
 
+/* The helper's update_rx() for a Linux-form connection. */
+static int
+uk_update_rx(struct uk *u)
+{
+
+	return (u->helper == H_OPENSSL_LINUX ? uktls_openssl_update_rx(u->ssl) :
+	    uktls_gnutls_update_rx(u->g.ses));
+}
+
 /*
  * The client sends "hello", then a KeyUpdate (s_client: the line "K" asks
  * the server to update too, "k" does not; gnutls-cli: "^rekey^" and
@@ -955,17 +969,17 @@ key_update_test(const struct tg_suite *s, enum client_prog prog,
 
 	FAILIF(write_all(c.in, after, 6) != 6, "stdin: %s",
 	    strerror(errno));
-	if (h == H_OPENSSL_LINUX) {
+	if (h == H_OPENSSL_LINUX || h == H_GNUTLS_LINUX) {
 		int req = -1;
 
 		CHECK_ERRNO(uktls_recv(u.fd, buf, sizeof(buf), 0),
 		    EKEYEXPIRED);
 		CHECK_EQ(uktls_rx_rekey_pending(u.fd, &req), 1);
 		CHECK_EQ(req, requested);
-		CHECK_EQ(uktls_openssl_update_rx(u.ssl), 0);
+		CHECK_EQ(uk_update_rx(&u), 0);
 		/* The key is given: nothing waits for another. */
 		CHECK_EQ(uktls_rx_rekey_pending(u.fd, &req), 0);
-		CHECK_EQ(uktls_openssl_update_rx(u.ssl), EAGAIN);
+		CHECK_EQ(uk_update_rx(&u), EAGAIN);
 		n = rx_one(u.fd, buf, sizeof(buf), &type, &err);
 		FAILIF(n != 6 || type != APP || memcmp(buf, after, 6) != 0,
 		    "record after update_rx: %zd bytes, type %u, errno %d "
@@ -975,8 +989,12 @@ key_update_test(const struct tg_suite *s, enum client_prog prog,
 		 * for one: the peer reads it (under its next receive key if
 		 * it asked), and s_client shows our KeyUpdate.
 		 */
-		FAILIF(SSL_write(u.ssl, "ack\n", 4) != 4, "SSL_write: %s",
-		    tp_ossl_errstr());
+		if (h == H_OPENSSL_LINUX)
+			FAILIF(SSL_write(u.ssl, "ack\n", 4) != 4, "SSL_write: "
+			    "%s", tp_ossl_errstr());
+		else
+			FAILIF(gnutls_record_send(u.g.ses, "ack\n", 4) != 4,
+			    "gnutls_record_send");
 		FAILIF(!child_log_wait(&c, "ack", WAIT_MS), "%s did not read "
 		    "the data sent after the KeyUpdate", prog_name(prog));
 		if (prog == S_CLIENT)
@@ -1451,6 +1469,12 @@ static const struct row rows[] = {
 	    .ku_requested_too = 1 },
 	{ .name = "key_update_gnutlscli_openssl_linux", .fn = t_key_update,
 	    .tls13_only = 1, .prog = GNUTLS_CLI, .helper = H_OPENSSL_LINUX,
+	    .ku_requested_too = 1 },
+	{ .name = "key_update_sclient_gnutls_linux", .fn = t_key_update,
+	    .tls13_only = 1, .prog = S_CLIENT, .helper = H_GNUTLS_LINUX,
+	    .ku_requested_too = 1 },
+	{ .name = "key_update_gnutlscli_gnutls_linux", .fn = t_key_update,
+	    .tls13_only = 1, .prog = GNUTLS_CLI, .helper = H_GNUTLS_LINUX,
 	    .ku_requested_too = 1 },
 	{ .name = "cut_openssl", .fn = t_cut, .helper = H_OPENSSL },
 	{ .name = "cut_gnutls", .fn = t_cut, .helper = H_GNUTLS },

@@ -18,14 +18,35 @@
  * lost.  After it, do not call gnutls_record_recv(); write as before, and
  * answer the peer's close_notify with gnutls_bye(session, GNUTLS_SHUT_WR).
  *
- * Returns 0 or an errno value: EINVAL (no session, or a handshake not
+ * enable_rx_flags(session, UKTLS_RX_LINUX), from <uktls.h>, enables RX as
+ * Linux's TLS_RX does (see uktls_enable_rx_prefixed_flags()): reads give
+ * each record's type in a SOL_TLS/TLS_GET_RECORD_TYPE message and merge
+ * data records, and on TLS 1.3 the peer's KeyUpdate stops decryption until
+ * update_rx().  enable_rx_flags(session, 0) is enable_rx(session).
+ *
+ * update_rx(), on such a TLS 1.3 connection once a read failed with
+ * EKEYEXPIRED (or uktls_rx_rekey_pending() says 1), gives uktls the peer's
+ * next key.  GnuTLS gives out no traffic secret, so the KeyUpdate is
+ * handed to GnuTLS itself (sealed again under its read key and fed to
+ * gnutls_record_recv() through the transport's pull function, which the
+ * helper replaces with one that never reads the socket), and GnuTLS's next
+ * read key goes to uktls.  GnuTLS queues the KeyUpdate the peer asked for,
+ * if it did, and sends it before the next gnutls_record_send() data.  Call
+ * it from the thread that uses the session.  Returns 0, EAGAIN (no
+ * KeyUpdate waits for a key), EINVAL (not enabled with UKTLS_RX_LINUX on
+ * TLS 1.3), EBADF, EPROTO (GnuTLS did not take the KeyUpdate: it refuses
+ * more than 8 a second, for one; the connection cannot go on), or what
+ * TLS_RX failed with.
+ *
+ * The enables return 0 or an errno value: EINVAL (no session, unknown
+ * flags, or a handshake not
  * finished: none yet, one that returned GNUTLS_E_AGAIN, a False Start or
  * an early start before the peer's Finished), ENOTSUP (not TLS 1.2 or 1.3
  * with AES-GCM or ChaCha20-Poly1305; the socket is left alone), EALREADY
  * (GnuTLS put kernel TLS on the socket), EBADF, EPROTO, ENOMEM (no memory
  * to take the unread data over; nothing was taken), EIO (GnuTLS failed to
- * give out data it reported pending), or what uktls_enable_rx_prefixed()
- * failed with.
+ * give out data it reported pending), or what
+ * uktls_enable_rx_prefixed_flags() failed with.
  */
 #ifndef UKTLS_GNUTLS_H
 #define UKTLS_GNUTLS_H
@@ -37,6 +58,8 @@ extern "C" {
 #endif
 
 int uktls_gnutls_enable_rx(gnutls_session_t session);
+int uktls_gnutls_enable_rx_flags(gnutls_session_t session, int flags);
+int uktls_gnutls_update_rx(gnutls_session_t session);
 
 #ifdef __cplusplus
 }
