@@ -12,7 +12,7 @@
 #include "uktls.h"
 
 /* The smallest receive buffer that still holds two maximal records. */
-#define UKTLS_MIN_RCVBUF (64 * 1024)
+#define UKTLS_MIN_RCVBUF ((size_t)64 * 1024)
 /* A spin longer than this costs more than any sleep it saves. */
 #define UKTLS_MAX_SPIN_US 1000
 

@@ -736,7 +736,7 @@ input_start(unsigned int nthreads)
 		return ENXIO;
 	input_nthreads = i;
 	/* The clusters each input thread holds while it fills them. */
-	mbuf_pool_reserve(0, (int64_t)(i * INPUT_IOV));
+	mbuf_pool_reserve(0, (int64_t)i * INPUT_IOV);
 	return 0;
 }
 

@@ -23,6 +23,17 @@
 		if (__builtin_expect(!(cond), 0))                          \
 			uktls_panic msg;                                   \
 	} while (0)
+#elif defined(__clang_analyzer__)
+/*
+ * Unchecked, but the static analyzer is still told that cond holds, as
+ * the debug build would have stopped otherwise: without it every path an
+ * invariant rules out is reported as a NULL dereference.
+ */
+#define KASSERT(cond, msg)                                                 \
+	do {                                                               \
+		if (!(cond))                                               \
+			__builtin_unreachable();                           \
+	} while (0)
 #else
 #define KASSERT(cond, msg)                                                 \
 	do {                                                               \

@@ -694,6 +694,7 @@ m_append(struct mbuf *m0, uint32_t len, const void *cp, uint32_t *done)
 	uint32_t space, n_done = 0;
 	int error = 0;
 
+	KASSERT(m0 != NULL, ("m_append: no chain"));
 	m_length(m0, &m);
 	while (len > 0) {
 		space = M_TRAILINGSPACE(m);

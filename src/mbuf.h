@@ -189,8 +189,9 @@ void mcluster_ref(struct mcluster *cl);
 
 /*
  * Append len bytes from cp to the tail of chain m, into trailing space and
- * then new clusters.  Returns 0 or ENOBUFS (what fitted stays appended and
- * *done says how much).
+ * then new clusters.  m must not be NULL: the new mbufs take its type.
+ * Returns 0 or ENOBUFS (what fitted stays appended and *done says how
+ * much).
  */
 int m_append(struct mbuf *m, uint32_t len, const void *cp, uint32_t *done);
 

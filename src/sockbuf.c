@@ -302,7 +302,13 @@ sbdetach_ktls_rx(struct sockbuf *sb, uint32_t reclen, struct mbuf **recp)
 	*recp = sb->sb_mtls;
 	sb->sb_mbcnt -= cnt;
 	if (straddle != NULL) {
-		/* m_split made rem, a new mbuf for straddle's remainder. */
+		/*
+		 * m_split made rem, a new mbuf for straddle's remainder: the
+		 * chain held more than reclen bytes, so reclen < sb_tlscc.
+		 */
+		KASSERT(rem != NULL,
+		    ("sbdetach_ktls_rx: %p straddles, no remainder",
+		    (void *)straddle));
 		sb->sb_mbcnt += m_cnt(rem);
 		if (sb->sb_mtlstail == straddle)
 			sb->sb_mtlstail = rem;
@@ -480,8 +486,15 @@ sbdrop_record_bytes_locked(struct sockbuf *sb, uint32_t len)
 		if ((m->m_flags & M_EXT) != 0)
 			sb->sb_mbcnt -= n;
 		if (m->m_len == 0 && (m->m_flags & M_EOR) == 0) {
-			/* Emptied: the next mbuf becomes the record's head. */
+			/*
+			 * Emptied: the next mbuf becomes the record's head.
+			 * There is one: a record's last mbuf, and no other,
+			 * carries M_EOR (sbcheck).
+			 */
 			next = m->m_next;
+			KASSERT(next != NULL,
+			    ("sbdrop_record_bytes_locked: %p ends its record "
+			    "without M_EOR", (void *)m));
 			next->m_nextpkt = m->m_nextpkt;
 			if (sb->sb_lastrecord == m)
 				sb->sb_lastrecord = next;
