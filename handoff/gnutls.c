@@ -331,9 +331,15 @@ uktls_gnutls_update_rx(gnutls_session_t session)
 	hg_feed = NULL;
 	/*
 	 * Taken: GnuTLS processed the message and wants the next record.
-	 * Anything else (GnuTLS refuses more than a few KeyUpdates a
-	 * second, for one) leaves the two sides' keys apart for good.
+	 * GnuTLS refuses more than 8 KeyUpdates a second, leaving its key as
+	 * it was: the same call succeeds later.  Anything else (GnuTLS
+	 * refuses a KeyUpdate asking for one back while its own request is
+	 * out, for one) leaves the two sides' keys apart for good.
 	 */
+	if (r == GNUTLS_E_TOO_MANY_HANDSHAKE_PACKETS) {
+		error = EBUSY;
+		goto out;
+	}
 	if (r != GNUTLS_E_AGAIN || feed.off != feed.len ||
 	    gnutls_handshake_get_last_in(session) !=
 	    GNUTLS_HANDSHAKE_KEY_UPDATE ||

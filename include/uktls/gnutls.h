@@ -32,10 +32,16 @@
  * helper replaces with one that never reads the socket), and GnuTLS's next
  * read key goes to uktls.  GnuTLS queues the KeyUpdate the peer asked for,
  * if it did, and sends it before the next gnutls_record_send() data.  Call
- * it from the thread that uses the session.  Returns 0, EAGAIN (no
- * KeyUpdate waits for a key), EINVAL (not enabled with UKTLS_RX_LINUX on
- * TLS 1.3), EBADF, EPROTO (GnuTLS did not take the KeyUpdate: it refuses
- * more than 8 a second, for one; the connection cannot go on), or what
+ * it from the thread that uses the session, and not while a
+ * gnutls_record_send() that returned GNUTLS_E_AGAIN is unfinished (GnuTLS
+ * 3.7 then sends that record twice when it answers a KeyUpdate: finish
+ * the send first; GnuTLS reading the socket itself does the same).
+ * Returns 0, EAGAIN (no KeyUpdate waits for a key), EBUSY (GnuTLS takes
+ * at most 8 KeyUpdates a second: nothing changed, call again later),
+ * EINVAL (enabled FreeBSD's way, or TLS 1.2), ENOTCONN (RX not enabled),
+ * EBADF, EPROTO (GnuTLS refused the KeyUpdate, as it does one asking for
+ * an update while its own request, gnutls_session_key_update() with
+ * GNUTLS_KU_PEER, is unanswered: the connection cannot go on), or what
  * TLS_RX failed with.
  *
  * The enables return 0 or an errno value: EINVAL (no session, unknown
