@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1023,6 +1024,79 @@ out:
 	tg_conn_close(&c);
 }
 
+/* Another thread gives the next key after a pause (t_rekey_poll_delay). */
+struct late_key {
+	int fd;
+	union linux_info u;
+	socklen_t len;
+	int ret;
+};
+
+static void *
+late_key_main(void *arg)
+{
+	struct late_key *lk = arg;
+
+	tg_sleep_ms(100);
+	lk->ret = uktls_setsockopt(lk->fd, SOL_TLS, TLS_RX, &lk->u, lk->len);
+	return (NULL);
+}
+
+/*
+ * Linux's rekey_poll_delay: a reader polls while the KeyUpdate waits for
+ * its key; another thread gives the key later, and the poll wakes for the
+ * record under the new key that was waiting, encrypted.
+ */
+static void
+t_rekey_poll_delay(void *param)
+{
+	const struct tg_suite *s = param;
+	static const uint8_t ku[] = { 24, 0, 0, 1, 0 };
+	static uint8_t wire[2 * TG_MAX_RECORD];
+	struct late_key lk;
+	struct tlsgen g2;
+	struct tg_conn c;
+	struct pollfd pfd;
+	pthread_t thr;
+	size_t off;
+	ssize_t n;
+	int g2ok = 0, started = 0;
+
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	if (linux_enable(&c) == -1 || next_key(&c, &g2, &lk.u, &lk.len) != 0)
+		goto out;
+	g2ok = 1;
+	n = tg_conn_make(&c, TLS_RLTYPE_HANDSHAKE, ku, sizeof(ku), 0, wire);
+	FAILIF(n <= 0, "records");
+	off = (size_t)n;
+	n = tlsgen_encrypt(&g2, APP, "later", 5, 0, wire + off,
+	    sizeof(wire) - off);
+	FAILIF(n <= 0, "records");
+	off += (size_t)n;
+	CHECK_EQ(tg_write_all(c.tx, wire, off), (ssize_t)off);
+	CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_HANDSHAKE, ku, sizeof(ku)), 0);
+	lk.fd = c.rx;
+	lk.ret = -2;
+	FAILIF(pthread_create(&thr, NULL, late_key_main, &lk) != 0,
+	    "pthread_create");
+	started = 1;
+	pfd.fd = c.rx;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	CHECK_EQ(uktls_poll(&pfd, 1, 5000 * TG_TIME_MUL), 1);
+	CHECK((pfd.revents & POLLIN) != 0);
+	pthread_join(thr, NULL);
+	started = 0;
+	CHECK_EQ(lk.ret, 0);
+	CHECK_EQ(LX_EXPECT(c.rx, APP, "later", 5), 0);
+out:
+	if (started)
+		pthread_join(thr, NULL);
+	if (g2ok)
+		tlsgen_free(&g2);
+	tg_conn_close(&c);
+}
+
 static void
 t_rekey(void *param)
 {
@@ -1484,6 +1558,8 @@ main(int argc, char **argv)
 	tg_register_suites("keyupdate_split", t_keyupdate_split,
 	    TG_FIRST_TLS13, TG_NTLS13);
 	tg_register_suites("keyupdate_trailing", t_keyupdate_trailing,
+	    TG_FIRST_TLS13, TG_NTLS13);
+	tg_register_suites("rekey_poll_delay", t_rekey_poll_delay,
 	    TG_FIRST_TLS13, TG_NTLS13);
 	return (harness_main(argc, argv));
 }
