@@ -134,9 +134,11 @@ struct tls_get_record {
  * encrypted, until TLS_RX is set again with the next key, IV and rec_seq
  * (same version and cipher, else EINVAL; EBUSY on TLS 1.2).  TLS_TX is
  * EOPNOTSUPP (uktls does no transmit).
- * uktls_getsockopt(SOL_TLS, TLS_RX) with a 4-byte buffer reads back
- * struct tls_crypto_info (version and cipher); keys are never handed out,
- * so any other length is EINVAL.  TLS_RX_EXPECT_NO_PAD is taken and read
+ * uktls_getsockopt(SOL_TLS, TLS_RX) reads back, as Linux's does, struct
+ * tls_crypto_info (version and cipher) into a 4-byte buffer, and into one
+ * of exactly the cipher's structure that structure: key, salt and IV as
+ * TLS_RX gave them (after a rekey, the new ones) and rec_seq the sequence
+ * number of the next record to be decrypted; any other length is EINVAL.  TLS_RX_EXPECT_NO_PAD is taken and read
  * back as Linux does (TLS 1.3 only, 0 or 1); it changes nothing, since
  * uktls never decrypts into the application's buffer, the case the hint
  * is for.  The checks on the descriptor come first, as the system call's

@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -734,6 +735,27 @@ so_rekey_linux(struct socket *so, const struct tls_enable *en)
 	return 0;
 }
 
+_Static_assert(offsetof(struct tls12_crypto_info_aes_gcm_128, iv) ==
+    offsetof(struct tls12_crypto_info_aes_gcm_256, iv) &&
+    sizeof(((struct tls12_crypto_info_aes_gcm_128 *)0)->iv) ==
+    sizeof(((struct socket *)0)->so_lx_iv12),
+    "the AES-GCM structures' iv differ");
+
+/* Keep TLS 1.2 AES-GCM's unused iv for the read-back (so_lx_iv12). */
+static void
+so_keep_iv12(int fd, const uint8_t *iv)
+{
+	struct socket *so;
+
+	so = so_lookup(fd);
+	if (so == NULL)
+		return;
+	SOCKBUF_LOCK(&so->so_rcv);
+	memcpy(so->so_lx_iv12, iv, sizeof(so->so_lx_iv12));
+	SOCKBUF_UNLOCK(&so->so_rcv);
+	sorele(so);
+}
+
 /*
  * Linux's TLS_RX: the first translated to a struct tls_enable and handed
  * to the same enable as TCP_RXTLS_ENABLE (the socket then reads the Linux
@@ -763,9 +785,13 @@ so_enable_rx_linux(int fd, const void *optval, socklen_t optlen)
 	error = tls_enable_from_crypto_info(optval, optlen, &en, ivbuf);
 	if (error != 0)
 		goto out;
-	if (so == NULL)
+	if (so == NULL) {
 		error = ktls_enable_rx(fd, &en, NULL, 0, NULL, 0, 1);
-	else if (so->so_linux)
+		if (error == 0 && en.tls_vminor == TLS_MINOR_VER_TWO &&
+		    en.cipher_algorithm == CRYPTO_AES_NIST_GCM_16)
+			so_keep_iv12(fd, (const uint8_t *)optval +
+			    offsetof(struct tls12_crypto_info_aes_gcm_128, iv));
+	} else if (so->so_linux)
 		error = so_rekey_linux(so, &en);
 	else if (so->so_inherited)
 		error = EBADF; /* the parent's socket, in a forked child */
@@ -1048,9 +1074,13 @@ uktls_rx_rekey_pending(int fd, int *update_requested)
 }
 
 /*
- * Linux's TLS_RX read-back, limited to what is not secret: with a buffer of
- * exactly struct tls_crypto_info, the version and cipher.  Linux hands the
- * keys back for a full-size buffer; uktls refuses every other length.
+ * Linux's TLS_RX read-back (do_tls_getsockopt_conf): with a buffer of
+ * exactly struct tls_crypto_info, the version and cipher; with one of
+ * exactly the cipher's structure, that structure as TLS_RX takes it: key,
+ * salt and IV as given, and rec_seq the sequence number of the next record
+ * to be decrypted.  After a rekey it describes the new key, as Linux's
+ * does from the TLS_RX on.  Any other length is EINVAL.  This is the one
+ * place keys leave uktls, because Linux's ABI hands them back here.
  * Errors in Linux's order: those of the descriptor (so_check_linux),
  * EFAULT without optlen, EINVAL without optval or for a buffer too short to
  * mean anything, EBUSY if RX is not enabled.
@@ -1059,7 +1089,12 @@ static int
 so_getsockopt_linux_rx(int fd, void *optval, socklen_t *optlen)
 {
 	struct tls_crypto_info info;
+	const struct ktls_session *tls;
+	const struct sockbuf *sb;
 	struct socket *so;
+	uint8_t buf[TLS_LINUX_INFO_MAX];
+	uint64_t seq;
+	size_t n = 0;
 	int error;
 
 	error = so_check_linux(fd, 0);
@@ -1072,19 +1107,31 @@ so_getsockopt_linux_rx(int fd, void *optval, socklen_t *optlen)
 	so = so_lookup(fd);
 	if (so == NULL)
 		return EBUSY;
-	if (*optlen != sizeof(info)) {
-		sorele(so);
-		return EINVAL;
-	}
+	sb = &so->so_rcv;
 	SOCKBUF_LOCK(&so->so_rcv);
 	error = so_linux_info_locked(so, &info);
+	if (error == 0 && *optlen != sizeof(info)) {
+		/* A rekey not yet in place is what TLS_RX last gave. */
+		tls = sb->sb_tls_next != NULL ? sb->sb_tls_next :
+		    sb->sb_tls_info;
+		seq = sb->sb_tls_next != NULL ? tls->params.initial_seqno :
+		    sb->sb_tls_pubseq;
+		n = tls_crypto_info_from_params(&tls->params, so->so_lx_iv12,
+		    seq, buf);
+		if (n == 0 || *optlen != n)
+			error = EINVAL;
+	}
 	SOCKBUF_UNLOCK(&so->so_rcv);
 	sorele(so);
-	if (error != 0)
-		return error;
-	memcpy(optval, &info, sizeof(info));
-	*optlen = sizeof(info);
-	return 0;
+	if (error == 0 && n == 0) {
+		memcpy(optval, &info, sizeof(info));
+		*optlen = sizeof(info);
+	} else if (error == 0) {
+		memcpy(optval, buf, n);
+		*optlen = (socklen_t)n;
+	}
+	tls_explicit_bzero(buf, sizeof(buf));
+	return error;
 }
 
 /*

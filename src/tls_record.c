@@ -372,6 +372,50 @@ tls_enable_from_crypto_info(const void *optval, socklen_t optlen,
 	return 0;
 }
 
+size_t
+tls_crypto_info_from_params(const struct tls_session_params *p,
+    const uint8_t *iv12, uint64_t seq, uint8_t *out)
+{
+	const struct tls_linux_cipher *lc = NULL;
+	struct tls_crypto_info info;
+	size_t i;
+
+	for (i = 0; i < sizeof(tls_linux_ciphers) /
+	    sizeof(tls_linux_ciphers[0]); i++)
+		if (tls_linux_ciphers[i].cipher_algorithm ==
+		    p->cipher_algorithm &&
+		    tls_linux_ciphers[i].key_len == p->cipher_key_len)
+			lc = &tls_linux_ciphers[i];
+	if (lc == NULL || (p->tls_vminor != TLS_MINOR_VER_TWO &&
+	    p->tls_vminor != TLS_MINOR_VER_THREE) ||
+	    lc->size > TLS_LINUX_INFO_MAX)
+		return 0;
+	memset(out, 0, lc->size);
+	info.version = p->tls_vminor == TLS_MINOR_VER_THREE ?
+	    TLS_1_3_VERSION : TLS_1_2_VERSION;
+	info.cipher_type = lc->cipher_type;
+	memcpy(out, &info, sizeof(info));
+	memcpy(out + lc->key_off, p->cipher_key, (size_t)lc->key_len);
+	if (lc->cipher_algorithm == CRYPTO_CHACHA20_POLY1305) {
+		if (p->iv_len != (int)lc->iv_len)
+			return 0;
+		memcpy(out + lc->iv_off, p->iv, lc->iv_len);
+	} else if (p->tls_vminor == TLS_MINOR_VER_TWO) {
+		if (p->iv_len != (int)lc->salt_len)
+			return 0;
+		memcpy(out + lc->salt_off, p->iv, lc->salt_len);
+		if (iv12 != NULL)
+			memcpy(out + lc->iv_off, iv12, lc->iv_len);
+	} else {
+		if (p->iv_len != (int)(lc->salt_len + lc->iv_len))
+			return 0;
+		memcpy(out + lc->salt_off, p->iv, lc->salt_len);
+		memcpy(out + lc->iv_off, p->iv + lc->salt_len, lc->iv_len);
+	}
+	tls_be64enc(out + lc->seq_off, seq);
+	return lc->size;
+}
+
 void
 tls_params_wipe(struct tls_session_params *p)
 {

@@ -83,6 +83,20 @@ int tls_params_from_enable(const struct tls_enable *en,
 int tls_enable_from_crypto_info(const void *optval, socklen_t optlen,
     struct tls_enable *en, uint8_t ivbuf[TLS_NONCE_LEN]);
 
+/* The largest of Linux's tls12_crypto_info_* structures uktls decrypts. */
+#define TLS_LINUX_INFO_MAX sizeof(struct tls12_crypto_info_aes_gcm_256)
+
+/*
+ * The inverse, for Linux's TLS_RX read-back (do_tls_getsockopt_conf): at
+ * out (TLS_LINUX_INFO_MAX bytes of room), the structure for p's cipher
+ * with its key, salt and IV as TLS_RX gives them (TLS 1.2 AES-GCM's iv,
+ * which a receiver does not use, from iv12; zero if NULL) and rec_seq seq.
+ * Returns the structure's size, or 0 for a session Linux's structures
+ * cannot describe.  The caller wipes out.
+ */
+size_t tls_crypto_info_from_params(const struct tls_session_params *p,
+    const uint8_t *iv12, uint64_t seq, uint8_t *out);
+
 /* Zero every secret in p (keys and IV), with a store the compiler keeps. */
 void tls_params_wipe(struct tls_session_params *p);
 

@@ -276,12 +276,12 @@ t_receive(void *param)
 	exchange(&c);
 	expect_info(c.rx, s);
 
-	/* The keys are never read back: any length but 4 is refused. */
-	len = mk_info(&c.g, &u);
+	/* Only the header's size or the cipher's structure's (t_keys). */
+	len = mk_info(&c.g, &u) + 1;
 	memset(&big, 0, sizeof(big));
 	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, &big, &len),
 	    EINVAL);
-	len = sizeof(big);
+	len = mk_info(&c.g, &u) - 1;
 	CHECK_ERRNO(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, &big, &len),
 	    EINVAL);
 	len = 5;
@@ -1401,6 +1401,61 @@ out:
 }
 
 /*
+ * Linux's read-back of the whole structure (its rekey_getsockopt): key,
+ * salt and IV as TLS_RX gave them (TLS 1.2's unused iv too) and rec_seq
+ * the next record's, moving on as records are read; after a rekey, the
+ * new key from the TLS_RX on.
+ */
+static void
+t_keys(void *param)
+{
+	const struct tg_suite *s = param;
+	static const uint8_t ku[] = { 24, 0, 0, 1, 0 };
+	union linux_info u, got, u2;
+	struct tlsgen g2;
+	struct tg_conn c;
+	socklen_t len, glen;
+	int g2ok = 0;
+
+	REQUIRE_EQ(tg_conn_open(&c, s, 0), 0);
+	len = mk_info(&c.g, &u);
+	REQUIRE_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u, len), 0);
+	c.enabled = 1;
+	memset(&got, 0xa5, sizeof(got));
+	glen = len;
+	CHECK_EQ(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, &got, &glen), 0);
+	CHECK_EQ(glen, len);
+	CHECK_EQ(memcmp(&got, &u, len), 0);
+	/* Three records read: rec_seq moves on by three. */
+	CHECK_EQ(tg_conn_send(&c, APP, "one", 3, 0), 0);
+	CHECK_EQ(tg_conn_send(&c, APP, "two", 3, 0), 0);
+	CHECK_EQ(LX_EXPECT(c.rx, APP, "onetwo", 6), 0);
+	CHECK_EQ(tg_conn_send(&c, APP, "three", 5, 0), 0);
+	CHECK_EQ(LX_EXPECT(c.rx, APP, "three", 5), 0);
+	glen = len;
+	CHECK_EQ(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, &got, &glen), 0);
+	put_seq((uint8_t *)&u + len - 8, c.g.seqno0 + 3);
+	CHECK_EQ(memcmp(&got, &u, len), 0);
+	if (s->tls_vminor != TLS_MINOR_VER_THREE)
+		goto out;
+	if (next_key(&c, &g2, &u2, &len) != 0)
+		goto out;
+	g2ok = 1;
+	CHECK_EQ(tg_conn_send(&c, TLS_RLTYPE_HANDSHAKE, ku, sizeof(ku), 0), 0);
+	CHECK_EQ(LX_EXPECT(c.rx, TLS_RLTYPE_HANDSHAKE, ku, sizeof(ku)), 0);
+	CHECK_EQ(uktls_setsockopt(c.rx, SOL_TLS, TLS_RX, &u2, len), 0);
+	glen = len;
+	CHECK_EQ(uktls_getsockopt(c.rx, SOL_TLS, TLS_RX, &got, &glen), 0);
+	CHECK_EQ(memcmp(&got, &u2, len), 0);
+out:
+	if (g2ok)
+		tlsgen_free(&g2);
+	memset(&u, 0, sizeof(u));
+	memset(&got, 0, sizeof(got));
+	tg_conn_close(&c);
+}
+
+/*
  * A KeyUpdate asking for one back, followed in its record by another
  * message (RFC 8446 5.1 forbids it; the key changes after the KeyUpdate
  * all the same): the request is the KeyUpdate's, not reset by what follows.
@@ -1561,5 +1616,6 @@ main(int argc, char **argv)
 	    TG_FIRST_TLS13, TG_NTLS13);
 	tg_register_suites("rekey_poll_delay", t_rekey_poll_delay,
 	    TG_FIRST_TLS13, TG_NTLS13);
+	tg_register_suites("keys", t_keys, 0, TG_NSUITES);
 	return (harness_main(argc, argv));
 }
