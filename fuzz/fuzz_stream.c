@@ -49,7 +49,8 @@
  * buffer with MSG_WAITALL, MSG_PEEK or not, unless the run ends), a record
  * of another type
  * alone and only with room for its type (EIO, the record kept, without),
- * empty data records absorbed; on TLS 1.3 the reference follows the
+ * empty data records absorbed, a record that fails (tag or length) the
+ * end of the stream with its error; on TLS 1.3 the reference follows the
  * handshake messages, and after a KeyUpdate every read must give
  * EKEYEXPIRED (the records after it wait for a key that never comes).
  *
@@ -488,6 +489,18 @@ reference(const struct fz_suite *s, uint64_t seq, uint32_t from)
 			if (fz_tls13(s))
 				error = fz_ref_inner_type(pt, ptlen, &type,
 				    &clen);
+		}
+		if (error != 0 && fs_linux && (error == EBADMSG ||
+		    error == EMSGSIZE)) {
+			/*
+			 * Linux's form: a failed record ends the stream with
+			 * its error, a TLS 1.3 one of the tag alone as
+			 * Linux's EBADMSG.
+			 */
+			if (fz_tls13(s) && reclen == FZ_HDR + FZ_TAG)
+				error = EBADMSG;
+			fs_term = error;
+			break;
 		}
 		if (error == 0)
 			ev_add(EV_REC, 0, type, pt, clen);

@@ -756,8 +756,32 @@ ktls_rx_publish_locked(struct socket *so, struct sb_tlsparked *sp)
 			KTLS_COUNT(err_bad_length, 1);
 		else
 			KTLS_COUNT(err_nomem, 1);
-		so_seterror_locked(so, sp->sp_error);
 		m_free(sp->sp_control);
+		/*
+		 * Linux's form: a record that fails (its tag, or its length
+		 * once decrypted) ends the stream there, and every read after
+		 * the records before it fails with its error, as on Linux,
+		 * where the record stays at the head and fails each read
+		 * again; RFC 8446 6.2 has a bad_record_mac end the connection
+		 * too.  Nothing after it is decrypted or delivered.  The TCP
+		 * connection is left alone, as Linux leaves it.
+		 */
+		if (so->so_linux && (sp->sp_error == EBADMSG ||
+		    sp->sp_error == EMSGSIZE)) {
+			/*
+			 * A TLS 1.3 record of the tag alone has no content
+			 * type: Linux decrypts it and says EBADMSG.
+			 */
+			if (sp->sp_error == EMSGSIZE &&
+			    sb->sb_tls_info->params.tls_vminor ==
+			    TLS_MINOR_VER_THREE && sp->sp_reclen ==
+			    (uint32_t)sb->sb_tls_info->params.tls_hlen +
+			    sb->sb_tls_info->params.tls_tlen)
+				sp->sp_error = EBADMSG;
+			so_rcvdead_locked(so, sp->sp_error, 0);
+			return;
+		}
+		so_seterror_locked(so, sp->sp_error);
 		/*
 		 * Its bytes left the buffer without a reader consuming
 		 * anything: input paused on a full buffer of failed records
