@@ -40,7 +40,8 @@ TOOL_SRCS    := $(sort $(wildcard tools/*.c))
 BENCH_SRCS   := $(sort $(wildcard bench/bench_*.c))
 BENCH_SUPPORT:= $(filter-out $(BENCH_SRCS),$(sort $(wildcard bench/*.c)))
 FUZZ_SRCS    := $(sort $(wildcard fuzz/fuzz_*.c))
-HDRS         := $(wildcard src/*.h) $(wildcard include/*.h) $(wildcard include/uktls/*.h)
+HDRS         := $(wildcard src/*.h) $(wildcard include/*.h) $(wildcard include/uktls/*.h) \
+                $(wildcard handoff/*.h)
 
 B := build
 REL_OBJS := $(LIB_SRCS:src/%.c=$(B)/obj/%.o)

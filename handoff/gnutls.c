@@ -34,6 +34,7 @@
 
 #include "uktls.h"
 #include "uktls/gnutls.h"
+#include "rekey.h"
 
 /*
  * Is a handshake of session under way?  GnuTLS forgets the last handshake
@@ -267,11 +268,7 @@ hg_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 int
 uktls_gnutls_update_rx(gnutls_session_t session)
 {
-	union {
-		struct tls12_crypto_info_aes_gcm_128 g128;
-		struct tls12_crypto_info_aes_gcm_256 g256;
-		struct tls12_crypto_info_chacha20_poly1305 chacha;
-	} ci;
+	union ho_tls13_info ci;
 	gnutls_aead_cipher_hd_t aead = NULL;
 	gnutls_cipher_algorithm_t cipher;
 	gnutls_datum_t mac_key, iv, key;
@@ -348,44 +345,8 @@ uktls_gnutls_update_rx(gnutls_session_t session)
 		error = EPROTO;
 		goto out;
 	}
-	switch (cipher) {
-	case GNUTLS_CIPHER_CHACHA20_POLY1305:
-		if (key.size != sizeof(ci.chacha.key))
-			break;
-		ci.chacha.info.version = TLS_1_3_VERSION;
-		ci.chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		memcpy(ci.chacha.iv, iv.data, sizeof(ci.chacha.iv));
-		memcpy(ci.chacha.key, key.data, sizeof(ci.chacha.key));
-		memcpy(ci.chacha.rec_seq, seq, sizeof(seq));
-		cilen = sizeof(ci.chacha);
-		break;
-	case GNUTLS_CIPHER_AES_128_GCM:
-		if (key.size != sizeof(ci.g128.key))
-			break;
-		ci.g128.info.version = TLS_1_3_VERSION;
-		ci.g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
-		memcpy(ci.g128.salt, iv.data, sizeof(ci.g128.salt));
-		memcpy(ci.g128.iv, iv.data + sizeof(ci.g128.salt),
-		    sizeof(ci.g128.iv));
-		memcpy(ci.g128.key, key.data, sizeof(ci.g128.key));
-		memcpy(ci.g128.rec_seq, seq, sizeof(seq));
-		cilen = sizeof(ci.g128);
-		break;
-	case GNUTLS_CIPHER_AES_256_GCM:
-		if (key.size != sizeof(ci.g256.key))
-			break;
-		ci.g256.info.version = TLS_1_3_VERSION;
-		ci.g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
-		memcpy(ci.g256.salt, iv.data, sizeof(ci.g256.salt));
-		memcpy(ci.g256.iv, iv.data + sizeof(ci.g256.salt),
-		    sizeof(ci.g256.iv));
-		memcpy(ci.g256.key, key.data, sizeof(ci.g256.key));
-		memcpy(ci.g256.rec_seq, seq, sizeof(seq));
-		cilen = sizeof(ci.g256);
-		break;
-	default:
-		break;
-	}
+	cilen = ho_tls13_info(&ci, cipher == GNUTLS_CIPHER_CHACHA20_POLY1305,
+	    key.data, key.size, iv.data, seq);
 	if (cilen == 0) {
 		error = EPROTO;
 		goto out;

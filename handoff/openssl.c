@@ -56,6 +56,7 @@
 
 #include "uktls.h"
 #include "uktls/openssl.h"
+#include "rekey.h"
 
 #define HO_HDR_LEN 5
 /* The highest TLS record type (heartbeat, RFC 6520). */
@@ -1154,11 +1155,7 @@ ho_answer_keyupdate(SSL *ssl, struct ho_state *st)
 int
 uktls_openssl_update_rx(SSL *ssl)
 {
-	union {
-		struct tls12_crypto_info_aes_gcm_128 g128;
-		struct tls12_crypto_info_aes_gcm_256 g256;
-		struct tls12_crypto_info_chacha20_poly1305 chacha;
-	} ci;
+	union ho_tls13_info ci;
 	struct ho_state *st;
 	uint8_t next[HO_MAX_SECRET], key[32], iv[TLS_1_3_GCM_IV_LEN];
 	socklen_t cilen;
@@ -1189,28 +1186,11 @@ uktls_openssl_update_rx(SSL *ssl)
 		    "iv", iv, sizeof(iv));
 	if (error != 0)
 		goto out;
-	if (st->rx_alg == CRYPTO_CHACHA20_POLY1305) {
-		ci.chacha.info.version = TLS_1_3_VERSION;
-		ci.chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		memcpy(ci.chacha.iv, iv, sizeof(ci.chacha.iv));
-		memcpy(ci.chacha.key, key, sizeof(ci.chacha.key));
-		cilen = sizeof(ci.chacha);
-	} else if (st->rx_key_len == 16) {
-		ci.g128.info.version = TLS_1_3_VERSION;
-		ci.g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
-		memcpy(ci.g128.salt, iv, sizeof(ci.g128.salt));
-		memcpy(ci.g128.iv, iv + sizeof(ci.g128.salt),
-		    sizeof(ci.g128.iv));
-		memcpy(ci.g128.key, key, sizeof(ci.g128.key));
-		cilen = sizeof(ci.g128);
-	} else {
-		ci.g256.info.version = TLS_1_3_VERSION;
-		ci.g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
-		memcpy(ci.g256.salt, iv, sizeof(ci.g256.salt));
-		memcpy(ci.g256.iv, iv + sizeof(ci.g256.salt),
-		    sizeof(ci.g256.iv));
-		memcpy(ci.g256.key, key, sizeof(ci.g256.key));
-		cilen = sizeof(ci.g256);
+	cilen = ho_tls13_info(&ci, st->rx_alg == CRYPTO_CHACHA20_POLY1305, key,
+	    st->rx_key_len, iv, NULL);
+	if (cilen == 0) {
+		error = EPROTO;
+		goto out;
 	}
 	if (uktls_setsockopt(fd, SOL_TLS, TLS_RX, &ci, cilen) != 0) {
 		error = errno;
