@@ -138,12 +138,13 @@ struct tls_get_record {
  * tls_crypto_info (version and cipher) into a 4-byte buffer, and into one
  * of exactly the cipher's structure that structure: key, salt and IV as
  * TLS_RX gave them (after a rekey, the new ones) and rec_seq the sequence
- * number of the next record to be decrypted; any other length is EINVAL.  TLS_RX_EXPECT_NO_PAD is taken and read
- * back as Linux does (TLS 1.3 only, 0 or 1); it changes nothing, since
- * uktls never decrypts into the application's buffer, the case the hint
- * is for.  The checks on the descriptor come first, as the system call's
- * do: EBADF, ENOTSOCK, ENOPROTOOPT for a socket that is not TCP, ENOTCONN
- * for an enable on a listening or unconnected one.
+ * number of the next record to be decrypted; any other length is EINVAL.
+ * TLS_RX_EXPECT_NO_PAD is taken and read back as Linux does (TLS 1.3
+ * only, 0 or 1); it changes nothing, since uktls never decrypts into the
+ * application's buffer, the case the hint is for.  The checks on the
+ * descriptor come first, as the system call's do: EBADF, ENOTSOCK,
+ * ENOPROTOOPT for a socket that is not TCP, ENOTCONN for an enable on a
+ * listening or unconnected one.
  *
  * Each name is defined only where the system has not already defined it, so
  * <linux/tls.h> or glibc's <sys/socket.h> (SOL_TLS) may come first.
