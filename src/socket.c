@@ -521,7 +521,7 @@ so_queue_prefix(struct socket *so, const struct tls_enable *en,
 static int
 ktls_enable_rx(int fd, const struct tls_enable *en,
     const struct uktls_plain_record *recs, size_t nrecs, const void *cipher,
-    size_t cipher_len, int linux_form)
+    size_t cipher_len, int linux_form, const uint8_t *iv12)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -559,6 +559,8 @@ ktls_enable_rx(int fd, const struct tls_enable *en,
 	atomic_init(&so->so_count, 1);
 	so->so_fd = fd;
 	so->so_linux = linux_form;
+	if (iv12 != NULL)
+		memcpy(so->so_lx_iv12, iv12, sizeof(so->so_lx_iv12));
 	{
 		socklen_t tvlen = sizeof(so->so_rcvtimeo);
 
@@ -741,21 +743,6 @@ _Static_assert(offsetof(struct tls12_crypto_info_aes_gcm_128, iv) ==
     sizeof(((struct socket *)0)->so_lx_iv12),
     "the AES-GCM structures' iv differ");
 
-/* Keep TLS 1.2 AES-GCM's unused iv for the read-back (so_lx_iv12). */
-static void
-so_keep_iv12(int fd, const uint8_t *iv)
-{
-	struct socket *so;
-
-	so = so_lookup(fd);
-	if (so == NULL)
-		return;
-	SOCKBUF_LOCK(&so->so_rcv);
-	memcpy(so->so_lx_iv12, iv, sizeof(so->so_lx_iv12));
-	SOCKBUF_UNLOCK(&so->so_rcv);
-	sorele(so);
-}
-
 /*
  * Linux's TLS_RX: the first translated to a struct tls_enable and handed
  * to the same enable as TCP_RXTLS_ENABLE (the socket then reads the Linux
@@ -785,13 +772,14 @@ so_enable_rx_linux(int fd, const void *optval, socklen_t optlen)
 	error = tls_enable_from_crypto_info(optval, optlen, &en, ivbuf);
 	if (error != 0)
 		goto out;
-	if (so == NULL) {
-		error = ktls_enable_rx(fd, &en, NULL, 0, NULL, 0, 1);
-		if (error == 0 && en.tls_vminor == TLS_MINOR_VER_TWO &&
-		    en.cipher_algorithm == CRYPTO_AES_NIST_GCM_16)
-			so_keep_iv12(fd, (const uint8_t *)optval +
-			    offsetof(struct tls12_crypto_info_aes_gcm_128, iv));
-	} else if (so->so_linux)
+	if (so == NULL)
+		/* TLS 1.2 AES-GCM's unused iv is kept for the read-back. */
+		error = ktls_enable_rx(fd, &en, NULL, 0, NULL, 0, 1,
+		    en.tls_vminor == TLS_MINOR_VER_TWO &&
+		    en.cipher_algorithm == CRYPTO_AES_NIST_GCM_16 ?
+		    (const uint8_t *)optval +
+		    offsetof(struct tls12_crypto_info_aes_gcm_128, iv) : NULL);
+	else if (so->so_linux)
 		error = so_rekey_linux(so, &en);
 	else if (so->so_inherited)
 		error = EBADF; /* the parent's socket, in a forked child */
@@ -993,7 +981,7 @@ uktls_setsockopt(int fd, int level, int optname, const void *optval,
 		errno = EINVAL;
 		return -1;
 	}
-	error = ktls_enable_rx(fd, optval, NULL, 0, NULL, 0, 0);
+	error = ktls_enable_rx(fd, optval, NULL, 0, NULL, 0, 0, NULL);
 	if (error != 0) {
 		errno = error;
 		return -1;
@@ -1019,7 +1007,7 @@ uktls_enable_rx_prefixed_flags(int fd, const struct tls_enable *en,
 		return -1;
 	}
 	error = ktls_enable_rx(fd, en, recs, nrecs, ciphertext,
-	    ciphertext_len, (flags & UKTLS_RX_LINUX) != 0);
+	    ciphertext_len, (flags & UKTLS_RX_LINUX) != 0, NULL);
 	if (error != 0) {
 		errno = error;
 		return -1;

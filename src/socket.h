@@ -72,8 +72,9 @@ struct socket {
 	int so_rpolling;            /* (sb) readers polling fd and so_evfd */
 	int so_closewait;           /* (sb) a closer waits for SOI_BUSY */
 	int so_rx_no_pad;           /* (sb) TLS_RX_EXPECT_NO_PAD, as set */
-	/* (sb) TLS 1.2 AES-GCM: the 8-byte iv TLS_RX gave, which records'
-	 * own nonces make unused, kept to be read back as Linux does. */
+	/* (set once, before the socket is in the table) TLS 1.2 AES-GCM:
+	 * the 8-byte iv TLS_RX gave, which records' own nonces make unused,
+	 * kept to be read back as Linux does. */
 	uint8_t so_lx_iv12[8];
 	/*
 	 * (set once, before the socket is in the table) Enabled through
